@@ -1,0 +1,3 @@
+from trialplan.cli import main
+
+main()

@@ -1,0 +1,23 @@
+"""Pure numeric power and sample-size functions: numbers in, frozen results out.
+
+Nothing here reads files or imports the command-line layer.  Every design
+leaves exactly one of n, power and the effect unset and solves for it.
+"""
+
+from trialplan.stats.designs import (
+    event_probability,
+    frison_pocock_multiplier,
+    means,
+    proportions,
+    survival,
+)
+from trialplan.stats.result import SizeResult
+
+__all__ = [
+    "SizeResult",
+    "event_probability",
+    "frison_pocock_multiplier",
+    "means",
+    "proportions",
+    "survival",
+]
