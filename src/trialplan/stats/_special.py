@@ -63,14 +63,14 @@ def lbeta(a, b) -> np.ndarray:
     """Log of the beta function, accurate when one argument is large.
 
     ``lgamma(a) + lgamma(b) - lgamma(a + b)`` loses about log10(a) digits to
-    cancellation for large a; above 10 the difference of the two large
+    cancellation for large a; above 30 the difference of the two large
     log-gammas is taken from Stirling's series instead.
     """
     a, b = np.broadcast_arrays(_float(a), _float(b))
     big = np.maximum(a, b)
     small = np.minimum(a, b)
     plain = lgamma(a) + lgamma(b) - lgamma(a + b)
-    safe_big = np.where(big > 10.0, big, 11.0)
+    safe_big = np.where(big > 30.0, big, 31.0)
     diff = (
         (safe_big - 0.5) * np.log1p(small / safe_big)
         + small * np.log(safe_big + small)
@@ -78,7 +78,7 @@ def lbeta(a, b) -> np.ndarray:
         + _stirling_tail(safe_big + small)
         - _stirling_tail(safe_big)
     )
-    return np.where(big > 10.0, lgamma(small) - diff, plain)
+    return np.where(big > 30.0, lgamma(small) - diff, plain)
 
 
 def _betacf(a, b, x, maxiter: int = 5000, eps: float = 1e-15) -> np.ndarray:

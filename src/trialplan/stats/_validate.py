@@ -53,9 +53,9 @@ def exactly_one_missing(**named) -> str:
         names = ", ".join(named)
         if not missing:
             raise InputError(f"leave exactly one of {names} unset to solve for it; all were given")
-        raise InputError(
-            f"leave exactly one of {names} unset to solve for it; {', '.join(missing)} were all unset"
-        )
+        unset = ", ".join(missing)
+        raise InputError(f"leave exactly one of {names} unset to solve for it; "
+                         f"{unset} were all unset")
     return missing[0]
 
 

@@ -26,7 +26,6 @@ outcomes divide alpha by their number (Bonferroni).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -314,7 +313,8 @@ def _fmt(x) -> str:
 
 
 def _echo(**kw):
-    return {k: (np.asarray(val).tolist() if isinstance(val, np.ndarray) else val)
+    """Inputs as given: scalars stay scalars, grid axes stay arrays (split by ``cells()``)."""
+    return {k: (np.asarray(val, dtype=float) if isinstance(val, np.ndarray) and val.ndim else val)
             for k, val in kw.items()}
 
 
@@ -488,6 +488,7 @@ def _two_arm(*, c: _Common, solved, n, power, magnitude, lo, power_at, guess, ef
     """
     given = [a for a in (n, power, magnitude) if a is not None]
     shape = np.broadcast_shapes(*(np.shape(a) for a in given), c.ratio.shape, c.alpha.shape,
+                                c.attrition.shape,
                                 c.de_i.shape, *(np.shape(a) for a in extra.values()))
     cells = _Cells(shape, c.clustering, c.sided,
                    effect=magnitude if magnitude is not None else 0.0,

@@ -31,11 +31,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _take(value: Any, index: tuple) -> Any:
+def _take(value: Any, index: tuple, shape: tuple) -> Any:
     if isinstance(value, dict):
-        return {k: _take(v, index) for k, v in value.items()}
+        return {k: _take(v, index, shape) for k, v in value.items()}
     if isinstance(value, np.ndarray) and value.ndim > 0:
-        return value[index].item()
+        return np.broadcast_to(value, shape)[index].item()
     return value
 
 
@@ -125,7 +125,7 @@ class SizeResult:
         out = []
         for index in np.ndindex(*self.shape):
             changes = {
-                f.name: _take(getattr(self, f.name), index)
+                f.name: _take(getattr(self, f.name), index, self.shape)
                 for f in fields(self)
                 if f.name not in ("design", "solved_for", "method", "reference", "notes", "shape")
             }

@@ -1,0 +1,74 @@
+"""The ``trialplan`` command line: thin click commands, imported lazily.
+
+Each command parses its options, calls one API function and formats the
+result.  User-facing problems (:class:`trialplan.errors.TrialplanError`) become
+a message on stderr and exit code 1 here, in one place; click's usage errors
+exit with 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from trialplan import __version__
+
+_COMMANDS = {
+    "init": ("trialplan.cli.trialfile", "init_cmd", "Write a worked peer-support trial file."),
+    "check": ("trialplan.cli.trialfile", "check_cmd", "Validate a trial file; list every problem."),
+    "model": ("trialplan.cli.trialfile", "model_cmd",
+              "Draw the change model or print its measurement matrix."),
+    "measures": ("trialplan.cli.trialfile", "measures_cmd", "List the bundled instruments."),
+    "schema": ("trialplan.cli.trialfile", "schema_cmd", "Print the JSON Schema of the trial file."),
+    "size": ("trialplan.cli.size", "size", "Sample size or power for the primary outcome."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when they run (fast --help and startup)."""
+
+    def list_commands(self, ctx):
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS:
+            return None
+        module, attr, _ = _COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trialplan")
+def cli():
+    """Plan randomised trials of peer support and other complex interventions.
+
+    Map the change model to measures, size the trial and the mechanism
+    evaluation, and draft the protocol.  Results go to stdout, messages to
+    stderr; exit 0 ok, 1 bad input or unreachable target, 2 bad command line.
+    """
+
+
+def main(argv=None):
+    from trialplan.errors import TrialplanError
+
+    try:
+        cli.main(args=argv, prog_name="trialplan", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except TrialplanError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)

@@ -1,0 +1,220 @@
+"""``trialplan size``: closed-form sample size or power for the primary outcome.
+
+Every numeric option takes one value, a comma list (``0.01,0.03``) or an
+inclusive range ``start:stop:step``; several values make a grid, answered in
+one vectorised call and printed as a table (JSON: a list of objects).
+"""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from trialplan.cli._output import emit_json
+
+MAX_CELLS = 1_000_000
+
+
+class NumberList(click.ParamType):
+    """One number, a comma list, or an inclusive range start:stop:step."""
+
+    name = "number[,number...]|start:stop:step"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        try:
+            if ":" in text:
+                parts = [float(p) for p in text.split(":")]
+                if len(parts) != 3:
+                    raise ValueError
+                start, stop, step = parts
+                if step <= 0 or stop < start:
+                    self.fail(f"range {text!r} needs start <= stop and a positive step", param,
+                              ctx)
+                count = int(math.floor((stop - start) / step + 1e-9)) + 1
+                if count > MAX_CELLS:
+                    self.fail(f"range {text!r} has {count:,} values; at most {MAX_CELLS:,}",
+                              param, ctx)
+                values = tuple(round(start + i * step, 12) for i in range(count))
+            else:
+                values = tuple(float(p) for p in text.split(","))
+        except ValueError:
+            self.fail(f"{text!r} is not a number, a comma list or start:stop:step", param, ctx)
+        bad = [v for v in values if not math.isfinite(v)]
+        if bad:
+            self.fail(f"{text!r} contains a non-finite value", param, ctx)
+        return values
+
+
+NUM = NumberList()
+
+
+def _common_options(f):
+    options = [
+        click.option("--n", type=NUM, help="Participants analysed per arm (control arm when "
+                     "--ratio is not 1). Leave out to solve for n."),
+        click.option("--power", type=NUM, help="Target power. Leave out to compute power."),
+        click.option("--alpha", type=NUM, default="0.05", show_default=True,
+                     help="Significance level (before any co-primary correction)."),
+        click.option("--sided", type=click.Choice(["two", "one"]), default="two",
+                     show_default=True),
+        click.option("--alternative", type=click.Choice(["greater", "less"]),
+                     help="Direction (intervention vs control): required for one-sided tests; "
+                     "the side searched for a detectable effect."),
+        click.option("--ratio", type=NUM, default="1", show_default=True,
+                     help="Allocation ratio intervention : control."),
+        click.option("--clustering", type=click.Choice(["none", "cluster", "partial"]),
+                     default="none", show_default=True,
+                     help="cluster: cluster randomised; partial: intervention arm clustered by "
+                     "peer worker."),
+        click.option("--icc", type=NUM, help="Intra-cluster correlation."),
+        click.option("--cluster-size", type=NUM,
+                     help="Mean participants analysed per cluster (peer-worker caseload)."),
+        click.option("--cluster-cv", type=NUM, help="Coefficient of variation of cluster size."),
+        click.option("--attrition", type=NUM, default="0", show_default=True,
+                     help="Expected loss to follow-up, in [0, 1)."),
+        click.option("--co-primary", type=int, default=1, show_default=True,
+                     help="Number of co-primary outcomes (Bonferroni)."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        click.option("--plot", type=click.Path(dir_okay=False),
+                     help="Write power against n to FILE.svg or FILE.png."),
+        click.option("--force", is_flag=True, help="Overwrite an existing --plot file."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+def size():
+    """Sample size or power for the primary outcome (closed forms).
+
+    Leave out exactly one of --n, --power and the effect to solve for it.
+    """
+
+
+_GRID_KEYS = ("n", "power", "alpha", "ratio", "icc", "cluster_size", "cluster_cv", "attrition")
+
+
+def _grid(named: dict):
+    """Turn tuples of values into broadcastable axes; return kwargs and the varying names."""
+    import numpy as np
+
+    varying = [k for k, val in named.items() if isinstance(val, tuple) and len(val) > 1]
+    cells = 1
+    for k in varying:
+        cells *= len(named[k])
+    if cells > MAX_CELLS:
+        raise click.UsageError(f"the grid has {cells:,} cells; at most {MAX_CELLS:,}")
+    out = {}
+    for k, val in named.items():
+        if not isinstance(val, tuple):
+            out[k] = val
+        elif len(val) == 1:
+            out[k] = val[0]
+        else:
+            axis = varying.index(k)
+            shape = [1] * len(varying)
+            shape[axis] = len(val)
+            out[k] = np.array(val).reshape(shape)
+    return out, varying
+
+
+def _run(fn, kwargs, design_keys, as_json, plot, force):
+    common = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRID_KEYS + design_keys}
+    args, varying = _grid(common)
+    result = fn(**args, **kwargs)
+    if plot:
+        from trialplan.render.plots import power_curve
+
+        if varying:
+            raise click.UsageError("--plot draws one scenario; give single values, not a grid")
+        power_curve(fn, {**args, **kwargs}, result, plot, force=force)
+    if varying:
+        rows = result.cells()
+        if as_json:
+            emit_json([r.to_dict() for r in rows])
+        else:
+            from trialplan.cli._output import grid_table
+
+            click.echo(grid_table(rows, varying))
+    elif as_json:
+        emit_json(result.to_dict())
+    else:
+        from trialplan.cli._output import describe_size
+
+        click.echo(describe_size(result))
+
+
+@size.command()
+@click.option("--d", type=NUM, help="Standardised difference (Cohen's d).")
+@click.option("--diff", type=NUM, help="Difference in means (with --sd).")
+@click.option("--sd", type=NUM, help="Outcome standard deviation (with --diff).")
+@click.option("--baseline-corr", type=NUM, help="Baseline-outcome correlation (ANCOVA).")
+@click.option("--baselines", type=int, default=1, show_default=True,
+              help="Baseline measurements (Frison & Pocock).")
+@click.option("--follow-ups", type=int, default=1, show_default=True,
+              help="Follow-up measurements analysed as their mean (Frison & Pocock).")
+@_common_options
+def means(d, diff, sd, as_json, plot, force, **kwargs):
+    """Two-sample comparison of means (t test, ANCOVA with baseline)."""
+    from trialplan.stats import means as fn
+
+    if diff is not None or sd is not None:
+        if d is not None:
+            raise click.UsageError("give --d, or --diff with --sd, not both")
+        if diff is None or sd is None:
+            raise click.UsageError("--diff and --sd go together")
+        if any(s <= 0 for s in sd):
+            raise click.BadParameter("must be positive", param_hint="--sd")
+        d = tuple(a / b for a in diff for b in sd) if len(diff) * len(sd) > 1 else (
+            diff[0] / sd[0],)
+    kwargs["d"] = d
+    _run(fn, kwargs, ("d", "baseline_corr"), as_json, plot, force)
+
+
+@size.command()
+@click.option("--p1", "--control", "p1", type=NUM, help="Control-arm rate.")
+@click.option("--p2", type=NUM, help="Intervention-arm rate.")
+@click.option("--rr", type=NUM, help="Risk ratio, intervention / control (with --control).")
+@click.option("--or", "odds_ratio", type=NUM, help="Odds ratio, intervention / control.")
+@click.option("--rd", type=NUM, help="Risk difference, intervention - control.")
+@click.option("--method", type=click.Choice(["pooled", "arcsine"]), default="pooled",
+              show_default=True)
+@click.option("--continuity", is_flag=True, help="Fleiss continuity correction.")
+@_common_options
+def proportions(as_json, plot, force, **kwargs):
+    """Two proportions (e.g. readmission within 12 months)."""
+    from trialplan.stats import proportions as fn
+
+    if kwargs["p1"] is None:
+        raise click.UsageError("give the control-arm rate with --p1 (or --control)")
+    _run(fn, kwargs, ("p1", "p2", "rr", "odds_ratio", "rd"), as_json, plot, force)
+
+
+@size.command()
+@click.option("--hr", type=NUM, help="Hazard ratio, intervention / control.")
+@click.option("--events", "n_events", type=NUM,
+              help="Total events (instead of --n) to compute power or the detectable HR.")
+@click.option("--method", type=click.Choice(["schoenfeld", "freedman"]), default="schoenfeld",
+              show_default=True)
+@click.option("--event-prob", type=NUM, help="Probability of an event during the trial.")
+@click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")
+@click.option("--accrual", type=NUM, help="Accrual period (months, uniform).")
+@click.option("--follow-up", type=NUM, help="Follow-up after accrual closes (months).")
+@_common_options
+def survival(n_events, as_json, plot, force, **kwargs):
+    """Time to event (log-rank), events by Schoenfeld or Freedman."""
+    from trialplan.stats import survival as fn
+
+    if kwargs["n"] is not None:
+        raise click.UsageError("for survival give the total number of events with --events")
+    kwargs["n"] = n_events
+    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up"), as_json,
+         plot, force)
+
+
+__all__ = ["size"]

@@ -1,0 +1,1 @@
+"""Rendering: figures, diagrams and documents.  Computes no statistics."""
