@@ -1,0 +1,221 @@
+"""Safe YAML loading that remembers where every value came from.
+
+The trial file is parsed with PyYAML's safe event parser (no object
+construction, no tags executed).  Before any value is built the event stream is
+checked against hostile input: anchors and aliases are refused (a trial file
+never needs them, and they make "billion laughs" bombs), nesting deeper than
+:data:`MAX_DEPTH`, more than :data:`MAX_EVENTS` values and files over
+:data:`MAX_BYTES` are refused.  Values are built iteratively from the events,
+and each one's line is recorded under its path, e.g.
+``("change_model", "mechanisms", 0, "id") -> 12``, so every later error can
+name the line.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+MAX_BYTES = 2_000_000
+MAX_DEPTH = 30
+MAX_EVENTS = 200_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in an input file: where, which field, what was expected and found."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "field": self.field,
+                "message": self.message, "severity": self.severity}
+
+
+def field_name(path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class Located:
+    """Parsed data plus the line of every path in it."""
+
+    def __init__(self, data, lines: dict, name: str):
+        self.data = data
+        self.lines = lines
+        self.name = name
+
+    def line(self, path) -> int | None:
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+    def problem(self, path, message, severity="error") -> Problem:
+        return Problem(self.name, self.line(path), field_name(path), message, severity)
+
+
+def _scalar(event: yaml.ScalarEvent):
+    """Resolve a plain scalar as YAML 1.1 safe types (int, float, bool, null, str)."""
+    value = event.value
+    if event.style is not None or event.tag == "tag:yaml.org,2002:str":
+        return value
+    if event.tag not in (None, "!"):
+        raise ValueError(f"tag {event.tag!r} is not allowed")
+    resolver = yaml.resolver.Resolver()
+    tag = resolver.resolve(yaml.ScalarNode, value, (True, False))
+    if tag == "tag:yaml.org,2002:timestamp":
+        return value  # dates stay text, as written
+    node = yaml.ScalarNode(tag, value)
+    out = yaml.SafeLoader.yaml_constructors[tag](yaml.SafeLoader(""), node)
+    if isinstance(out, float) and not math.isfinite(out):
+        return out  # reported later with the field's line
+    return out
+
+
+def load(text: str | bytes, name: str = "<input>") -> Located:
+    """Parse YAML text into plain data with line numbers; raise ``TrialFileError`` if unsafe."""
+    from trialplan.errors import TrialFileError
+
+    if isinstance(text, bytes):
+        if len(text) > MAX_BYTES:
+            raise TrialFileError([Problem(name, None, "", f"file is {len(text):,} bytes; "
+                                          f"at most {MAX_BYTES:,} are read")])
+        if b"\x00" in text:
+            raise TrialFileError([Problem(name, None, "", "file is binary, not YAML text")])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TrialFileError([Problem(name, None, "", f"file is not UTF-8 text ({exc.reason} "
+                                          f"at byte {exc.start})")]) from None
+    if len(text) > MAX_BYTES:
+        raise TrialFileError([Problem(name, None, "", f"file is over {MAX_BYTES:,} characters")])
+    lines: dict = {}
+    stack: list = []  # frames: [container, path, pending_key]
+    root = None
+    depth = 0
+    count = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            count += 1
+            line = event.start_mark.line + 1 if event.start_mark else None
+            if count > MAX_EVENTS:
+                raise TrialFileError([Problem(name, line, "", f"more than {MAX_EVENTS:,} values; "
+                                              "a trial file is far smaller")])
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise TrialFileError([Problem(name, line, "", "YAML anchors and aliases (& and *) "
+                                              "are not allowed in a trial file; write values out")])
+            if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent,
+                                  yaml.DocumentEndEvent)):
+                continue
+            if isinstance(event, yaml.DocumentStartEvent):
+                if root is not None:
+                    raise TrialFileError([Problem(name, line, "", "more than one YAML document; "
+                                                  "a trial file has one")])
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                container, path, _ = stack.pop()
+                depth -= 1
+                _attach(stack, container, path, lines, name)
+                if not stack:
+                    root = container
+                continue
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise TrialFileError([Problem(name, line, "", f"nesting deeper than "
+                                                  f"{MAX_DEPTH} levels")])
+                path = _child_path(stack)
+                lines.setdefault(path, line)
+                stack.append([{} if isinstance(event, yaml.MappingStartEvent) else [], path,
+                              None])
+                continue
+            if isinstance(event, yaml.ScalarEvent):
+                try:
+                    value = _scalar(event)
+                except (ValueError, yaml.constructor.ConstructorError) as exc:
+                    raise TrialFileError([Problem(name, line, field_name(_child_path(stack)),
+                                                  str(exc))]) from None
+                if not stack:
+                    root = value
+                    lines[()] = line
+                    continue
+                frame = stack[-1]
+                if isinstance(frame[0], dict) and frame[2] is None:
+                    key = value if isinstance(value, str) else str(value)
+                    if key in frame[0]:
+                        raise TrialFileError([Problem(name, line, field_name((*frame[1], key)),
+                                                      "key appears twice in the same mapping")])
+                    frame[2] = key
+                    lines[(*frame[1], key)] = line
+                    continue
+                path = _child_path(stack)
+                lines[path] = line
+                _attach(stack, value, path, lines, name)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        what = getattr(exc, "problem", None) or str(exc)
+        raise TrialFileError([Problem(name, line, "", f"malformed YAML: {what}")]) from None
+    except RecursionError:
+        raise TrialFileError([Problem(name, None, "", "nesting too deep")]) from None
+    return Located(root, lines, name)
+
+
+def _child_path(stack) -> tuple:
+    if not stack:
+        return ()
+    container, path, key = stack[-1]
+    if isinstance(container, dict):
+        return (*path, key)
+    return (*path, len(container))
+
+
+def _attach(stack, value, path, lines, name) -> None:
+    if not stack:
+        return
+    frame = stack[-1]
+    if isinstance(frame[0], dict):
+        frame[0][frame[2]] = value
+        frame[2] = None
+    else:
+        frame[0].append(value)
+
+
+def load_file(path) -> Located:
+    """Read and parse a trial file; problems name the file."""
+    from trialplan.errors import TrialFileError
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise TrialFileError([Problem(str(path), None, "", f"file is {size:,} bytes; at most "
+                                          f"{MAX_BYTES:,} are read")])
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise TrialFileError([Problem(str(path), None, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise TrialFileError([Problem(str(path), None, "", "is a directory, not a file")]) from None
+    except PermissionError:
+        raise TrialFileError([Problem(str(path), None, "", "permission denied")]) from None
+    return load(raw, str(path))

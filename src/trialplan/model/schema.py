@@ -1,0 +1,220 @@
+"""The trial file format ``trialplan/1``: pydantic models at the file boundary.
+
+Unknown keys are rejected (so typos fail), every model is frozen, and numbers
+must be finite.  The semantic checks (references, cycles, temporal order) live
+in :mod:`trialplan.model.checks`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = "trialplan/1"
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64,
+                          description="Identifier: a letter, then letters, digits, _ or -.")]
+Text = Annotated[str, Field(max_length=20_000)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+VariableType = Literal["continuous", "binary", "count", "time-to-event"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              str_strip_whitespace=True)
+
+
+class Trial(_Model):
+    """What the trial is: title, population, setting, comparator and design."""
+
+    title: Text
+    acronym: str | None = None
+    population: Text
+    setting: Text
+    comparator: Text
+    design: Literal["parallel", "cluster"] = Field(
+        "parallel", description="parallel: individually randomised; cluster: cluster randomised.")
+    allocation_ratio: float = Field(1.0, gt=0, description="Intervention : control.")
+    framework: Literal["superiority", "non-inferiority", "equivalence"] = "superiority"
+    registration: str | None = None
+    sponsor: str | None = None
+    funder: str | None = None
+    contacts: list[str] = Field(default_factory=list)
+    patient_public_involvement: Text | None = None
+
+
+class Intervention(_Model):
+    """The intervention by the 12 TIDieR items (Hoffmann et al., BMJ 2014); all optional."""
+
+    brief_name: Text | None = Field(None, description="TIDieR 1: brief name.")
+    why: Text | None = Field(None, description="TIDieR 2: rationale, theory or goal.")
+    what_materials: Text | None = Field(None, description="TIDieR 3: materials.")
+    what_procedures: Text | None = Field(None, description="TIDieR 4: procedures.")
+    who_provided: Text | None = Field(None, description="TIDieR 5: who provided, training.")
+    how: Text | None = Field(None, description="TIDieR 6: mode of delivery.")
+    where: Text | None = Field(None, description="TIDieR 7: locations.")
+    when_and_how_much: Text | None = Field(None, description="TIDieR 8: schedule, dose.")
+    tailoring: Text | None = Field(None, description="TIDieR 9: tailoring.")
+    modifications: Text | None = Field(None, description="TIDieR 10: modifications.")
+    how_well_planned: Text | None = Field(None, description="TIDieR 11: fidelity plans.")
+    how_well_actual: Text | None = Field(None, description="TIDieR 12: fidelity achieved.")
+
+
+class Timepoint(_Model):
+    """A named assessment point, in months from randomisation."""
+
+    id: Id
+    label: str | None = None
+    month: float = Field(ge=-24, le=240)
+
+
+class Mechanism(_Model):
+    """A change mechanism of the programme theory."""
+
+    id: Id
+    label: str
+    description: Text | None = None
+    source: str | None = None
+
+
+class ProcessVariable(_Model):
+    """A measured process outcome (candidate mediator)."""
+
+    id: Id
+    label: str
+    measure: str = Field(description="Key of an instrument in `measures` or the catalogue.")
+    timepoints: list[Id] = Field(min_length=1)
+    type: VariableType = "continuous"
+
+
+class Outcome(_Model):
+    """A trial outcome with its role."""
+
+    id: Id
+    label: str
+    measure: str
+    timepoints: list[Id] = Field(min_length=1)
+    type: VariableType = "continuous"
+    role: Literal["primary", "secondary", "exploratory"]
+
+
+class Link(_Model):
+    """A directed link: mechanism -> process variable -> (process variable ->) outcome."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: Id = Field(alias="from")
+    target: Id = Field(alias="to")
+
+
+class ChangeModel(_Model):
+    """Mechanisms, the process variables they act on, the outcomes, and the links."""
+
+    mechanisms: list[Mechanism] = Field(min_length=1)
+    process_variables: list[ProcessVariable] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(min_length=1)
+    links: list[Link] = Field(default_factory=list)
+
+
+class Measure(_Model):
+    """A user-defined instrument (otherwise variables use the bundled catalogue by key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              populate_by_name=True)
+
+    key: Id
+    name: str
+    abbreviation: str | None = None
+    measured_construct: str | None = Field(None, alias="construct")
+    items: int | None = Field(None, ge=0, le=1000)
+    score_min: float | None = None
+    score_max: float | None = None
+    direction: Literal["higher is better", "higher is worse", "not applicable"] | None = None
+    sd: float | None = Field(None, gt=0)
+    mcid: float | None = Field(None, gt=0)
+    minutes: float | None = Field(None, ge=0, le=600)
+    licence: str | None = None
+    reference: str | None = None
+
+
+class Clustering(_Model):
+    """Clustering of outcomes: by cluster (cluster randomised) or by peer worker (partial)."""
+
+    kind: Literal["none", "cluster", "partial"] = "none"
+    icc: float | None = Field(None, ge=0, lt=1)
+    cluster_size: float | None = Field(None, ge=1, description="Mean cluster size or caseload.")
+    cluster_cv: float | None = Field(None, ge=0)
+
+
+class PrimaryAssumptions(_Model):
+    """The effect the trial is powered for, on the primary outcome's scale."""
+
+    control_rate: Probability | None = Field(None, description="Binary outcome: control rate.")
+    intervention_rate: Probability | None = None
+    difference: float | None = Field(None, description="Continuous: difference in means.")
+    sd: float | None = Field(None, gt=0)
+    d: float | None = Field(None, description="Continuous: standardised difference.")
+    hazard_ratio: float | None = Field(None, gt=0)
+    event_prob: Probability | None = None
+    baseline_corr: float | None = Field(None, gt=-1, lt=1)
+    co_primary: int = Field(1, ge=1, le=20)
+
+
+class PathAssumption(_Model):
+    """Effects along one mechanism path: treatment -> mediator (a) and mediator -> outcome (b)."""
+
+    mechanism: Id
+    mediator: Id
+    outcome: Id
+    a: float = Field(description="Path a, in residual-SD units of the mediator.")
+    b: float = Field(description="Path b, in residual-SD units of the outcome.")
+    cprime: float = 0.0
+    source: str | None = None
+
+
+class Assumptions(_Model):
+    """The numbers later calculations need."""
+
+    alpha: Probability | None = None
+    power: Probability | None = None
+    attrition: float | None = Field(None, ge=0, lt=1)
+    primary: PrimaryAssumptions | None = None
+    clustering: Clustering = Clustering()
+    paths: list[PathAssumption] = Field(default_factory=list)
+    mediation_power: Probability | None = Field(
+        None, description="Target power for each mechanism's indirect effect.")
+    mechanisms_drive_n: bool = Field(
+        False, description="If true, the sample size must also power every mechanism.")
+
+
+class TrialFile(_Model):
+    """A planned trial: ``schema: trialplan/1``."""
+
+    schema_: Literal["trialplan/1"] = Field(alias="schema")
+    trial: Trial
+    intervention: Intervention = Intervention()
+    timepoints: list[Timepoint] = Field(min_length=1)
+    change_model: ChangeModel
+    measures: list[Measure] = Field(default_factory=list)
+    assumptions: Assumptions = Assumptions()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
+
+    @field_validator("timepoints")
+    @classmethod
+    def _finite_months(cls, value):
+        for tp in value:
+            if not math.isfinite(tp.month):
+                raise ValueError("month must be finite")
+        return value
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the trial file (for editors' completion and validation)."""
+    schema = TrialFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "trialplan trial file (schema trialplan/1)"
+    return schema
