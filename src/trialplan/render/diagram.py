@@ -38,7 +38,8 @@ def mermaid(plan) -> str:
 
 
 def dot(plan) -> str:
-    lines = ["digraph change_model {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled"];']
+    lines = ["digraph change_model {", "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled"];']
     for node_id, (kind, _) in plan.nodes().items():
         text = _label(plan, node_id).replace('"', '\\"')
         lines.append(f'  "{node_id}" [label="{text}", fillcolor="{COLOURS[kind]}"];')
