@@ -273,3 +273,13 @@ def test_unreachable_target_says_how_far_power_gets():
         means(d=1e-5, power=0.8)
     with pytest.raises(UnreachableTargetError, match="tops out"):
         proportions(p1=0.5, n=10, power=0.999999, alternative="greater")
+
+
+def test_grid_records_equal_per_cell_results():
+    grid = proportions(p1=np.array([0.3, 0.4]).reshape(-1, 1), rd=np.array([-0.1, -0.05]),
+                       power=0.9, clustering="partial", icc=0.03, cluster_size=9,
+                       attrition=np.array([0.1, 0.2]).reshape(-1, 1, 1))
+    assert grid.shape == (2, 2, 2)
+    assert grid.records() == [c.to_dict() for c in grid.cells()]
+    solved_d = means(n=np.array([50, 80]), power=0.8)
+    assert solved_d.records() == [c.to_dict() for c in solved_d.cells()]

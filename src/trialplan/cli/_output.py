@@ -13,6 +13,13 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, allow_nan=False))
 
 
+def emit_json_rows(rows) -> None:
+    """A JSON list with one compact object per line: valid JSON, greppable, and fast."""
+    encode = json.JSONEncoder(allow_nan=False).encode
+    body = ",\n".join(map(encode, rows))
+    click.echo(f"[\n{body}\n]" if rows else "[]")
+
+
 def _num(x, digits=4) -> str:
     if x is None:
         return "-"
@@ -94,20 +101,19 @@ def describe_size(r) -> str:
 
 
 def grid_table(rows, varying) -> str:
-    """One line per grid cell: the varying inputs, then the answer."""
-    head = [*varying, "power", "n_control", "n_intervention", "n_total"]
-    effect_keys = list(rows[0].effect) if rows else []
-    if rows and rows[0].solved_for == "effect":
-        head += effect_keys
+    """One line per grid cell (``SizeResult.records()``): the varying inputs, then the answer."""
+    achieved = "achieved_power" if "power" in varying else "power"
+    head = [*varying, achieved, "n_control", "n_intervention", "n_total"]
+    solved_effect = bool(rows) and rows[0]["solved_for"] == "effect"
+    effect_keys = list(rows[0]["effect"]) if solved_effect else []
+    head += effect_keys
     body = []
     for r in rows:
-        vals = [_num(r.inputs[k]) for k in varying]
-        vals += [f"{r.power:.4f}", _num(r.n_per_arm["control"]),
-                 _num(r.n_per_arm["intervention"]), _num(r.n_total)]
-        if r.solved_for == "effect":
-            vals += [_num(r.effect[k]) for k in effect_keys]
+        vals = [_num(r["inputs"][k]) for k in varying]
+        vals += [f"{r['power']:.4f}", _num(r["n_per_arm"]["control"]),
+                 _num(r["n_per_arm"]["intervention"]), _num(r["n_total"])]
+        vals += [_num(r["effect"][k]) for k in effect_keys]
         body.append(vals)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     return "\n".join([fmt.format(*head)] + [fmt.format(*b) for b in body])
-

@@ -11,7 +11,7 @@ import math
 
 import click
 
-from trialplan.cli._output import emit_json
+from trialplan.cli._output import emit_json, emit_json_rows
 
 MAX_CELLS = 1_000_000
 
@@ -134,9 +134,9 @@ def _run(fn, kwargs, design_keys, as_json, plot, force):
             raise click.UsageError("--plot draws one scenario; give single values, not a grid")
         power_curve(fn, {**args, **kwargs}, result, plot, force=force)
     if varying:
-        rows = result.cells()
+        rows = result.records()
         if as_json:
-            emit_json([r.to_dict() for r in rows])
+            emit_json_rows(rows)
         else:
             from trialplan.cli._output import grid_table
 

@@ -101,10 +101,11 @@ def solve_increasing(
         # Walk up from below by doubling; down from above by halving.
         pending = np.flatnonzero(~reached & (x0 < hi))
         step_hi = x0.copy()
-        for _ in range(64):
+        # A good guess is close: try 5% and 25% above it first, then double.
+        for factor in (1.05, 1.25, *([2.0] * 64)):
             if pending.size == 0:
                 break
-            step_hi[pending] = np.minimum(step_hi[pending] * 2.0, hi[pending])
+            step_hi[pending] = np.minimum(step_hi[pending] * factor, hi[pending])
             fv = f(step_hi[pending], pending)
             ok = fv >= target[pending]
             hi[pending[ok]] = step_hi[pending[ok]]
@@ -114,7 +115,7 @@ def solve_increasing(
             pending = pending[~ok & (step_hi[pending] < hi[pending])]
         above = np.flatnonzero(reached)
         if above.size:
-            down = np.maximum(x0[above] / 2.0, lo[above])
+            down = np.maximum(x0[above] / 1.25, lo[above])
             fv = f(down, above)
             below = fv < target[above]
             lo[above[below]] = down[below]

@@ -147,10 +147,9 @@ def _power_t(effect, se, df, alpha, sided):
     """Noncentral-t power; both tails counted for a two-sided test (as R pwr)."""
     ncp = effect / se
     crit = _critical(alpha, sided, df)
-    upper = 1.0 - sp.nctdtr(df, ncp, crit)
     if sided == "one":
-        return upper
-    return upper + sp.nctdtr(df, ncp, -crit)
+        return 1.0 - sp.nctdtr(df, ncp, crit)
+    return sp.nct_abs_sf(df, ncp, crit)
 
 
 def _power_z(effect, se0, se1, df, alpha, sided):
@@ -214,6 +213,12 @@ def _normal_guess(c: _Common, power, effect, var_c, var_i):
     """Normal-approximation n_C, a starting point for the exact solver."""
     z = sp.ndtri(1.0 - (c.alpha / 2.0 if c.sided == "two" else c.alpha)) + sp.ndtri(power)
     return z**2 * (var_c * c.de_c + var_i * c.de_i / c.ratio) / effect**2
+
+
+def _t_guess(c: _Common, power, effect, mult):
+    """Normal-approximation n_C plus Guenther's (1981) t correction z_alpha^2 / 4."""
+    z_a = sp.ndtri(1.0 - (c.alpha / 2.0 if c.sided == "two" else c.alpha))
+    return _normal_guess(c, power, effect, mult, mult) + z_a**2 / 4.0
 
 
 def _solve_effect(power_of_x, power, hi, what):
@@ -448,7 +453,7 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
 
     shape, n_c, mag, achieved = _two_arm(
         c=c, solved=solved, n=n, power=power, magnitude=None if d is None else np.abs(d), lo=lo,
-        power_at=power_at, guess=lambda mag_: _normal_guess(c, power, mag_, mult, mult),
+        power_at=power_at, guess=lambda mag_: _t_guess(c, power, mag_, mult),
         effect_hi=50.0, effect_name="d", extra={"mult": mult},
     )
     sign = -1.0 if c.alternative == "less" else 1.0
