@@ -11,10 +11,20 @@ from trialplan.stats.designs import (
     proportions,
     survival,
 )
+from trialplan.stats.mediation import (
+    MediationResult,
+    mediation,
+    to_residual,
+    to_standardized,
+)
 from trialplan.stats.result import SizeResult
 
 __all__ = [
+    "MediationResult",
     "SizeResult",
+    "mediation",
+    "to_residual",
+    "to_standardized",
     "event_probability",
     "frison_pocock_multiplier",
     "means",

@@ -243,6 +243,8 @@ def _t_logpdf(df, t):
 def stdtrit(df, p) -> np.ndarray:
     """Student t quantile: the t with ``stdtr(df, t) == p``."""
     df, p = np.broadcast_arrays(_float(df), _float(p))
+    shape = df.shape
+    df, p = df.ravel(), p.ravel()
     z = ndtri(p)
     g1 = (z**3 + z) / 4.0
     g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96.0
@@ -267,7 +269,7 @@ def stdtrit(df, p) -> np.ndarray:
         active[idx[~still]] = False
         if not active.any():
             break
-    return t
+    return t.reshape(shape)
 
 
 _DELTA_MAX = math.sqrt(2 * math.log(2) * 1021)  # 37.62: exp(-delta^2/2) underflows beyond
@@ -335,17 +337,23 @@ def nct_abs_sf(df, delta, t) -> np.ndarray:
     instead of two noncentral t CDFs.  Where the Poisson weights underflow
     (|delta| > 37.62) the tails come from :func:`nctdtr`.
     """
-    df, delta, t = np.broadcast_arrays(_float(df), _float(delta), _float(t))
+    df, t = np.broadcast_arrays(_float(df), _float(t))
+    # The incomplete beta depends on (df, t) only: computed once per distinct pair
+    # before broadcasting against delta (a quadrature over delta costs one).
+    x0 = t * t / (t * t + df)
+    xs0 = np.where(x0 > 0, x0, 0.5)
+    b0 = 0.5 * df
+    xodd0 = betainc(0.5, b0, xs0)
+    godd0 = 2.0 * np.power(1.0 - xs0, b0) * np.exp(0.5 * np.log(xs0) - lbeta(0.5, b0))
+    df, delta, t, x, xs, xodd, godd = np.broadcast_arrays(
+        df, _float(delta), t, x0, xs0, xodd0, godd0)
+    xodd, godd = xodd.copy(), godd.copy()
     delta = np.abs(delta)
     big = delta > _DELTA_MAX
     half_lam = np.where(big, 0.0, 0.5 * delta * delta)
-    x = t * t / (t * t + df)
     pos = x > 0
-    xs = np.where(pos, x, 0.5)
     a = np.full(x.shape, 0.5)
     b = 0.5 * df
-    xodd = betainc(a, b, xs)
-    godd = 2.0 * np.power(1.0 - xs, b) * np.exp(a * np.log(xs) - lbeta(0.5, b))
     w = np.exp(-half_lam)
     remaining = 1.0 - w
     cdf = w * xodd

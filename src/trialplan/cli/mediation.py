@@ -1,0 +1,124 @@
+"""``trialplan mediation``: power and sample size to detect a mechanism as an indirect effect."""
+
+from __future__ import annotations
+
+import click
+
+from trialplan.cli._output import emit_json
+
+TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
+
+
+@click.command("mediation")
+@click.option("--a", "a", type=float, help="Path X -> M (process variable). Leave out with --n "
+              "and --power to find the smallest detectable a.")
+@click.option("--b", "b", type=float, help="Path M -> Y given X. Leave out to find the smallest "
+              "detectable b.")
+@click.option("--cprime", type=float, default=0.0, show_default=True,
+              help="Direct effect X -> Y given M.")
+@click.option("--n", type=int, help="Total participants analysed. Leave out to solve for n.")
+@click.option("--power", type=float, help="Target power. Leave out to compute power.")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Two-sided alpha.")
+@click.option("--test", type=click.Choice(TESTS), default="joint", show_default=True,
+              help="Test of the indirect effect.")
+@click.option("--simulate", is_flag=True, help="Simulate the joint test instead of its "
+              "analytic approximation (mc and bootstrap tests always simulate).")
+@click.option("--x", "x", type=click.Choice(["binary", "continuous"]), default="binary",
+              show_default=True, help="0/1 treatment, or standard-normal X (as the literature).")
+@click.option("--allocation", type=float, default=0.5, show_default=True,
+              help="Share allocated to the intervention (binary X).")
+@click.option("--scale", type=click.Choice(["residual", "standardized"]), default="residual",
+              show_default=True, help="Paths in residual-SD units, or standardised coefficients.")
+@click.option("--r2-m", type=float, default=0.0, show_default=True,
+              help="Share of M's residual variance explained by baseline covariates.")
+@click.option("--r2-y", type=float, default=0.0, show_default=True,
+              help="Share of Y's residual variance explained by baseline covariates.")
+@click.option("--covariates", type=int, help="Number of covariates (df); default 1 with --r2-*.")
+@click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
+@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm).")
+@click.option("--cluster-size", type=float, help="Peer-worker caseload (partial nesting).")
+@click.option("--reps", type=int, default=1000, show_default=True,
+              help="Simulation replicates.")
+@click.option("--draws", type=int, default=5000, show_default=True,
+              help="Monte Carlo draws per replicate (mc test).")
+@click.option("--boot", type=int, default=1000, show_default=True,
+              help="Bootstrap resamples per replicate.")
+@click.option("--seed", type=int, default=20261126, show_default=True, help="Simulation seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Write power against n (FILE.svg or FILE.png).")
+@click.option("--compare", is_flag=True, help="With --plot: draw every analytic test too.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --plot file.")
+def mediation_cmd(as_json, plot, compare, force, **kwargs):
+    """Power or total n to detect a mechanism (X -> M -> Y) as an indirect effect.
+
+    \b
+    Examples:
+      trialplan mediation --a 0.3 --b 0.3 --power 0.8
+      trialplan mediation --a 0.3 --b 0.3 --n 590 --test bootstrap
+      trialplan mediation --b 0.3 --n 400 --power 0.8      # smallest detectable a
+    """
+    from trialplan.stats.mediation import mediation
+
+    kwargs = {k: val for k, val in kwargs.items()}
+    kwargs["progress"] = True  # shown on stderr only when it is a terminal
+    result = mediation(**kwargs)
+    if plot:
+        from trialplan.render.plots import mediation_curve
+
+        tests = [result.test]
+        if compare:
+            tests += [t for t in ("joint", "sobel", "aroian") if t != result.test]
+        args = {k: val for k, val in kwargs.items() if k != "progress"}
+        mediation_curve(mediation, args, result, plot, tests=tests, force=force)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(describe(result))
+
+
+def _fmt(x, digits=4):
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return f"{x:,}"
+    return f"{x:.{digits}g}"
+
+
+def describe(r) -> str:
+    inp = r.inputs
+    lines = [f"mediation: {r.method}", f"solved for: {r.solved_for}", "", "assumptions"]
+    given = "residual-SD units" if r.scale == "residual" else "standardised, converted"
+    lines.append(f"  paths (residual scale; given as {given}): a {_fmt(r.a)}, b {_fmt(r.b)}, "
+                 f"c' {_fmt(r.cprime)}; indirect effect ab {_fmt(r.indirect_effect)}")
+    if r.x == "binary":
+        lines.append(f"  X: 0/1 treatment, {inp['allocation']:g} allocated to the intervention")
+    else:
+        lines.append("  X: standard normal")
+    lines.append(f"  alpha {inp['alpha']:g} two-sided")
+    if r.solved_for != "power":
+        lines.append(f"  target power {inp['power']:g}")
+    if inp.get("cluster_size"):
+        lines.append(f"  partially nested: caseload {inp['cluster_size']:g}, ICC of M "
+                     f"{inp['icc_m']:g}, ICC of Y {inp['icc_y']:g}")
+    lines += ["", "result"]
+    lines.append(f"  total analysed: {r.n_total:,}")
+    if r.n_per_arm:
+        lines.append(f"  per arm: control {r.n_per_arm['control']:,}, intervention "
+                     f"{r.n_per_arm['intervention']:,}")
+    if r.peer_workers is not None:
+        lines.append(f"  peer workers (intervention arm): {r.peer_workers}")
+    label = "achieved power" if r.solved_for == "n" else "power"
+    pw = f"  {label} ({r.test}): {r.power:.4f}"
+    if r.mc_se is not None:
+        pw += f"  (Monte Carlo SE {r.mc_se:.4f}; {r.reps:,} replicates, seed {r.seed})"
+    lines.append(pw)
+    lines.append(f"  power of the separate path tests: a {r.path_power['a']:.4f}, "
+                 f"b {r.path_power['b']:.4f}")
+    if r.notes:
+        lines += ["", "notes"] + [f"  - {n}" for n in r.notes]
+    lines += ["", f"reference: {r.reference}"]
+    return "\n".join(lines)
+
+
+__all__ = ["mediation_cmd"]

@@ -1,0 +1,753 @@
+"""Power and sample size to detect a mechanism as an indirect (mediated) effect.
+
+Model: randomised treatment X changes a process variable M (path a), which
+changes the outcome Y (path b); c' is the direct effect::
+
+    M = a X + e_M,    Y = c' X + b M + e_Y
+
+Two scales for the paths:
+
+- ``"residual"`` (default): unit residual variances, Var(e_M) = Var(e_Y) = 1,
+  as Fritz & MacKinnon (2007).  With a 0/1 treatment, a is the standardised
+  difference in the process variable (Cohen's d on M's within-arm SD), and b
+  the change in Y, in its residual SD, per within-arm SD of M.
+- ``"standardized"``: standardised coefficients with total variances 1 (as R
+  pwrss), the predictor X having SD sqrt(p (1 - p)) for a 0/1 treatment.
+
+:func:`to_residual` and :func:`to_standardized` convert exactly between them.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+
+import numpy as np
+
+from trialplan.errors import InputError, UnreachableTargetError
+from trialplan.stats import _medsim
+from trialplan.stats import _special as sp
+from trialplan.stats import _validate as v
+
+ANALYTIC = ("sobel", "aroian", "joint", "vsm")
+SIMULATED = ("joint", "mc", "bootstrap", "bc-bootstrap")
+TESTS = ("sobel", "aroian", "joint", "vsm", "mc", "bootstrap", "bc-bootstrap")
+N_MAX = 1_000_000
+
+_METHODS = {
+    "sobel": "Sobel first-order z test of ab (normal approximation)",
+    "aroian": "Aroian second-order z test of ab (normal approximation)",
+    "joint-fisher": "joint significance of a and b: product of Fisher-z correlation-test powers "
+                    "(random X)",
+    "joint-t": "joint significance of a and b: product of t-test powers (exact noncentral t for "
+               "a; for b, noncentral t averaged over the mediator's sampling variability)",
+    "joint-pn": "joint significance of a and b, partially nested: product of t powers with the "
+                "path variances and df of Kelcey, Bai & Xie (2020)",
+    "vsm": "Vittinghoff-Sen-McCulloch: test of the mediator coefficient b only",
+    "sim-joint": "joint significance of a and b, by simulation (OLS t tests)",
+    "sim-mc": "Monte Carlo confidence interval for ab (Preacher & Selig 2012), by simulation",
+    "sim-bootstrap": "percentile bootstrap confidence interval for ab, by simulation",
+    "sim-bc-bootstrap": "bias-corrected bootstrap confidence interval for ab, by simulation",
+}
+_REFS = {
+    "sobel": "Sobel 1982; MacKinnon et al. 2002",
+    "aroian": "Aroian 1947; MacKinnon et al. 2002",
+    "joint": "Kenny et al. 1998; MacKinnon et al. 2002; Fritz & MacKinnon 2007",
+    "joint-pn": "Kelcey, Bai & Xie 2020 (PowerUpR power.med_pn21)",
+    "vsm": "Vittinghoff, Sen & McCulloch 2009",
+    "mc": "Preacher & Selig 2012; Schoemann, Boulton & Short 2017",
+    "bootstrap": "Efron & Tibshirani 1993; Fritz & MacKinnon 2007",
+    "bc-bootstrap": "Efron & Tibshirani 1993; Fritz, Taylor & MacKinnon 2012",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Scales
+
+
+def _var_x(x: str, allocation: float) -> float:
+    return allocation * (1.0 - allocation) if x == "binary" else 1.0
+
+
+def to_residual(a, b, cprime=0.0, *, x="binary", allocation=0.5):
+    """Standardised paths (total variances 1) to residual-scale paths.
+
+    Examples
+    --------
+    >>> a, b, c = to_residual(0.2, 0.3, 0.1, x="continuous")
+    >>> [round(t, 6) for t in to_standardized(a, b, c, x="continuous")]
+    [0.2, 0.3, 0.1]
+    """
+    vx = _var_x(x, allocation)
+    sd_x = math.sqrt(vx)
+    if not abs(a) * 1.0 < 1.0:
+        raise InputError(f"a standardised a path must be in (-1, 1); got {a:g}")
+    var_m_resid = 1.0 - a * a  # var(M | X) with var(M) = 1
+    var_y_resid = 1.0 - (cprime * cprime + b * b + 2.0 * a * b * cprime)
+    if var_y_resid <= 0:
+        raise InputError("standardised paths imply a non-positive residual variance of the "
+                         f"outcome (1 - c'^2 - b^2 - 2abc' = {var_y_resid:.3g})")
+    s_m, s_y = math.sqrt(var_m_resid), math.sqrt(var_y_resid)
+    return a / (sd_x * s_m), b * s_m / s_y, cprime / (sd_x * s_y)
+
+
+def to_standardized(a, b, cprime=0.0, *, x="binary", allocation=0.5):
+    """Residual-scale paths to standardised paths (total variances 1)."""
+    vx = _var_x(x, allocation)
+    var_m = a * a * vx + 1.0
+    var_y = cprime * cprime * vx + b * b * var_m + 2.0 * cprime * b * a * vx + 1.0
+    sd_x, sd_m, sd_y = math.sqrt(vx), math.sqrt(var_m), math.sqrt(var_y)
+    return a * sd_x / sd_m, b * sd_m / sd_y, cprime * sd_x / sd_y
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclass(frozen=True)
+class MediationResult:
+    """Power or sample size for one test of one indirect effect.
+
+    Attributes
+    ----------
+    test : str
+        The test of the indirect effect (``sobel``, ``aroian``, ``joint``,
+        ``vsm``, ``mc``, ``bootstrap``, ``bc-bootstrap``).
+    solved_for : str
+        ``"n"``, ``"power"``, ``"a"`` or ``"b"``.
+    n_total : int
+        Participants analysed.
+    n_per_arm : dict or None
+        ``{"control": .., "intervention": ..}`` for a 0/1 treatment.
+    power : float
+        Power at ``n_total`` (simulated when ``reps`` is set).
+    mc_se : float or None
+        Monte Carlo standard error of a simulated power, sqrt(p (1 - p) / reps).
+    reps, seed : int or None
+        Replicates and seed of a simulation.
+    a, b, cprime : float
+        The paths on the residual scale (``scale`` says what the user gave).
+    path_power : dict
+        Power of the test of a and of b separately (analytic, at ``n_total``).
+    """
+
+    test: str
+    solved_for: str
+    n_total: int
+    n_per_arm: dict | None
+    power: float
+    mc_se: float | None
+    reps: int | None
+    seed: int | None
+    a: float
+    b: float
+    cprime: float
+    x: str
+    scale: str
+    method: str
+    reference: str
+    inputs: dict
+    notes: tuple = ()
+    path_power: dict = field(default_factory=dict)
+    peer_workers: int | None = None
+    indirect_effect: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["notes"] = list(self.notes)
+        if out["peer_workers"] is None:
+            del out["peer_workers"]
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Analytic powers
+
+
+@dataclass(frozen=True)
+class _Spec:
+    a: float
+    b: float
+    cprime: float
+    x: str
+    allocation: float
+    alpha: float
+    r2_m: float
+    r2_y: float
+    covariates: int
+    icc_m: float | None
+    icc_y: float | None
+    cluster_size: float | None
+
+    @property
+    def nested(self) -> bool:
+        return self.cluster_size is not None
+
+
+def _arms(spec: _Spec, n_total):
+    if spec.x == "binary":
+        return (1.0 - spec.allocation) * n_total, spec.allocation * n_total
+    return n_total / 2.0, n_total / 2.0
+
+
+def _se_paths(spec: _Spec, n_c, n_t):
+    """Large-sample SEs of a and b (residual scale), unclustered."""
+    n = n_c + n_t
+    if spec.x == "binary":
+        var_a = (1.0 - spec.r2_m) * (1.0 / n_c + 1.0 / n_t)
+    else:
+        var_a = (1.0 - spec.r2_m) / n
+    var_b = (1.0 - spec.r2_y) / (n * (1.0 - spec.r2_m))
+    return math.sqrt(var_a), math.sqrt(var_b)
+
+
+def _z_power(lam, alpha):
+    z = float(sp.ndtri(1.0 - alpha / 2.0))
+    return float(sp.ndtr(lam - z) + sp.ndtr(-lam - z))
+
+
+@lru_cache(maxsize=4096)
+def _t_crit(df: float, alpha: float) -> float:
+    return float(sp.stdtrit(df, 1.0 - alpha / 2.0))
+
+
+def _t_power(ncp, df, alpha):
+    return np.asarray(sp.nct_abs_sf(df, ncp, _t_crit(float(df), alpha)), dtype=float)
+
+
+def _r_power(n, rho, alpha):
+    """Two-sided power of the test of a correlation, Fisher z (as R pwr.r.test)."""
+    rho = abs(rho)
+    ttt = _t_crit(float(n - 2.0), alpha)
+    rc = math.sqrt(ttt * ttt / (ttt * ttt + n - 2.0))
+    zr = math.atanh(rho) + rho / (2.0 * (n - 1.0))
+    zrc = math.atanh(rc)
+    s = math.sqrt(n - 3.0)
+    return float(sp.ndtr((zr - zrc) * s) + sp.ndtr((-zr - zrc) * s))
+
+
+# Gauss-Legendre nodes on (0, 1) for averaging over the mediator's sums of squares.
+_GL_U, _GL_W = np.polynomial.legendre.leggauss(48)
+_GL_U = 0.5 * (_GL_U + 1.0)
+_GL_W = 0.5 * _GL_W
+
+
+def _b_power_random_m(spec: _Spec, n):
+    """Power of the t test of b when M is random: E over SS(M | X) ~ chi2 of the fixed-M power.
+
+    Conditional on M, the t statistic of b is noncentral t with df n - 3 - k and
+    ncp b sqrt(SS_M (1 - r2_m) / (1 - r2_y)), SS_M / Var(M | X, W) ~ chi2(n - 2 - k).
+    """
+    from scipy.special import chdtri
+
+    k = spec.covariates
+    df_ss = n - 2.0 - k
+    ss = chdtri(df_ss, 1.0 - _GL_U)
+    ncp = abs(spec.b) * np.sqrt(ss * (1.0 - spec.r2_m) / (1.0 - spec.r2_y))
+    return float(np.sum(_GL_W * _t_power(ncp, n - 3.0 - k, spec.alpha)))
+
+
+def _pn_paths(spec: _Spec, n_c, n_t):
+    """Partially nested path SEs and df, Kelcey, Bai & Xie (2020) / PowerUpR med_pn21.
+
+    Their variances are standardised on the intervention arm's total variance
+    (peer-worker share icc); trialplan's paths are in within-caseload SD units,
+    so a and b are converted before the ncp is formed.
+    """
+    m, rho_m, rho_y = spec.cluster_size, spec.icc_m, spec.icc_y
+    j = n_t / m
+    df = j - spec.covariates - 1.0
+    r2m, r2y = spec.r2_m, spec.r2_y
+    var_a_t = (rho_m * (1.0 - r2m) + (1.0 - rho_m) * (1.0 - r2m) / m) / df
+    var_a_c = (1.0 - rho_m) * (1.0 - r2m) / (n_c - spec.covariates - 1.0)
+    var_b = (rho_y * (1.0 - r2y) + (1.0 - rho_y) * (1.0 - r2y) / m) / (
+        df * (rho_m * (1.0 - r2m) + (1.0 - rho_m) * (1.0 - r2m) / m))
+    es_a = spec.a * math.sqrt(1.0 - rho_m)
+    es_b = spec.b * math.sqrt(1.0 - rho_y) / math.sqrt(1.0 - rho_m)
+    return es_a, math.sqrt(var_a_t + var_a_c), es_b, math.sqrt(var_b), df
+
+
+def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[float, dict]:
+    """Power of an analytic test and the separate path powers, at arm sizes n_c, n_t."""
+    n = n_c + n_t
+    k = spec.covariates
+    if spec.nested:
+        es_a, se_a, es_b, se_b, df = _pn_paths(spec, n_c, n_t)
+        if df < 1:
+            return 0.0, {"a": 0.0, "b": 0.0}
+        pa = float(_t_power(es_a / se_a, df, spec.alpha))
+        pb = float(_t_power(es_b / se_b, df, spec.alpha))
+        a_, b_ = es_a, es_b
+    else:
+        se_a, se_b = _se_paths(spec, n_c, n_t)
+        a_, b_ = spec.a, spec.b
+        if spec.x == "continuous":
+            rho_a = spec.a / math.sqrt(spec.a**2 + (1.0 - spec.r2_m))
+            rho_b = spec.b * math.sqrt(1.0 - spec.r2_m) / math.sqrt(
+                spec.b**2 * (1.0 - spec.r2_m) + (1.0 - spec.r2_y))
+            pa = _r_power(n - k, rho_a, spec.alpha)
+            pb = _r_power(n - 1.0 - k, rho_b, spec.alpha)
+        else:
+            pa = float(_t_power(spec.a / se_a, n - 2.0 - k, spec.alpha))
+            pb = _b_power_random_m(spec, n)
+    paths = {"a": pa, "b": pb}
+    if test == "joint":
+        return pa * pb, paths
+    if test == "vsm":
+        if spec.nested:
+            return pb, paths
+        return _z_power(abs(spec.b) / se_b, spec.alpha), paths
+    var = a_**2 * se_b**2 + b_**2 * se_a**2
+    if test == "aroian":
+        var += se_a**2 * se_b**2
+    return _z_power(abs(a_ * b_) / math.sqrt(var), spec.alpha), paths
+
+
+# --------------------------------------------------------------------------------------------
+# The public function
+
+
+class _Progress:
+    """A one-line progress bar on stderr, shown only once a run has taken over a second."""
+
+    def __init__(self, total: int, label: str, enabled: bool):
+        self.total, self.label, self.enabled = total, label, enabled and sys.stderr.isatty()
+        self.start = time.monotonic()
+        self.shown = False
+
+    def __call__(self, done: int):
+        if not self.enabled:
+            return
+        if not self.shown and time.monotonic() - self.start < 1.0:
+            return
+        self.shown = True
+        width = 30
+        fill = int(width * done / self.total)
+        sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
+                         f"{done}/{self.total}")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def mediation(
+    a=None,
+    b=None,
+    cprime=0.0,
+    *,
+    n=None,
+    power=None,
+    alpha=0.05,
+    test="joint",
+    simulate=False,
+    x="binary",
+    allocation=0.5,
+    scale="residual",
+    r2_m=0.0,
+    r2_y=0.0,
+    covariates=None,
+    icc_m=None,
+    icc_y=None,
+    cluster_size=None,
+    reps=1000,
+    draws=5000,
+    boot=1000,
+    seed=20261126,
+    progress=False,
+) -> MediationResult:
+    """Power, total sample size or smallest detectable path for a test of ab.
+
+    Leave exactly one of ``n``, ``power``, ``a`` and ``b`` unset.
+
+    Parameters
+    ----------
+    a, b, cprime : float
+        Paths X -> M, M -> Y (given X) and X -> Y (given M), on ``scale``.
+    n : int
+        Total participants analysed.
+    power : float
+        Target power, in (0, 1).
+    alpha : float
+        Two-sided significance level.
+    test : str
+        ``joint`` (default), ``sobel``, ``aroian``, ``vsm`` (analytic), or
+        ``mc``, ``bootstrap``, ``bc-bootstrap`` (simulation).  With
+        ``simulate=True`` the joint test is simulated too.
+    x : {"binary", "continuous"}
+        A 0/1 treatment allocated with proportion ``allocation`` to the
+        intervention, or a standard-normal X (to compare with the literature).
+    scale : {"residual", "standardized"}
+        How a, b and c' are given; results report residual-scale paths.
+    r2_m, r2_y : float
+        Share of M's variance given X, and of Y's given X and M, explained by
+        baseline covariates (``covariates`` of them, default 1 when either is
+        positive; each costs one df).
+    icc_m, icc_y, cluster_size : float
+        Partial nesting by peer worker in the intervention arm (analytic joint,
+        sobel, aroian and vsm).
+    reps, draws, boot, seed : int
+        Simulation replicates, Monte Carlo draws per replicate, bootstrap
+        resamples per replicate, and the seed.
+
+    Returns
+    -------
+    MediationResult
+
+    Notes
+    -----
+    Analytic joint significance multiplies the powers of the two path tests,
+    which are asymptotically independent.  With a random normal X (the design
+    of Fritz & MacKinnon 2007) each is the Fisher-z power of a correlation test
+    (R ``pwr.r.test``) for rho_a = a / sqrt(1 + a^2) with n and the partial
+    rho_b = b / sqrt(1 + b^2) with n - 1.  With a randomised 0/1 treatment,
+    the a path is an exact two-sample t test and the b path's noncentral-t
+    power is averaged over the chi-square distribution of the mediator's sum of
+    squares (48-point Gauss-Legendre on the probability scale), because M is
+    random even when X is fixed.  Sobel and Aroian use SE(ab)^2 = a^2 SE_b^2 +
+    b^2 SE_a^2 (+ SE_a^2 SE_b^2); VSM tests b alone (Vittinghoff, Sen &
+    McCulloch 2009).  Simulated tests are described in
+    :mod:`trialplan.stats._medsim`.
+
+    Examples
+    --------
+    >>> r = mediation(a=0.39, b=0.39, power=0.8, x="continuous")
+    >>> r.n_total      # Fritz & MacKinnon (2007) Table 3, joint significance: 74
+    74
+    >>> # Sobel: lambda = ab sqrt(n) / sqrt(a^2 + b^2) = 2.372; power = Phi(2.372 - 1.96)
+    >>> round(mediation(a=0.39, b=0.39, n=74, x="continuous", test="sobel").power, 3)
+    0.66
+    """
+    test = v.choice("test", test, TESTS)
+    x = v.choice("x", x, ("binary", "continuous"))
+    scale = v.choice("scale", scale, ("residual", "standardized"))
+    solved = v.exactly_one_missing(n=n, power=power, a=a, b=b)
+    sim = simulate or test in ("mc", "bootstrap", "bc-bootstrap")
+    if sim and test not in SIMULATED:
+        raise InputError(f"the {test} test is analytic only; simulate joint, mc, bootstrap or "
+                         "bc-bootstrap")
+    alpha = float(v.in_range("alpha", alpha, 0.0, 1.0))
+    allocation = float(v.in_range("allocation", allocation, 0.0, 1.0))
+    r2_m = float(v.in_range("r2_m", r2_m, 0.0, 1.0, low_open=False))
+    r2_y = float(v.in_range("r2_y", r2_y, 0.0, 1.0, low_open=False))
+    if covariates is None:
+        covariates = 1 if (r2_m > 0 or r2_y > 0) else 0
+    covariates = int(v.at_least("covariates", covariates, 0))
+    cprime = float(v.as_array("cprime", cprime))
+    if a is not None:
+        a = float(v.as_array("a", a))
+    if b is not None:
+        b = float(v.as_array("b", b))
+    if power is not None:
+        power = float(v.in_range("power", power, 0.0, 1.0))
+    if n is not None:
+        n_val = float(v.as_array("n", n))
+        if n_val != int(n_val):
+            raise InputError(f"n must be a whole number; got {n_val:g}")
+        n = int(n_val)
+    nested_args = (icc_m, icc_y, cluster_size)
+    if any(t is not None for t in nested_args):
+        if any(t is None for t in nested_args):
+            raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size")
+        if x != "binary":
+            raise InputError("partial nesting needs a 0/1 treatment (x='binary')")
+        if sim:
+            raise InputError("simulation with partial nesting is not available; use the "
+                             "analytic joint, sobel, aroian or vsm test")
+        icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
+        icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
+        cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
+    if sim:
+        reps = int(v.at_least("reps", reps, 1))
+        boot = int(v.at_least("boot", boot, 1))
+        draws = int(v.at_least("draws", draws, 1))
+        seed = int(v.at_least("seed", seed, 0))
+
+    inputs = dict(a=a, b=b, cprime=cprime, n=n, power=power, alpha=alpha, test=test,
+                  simulate=sim, x=x, allocation=allocation if x == "binary" else None,
+                  scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates, icc_m=icc_m,
+                  icc_y=icc_y, cluster_size=cluster_size,
+                  reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
+                  boot=boot if sim and "bootstrap" in test else None,
+                  seed=seed if sim else None)
+
+    def residual(a_, b_):
+        if scale == "residual":
+            return a_, b_, cprime
+        return to_residual(a_, b_, cprime, x=x, allocation=allocation)
+
+    def make_spec(a_, b_):
+        ra, rb, rc = residual(a_, b_)
+        return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
+                     cluster_size)
+
+    notes: list[str] = []
+    prog = _Progress(reps, f"simulating {test}", progress) if sim else None
+
+    def arms_of(n_total: int):
+        """Arms for a given total (power and detectable-path questions)."""
+        if x == "binary":
+            n_t = int(round(allocation * n_total))
+            return n_total - n_t, n_t
+        return n_total - n_total // 2, n_total // 2
+
+    def arms_of_unit(u: int):
+        """Arms when n is solved: u controls and as many intervention participants as the
+        allocation needs (so 1:1 gives equal arms); u is the total for continuous X."""
+        if x == "binary":
+            return u, math.ceil(u * allocation / (1.0 - allocation) - 1e-9)
+        return u - u // 2, u // 2
+
+    def sim_power(spec: _Spec, n_total: int, arms=None):
+        n_c, n_t = arms or arms_of(n_total)
+        if min(n_c, n_t) < 2 and x == "binary":
+            return 0.0
+        simspec = _medsim.SimSpec(spec.a, spec.b, spec.cprime, x, r2_m, r2_y, alpha)
+        if prog is not None:
+            prog.start = time.monotonic() if not prog.shown else prog.start
+        p, _ = _medsim.power(simspec, test, n_c, n_t, reps=reps, seed=seed, draws=draws,
+                             boot=boot, progress=prog)
+        return p
+
+    def power_at(spec: _Spec, n_total: int, analytic_test: str | None = None, arms=None):
+        if sim and analytic_test is None:
+            return sim_power(spec, n_total, arms)
+        n_c, n_t = arms or arms_of(n_total)
+        return analytic_power(spec, analytic_test or test, n_c, n_t)[0]
+
+    def power_unit(spec, u, analytic_test=None):
+        return power_at(spec, None, analytic_test, arms_of_unit(u))
+
+    min_n = _min_n(x, allocation, covariates, cluster_size)
+    try:
+        if solved == "power":
+            if n < min_n:
+                raise InputError(f"n must be at least {min_n} for this design; got {n}")
+            spec = make_spec(a, b)
+            n_total = n
+            pw = power_at(spec, n_total)
+        elif solved == "n":
+            spec = make_spec(a, b)
+            _check_nonzero(spec)
+            min_u = 2 if x == "binary" else min_n
+            while x == "binary" and sum(arms_of_unit(min_u)) < min_n:
+                min_u += 1
+            unit = _solve_n(lambda u: power_unit(spec, u), power, min_u, sim,
+                            lambda u: power_unit(spec, u, "joint"))
+            arms = arms_of_unit(unit)
+            n_total = sum(arms)
+            pw = power_at(spec, n_total, arms=arms)
+        else:
+            if sim:
+                raise InputError("the smallest detectable path is found with analytic tests; "
+                                 "drop --simulate or choose joint, sobel, aroian or vsm")
+            if n < min_n:
+                raise InputError(f"n must be at least {min_n} for this design; got {n}")
+            other = b if solved == "a" else a
+            if other == 0:
+                raise InputError(f"{'b' if solved == 'a' else 'a'} must be non-zero to find the "
+                                 f"smallest detectable {solved}")
+            found, branch_note = _solve_path(solved, other, n, power, scale, x, allocation,
+                                             make_spec, power_at)
+            a, b = (found, other) if solved == "a" else (other, found)
+            notes.append(branch_note)
+            spec = make_spec(a, b)
+            n_total = n
+            pw = power_at(spec, n_total)
+    finally:
+        if prog is not None:
+            prog.close()
+
+    n_c, n_t = arms if solved == "n" else arms_of(n_total)
+    paths = analytic_power(spec, "joint", n_c, n_t)[1]
+    mc_se = math.sqrt(pw * (1.0 - pw) / reps) if sim else None
+    key = f"sim-{test}" if sim else (
+        "joint-pn" if test == "joint" and spec.nested else
+        ("joint-fisher" if x == "continuous" else "joint-t") if test == "joint" else test)
+    ref_key = "joint-pn" if spec.nested and test == "joint" else test
+    notes += _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw)
+    if sim and solved == "n":
+        notes.append(_n_uncertainty(spec, n_total, n_c, n_t, pw, reps))
+    return MediationResult(
+        test=test, solved_for=solved, n_total=int(n_total),
+        n_per_arm={"control": n_c, "intervention": n_t} if x == "binary" else None,
+        power=float(pw), mc_se=mc_se, reps=reps if sim else None, seed=seed if sim else None,
+        a=spec.a, b=spec.b, cprime=spec.cprime, x=x, scale=scale, method=_METHODS[key],
+        reference=_REFS[ref_key], inputs=inputs, notes=tuple(notes),
+        path_power=paths,
+        peer_workers=math.ceil(n_t / cluster_size - 1e-9) if spec.nested else None,
+        indirect_effect=spec.a * spec.b,
+    )
+
+
+def _n_uncertainty(spec, n_total, n_c, n_t, pw, reps):
+    """How far a simulated n could move with other random numbers: 2 MC SE over the slope."""
+    se = math.sqrt(max(pw * (1.0 - pw), 1e-12) / reps)
+    step = max(2.0, 0.02 * n_total)
+    scale = (n_total + step) / n_total
+    up = analytic_power(spec, "joint", n_c * scale, n_t * scale)[0]
+    down = analytic_power(spec, "joint", n_c / scale, n_t / scale)[0]
+    slope = (up - down) / (n_total * (scale - 1.0 / scale))
+    if slope <= 0:
+        return "simulated n: its Monte Carlo uncertainty could not be gauged"
+    half = 2.0 * se / slope
+    return (f"simulated n: with {reps:,} replicates (power MC SE {se:.4f}) another seed could "
+            f"move n by about +/-{half:.0f} (2 MC SE over the power slope); raise --reps to "
+            "narrow this")
+
+
+def _min_n(x, allocation, covariates, cluster_size):
+    base = 5 + covariates
+    if cluster_size is not None:
+        # Kelcey et al.'s df is J - g - 1: at least two peer workers beyond the covariates.
+        need_t = (covariates + 2) * cluster_size
+        return max(base, math.ceil(need_t / allocation) + 2)
+    if x == "binary":
+        return max(base, math.ceil(2 / min(allocation, 1 - allocation)))
+    return base
+
+
+def _check_nonzero(spec):
+    if spec.a == 0 or spec.b == 0:
+        raise InputError("a and b must both be non-zero to solve for n (with a = 0 or b = 0 "
+                         "there is no indirect effect to detect)")
+
+
+def _solve_n(power_of, target, lo, simulated, analytic_joint):
+    """Smallest total n with power >= target.
+
+    Analytic tests: bisection on integers after doubling, on the exact power
+    function.  Simulated tests: bracket from the analytic joint test's n, then
+    bisection on integers; common random numbers make simulated power a smooth,
+    monotone function of n, so the answer is the first n where it crosses.
+    """
+    start = lo
+    if simulated:
+        start = max(lo, _solve_n(analytic_joint, target, lo, False, None))
+    cache: dict[int, float] = {}
+
+    def p(nn):
+        if nn not in cache:
+            cache[nn] = power_of(nn)
+        return cache[nn]
+
+    if p(start) >= target:
+        hi = start
+        lo_ = lo
+        if simulated:
+            step = max(1, start // 20)
+            lo_ = start
+            while lo_ > lo:
+                lo_ = max(lo, lo_ - step)
+                if p(lo_) < target:
+                    break
+                hi = lo_
+                step *= 2
+            else:
+                return hi
+        if p(lo_) >= target:
+            return lo_
+    else:
+        lo_ = start
+        step = max(1, start // 20) if simulated else max(1, start)
+        hi = start
+        while True:
+            hi = min(N_MAX, lo_ + step)
+            if p(hi) >= target:
+                break
+            if hi >= N_MAX:
+                raise UnreachableTargetError(
+                    f"power at n = {N_MAX:,} is still {p(hi):.3g}; no sample size reaches "
+                    f"{target:g}")
+            lo_ = hi
+            step *= 2
+    # invariant: p(lo_) < target <= p(hi)
+    while hi - lo_ > 1:
+        mid = (lo_ + hi) // 2
+        if p(mid) >= target:
+            hi = mid
+        else:
+            lo_ = mid
+    return hi
+
+
+def _solve_path(which, other, n, target, scale, x, allocation, make_spec, power_at):
+    """Smallest |path| reaching the target power, on the lower branch.
+
+    Power need not rise monotonically in a path: on the standardised scale a
+    larger a leaves less residual variance in M, which weakens the test of b
+    (WebPower's wp.mediation returns the upper of two roots).  The path is
+    scanned upward on a grid, and the first crossing is refined by bisection.
+    """
+    upper = 0.999 if scale == "standardized" else 20.0
+    grid = np.concatenate([np.linspace(1e-3, min(upper, 2.0), 200),
+                           np.linspace(2.0, upper, 37)[1:] if upper > 2 else []])
+
+    def pw(val):
+        a_, b_ = (val, other) if which == "a" else (other, val)
+        try:
+            spec = make_spec(a_, b_)
+        except InputError:
+            return float("nan")
+        return power_at(spec, n)
+
+    values = np.array([pw(g) for g in grid])
+    ok = np.flatnonzero(values >= target)
+    if ok.size == 0:
+        best = np.nanmax(values)
+        raise UnreachableTargetError(
+            f"power tops out at {best:.3g} for any {which} at n = {n}; increase n or lower the "
+            "target power")
+    i = ok[0]
+    lo_, hi = (grid[i - 1] if i > 0 else 0.0), grid[i]
+    for _ in range(48):
+        mid = 0.5 * (lo_ + hi)
+        if pw(mid) >= target:
+            hi = mid
+        else:
+            lo_ = mid
+    peak = int(np.nanargmax(values))
+    falls = np.nanmax(values) - values[-1] > 1e-3 and values[peak] >= target
+    note = (f"smallest detectable {which} found on the lower branch (power first reaches the "
+            "target here")
+    note += "; power falls again at larger values, so a larger root also exists)" if falls \
+        else ")"
+    return hi, note
+
+
+def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
+    notes = []
+    if scale == "standardized":
+        notes.append(f"standardised paths a={a:g}, b={b:g}, c'={cprime:g} were converted to the "
+                     f"residual scale: a={spec.a:.4g}, b={spec.b:.4g}, c'={spec.cprime:.4g}")
+    if x == "binary":
+        notes.append(f"X is the 0/1 treatment allocated {allocation:g} to the intervention; a is "
+                     "the standardised difference in the process variable")
+    if test == "vsm":
+        notes.append("the VSM test ignores uncertainty in a; it overstates power unless the "
+                     "treatment moves the process variable strongly")
+    if test == "sobel":
+        notes.append("the Sobel test is conservative: its normal approximation needs 10-25% more "
+                     "participants than joint significance or a bootstrap (Fritz & MacKinnon "
+                     "2007)")
+    if test == "bc-bootstrap":
+        notes.append("the bias-corrected bootstrap has inflated type I error when n is small and "
+                     "one path is large (Fritz, Taylor & MacKinnon 2012); prefer the percentile "
+                     "bootstrap or joint significance for planning")
+    if spec.nested:
+        notes.append("partial nesting: a and b variances and df J - g - 1 (J peer workers) as "
+                     "Kelcey, Bai & Xie (2020); b is estimated from variation between peer "
+                     "workers' caseloads, which is conservative when the process variable acts "
+                     "within caseloads")
+    if sim:
+        se = math.sqrt(pw * (1 - pw) / reps)
+        notes.append(f"simulated power has Monte Carlo SE {se:.4f} with {reps} replicates")
+    if spec.r2_m > 0 or spec.r2_y > 0:
+        notes.append(f"baseline covariates explain {spec.r2_m:g} of the process variable's and "
+                     f"{spec.r2_y:g} of the outcome's residual variance ({spec.covariates} df)")
+    return notes
