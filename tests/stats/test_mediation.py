@@ -117,6 +117,13 @@ def test_partial_nesting_costs_power_and_counts_peer_workers():
     more = mediation(a=0.4, b=0.4, n=400, icc_m=0.15, icc_y=0.15, cluster_size=10)
     assert pn.peer_workers == 20
     assert plain.power > pn.power > more.power
+    # b estimated within caseloads sits between the unclustered and the between-caseload b
+    kw = dict(a=0.4, b=0.15, n=400)
+    plain_b = mediation(**kw).path_power["b"]
+    within = mediation(**kw, icc_m=0.05, icc_y=0.05, cluster_size=10, b_level="individual")
+    between = mediation(**kw, icc_m=0.05, icc_y=0.05, cluster_size=10)
+    assert plain_b > within.path_power["b"] > between.path_power["b"]
+    assert within.path_power["a"] == pytest.approx(between.path_power["a"])
     solved = mediation(a=0.4, b=0.4, power=0.8, icc_m=0.05, icc_y=0.05, cluster_size=10)
     assert solved.power >= 0.8
     assert solved.peer_workers == math.ceil(solved.n_per_arm["intervention"] / 10)

@@ -37,6 +37,9 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
 @click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm).")
 @click.option("--cluster-size", type=float, help="Peer-worker caseload (partial nesting).")
+@click.option("--b-level", type=click.Choice(["caseload", "individual"]), default="caseload",
+              show_default=True, help="Partial nesting: estimate b between caseloads (Kelcey et "
+              "al. 2020) or within caseloads and controls.")
 @click.option("--reps", type=int, default=1000, show_default=True,
               help="Simulation replicates.")
 @click.option("--draws", type=int, default=5000, show_default=True,

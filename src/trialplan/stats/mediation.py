@@ -46,6 +46,8 @@ _METHODS = {
                "a; for b, noncentral t averaged over the mediator's sampling variability)",
     "joint-pn": "joint significance of a and b, partially nested: product of t powers with the "
                 "path variances and df of Kelcey, Bai & Xie (2020)",
+    "joint-pn-individual": "joint significance of a and b, partially nested: t power for a as "
+                           "Kelcey, Bai & Xie (2020), b estimated within caseloads",
     "vsm": "Vittinghoff-Sen-McCulloch: test of the mediator coefficient b only",
     "sim-joint": "joint significance of a and b, by simulation (OLS t tests)",
     "sim-mc": "Monte Carlo confidence interval for ab (Preacher & Selig 2012), by simulation",
@@ -181,6 +183,7 @@ class _Spec:
     icc_m: float | None
     icc_y: float | None
     cluster_size: float | None
+    b_level: str = "caseload"
 
     @property
     def nested(self) -> bool:
@@ -235,7 +238,7 @@ _GL_U = 0.5 * (_GL_U + 1.0)
 _GL_W = 0.5 * _GL_W
 
 
-def _b_power_random_m(spec: _Spec, n):
+def _b_power_random_m(spec: _Spec, n, df_ss=None):
     """Power of the t test of b when M is random: E over SS(M | X) ~ chi2 of the fixed-M power.
 
     Conditional on M, the t statistic of b is noncentral t with df n - 3 - k and
@@ -244,10 +247,11 @@ def _b_power_random_m(spec: _Spec, n):
     from scipy.special import chdtri
 
     k = spec.covariates
-    df_ss = n - 2.0 - k
+    if df_ss is None:
+        df_ss = n - 2.0 - k
     ss = chdtri(df_ss, 1.0 - _GL_U)
     ncp = abs(spec.b) * np.sqrt(ss * (1.0 - spec.r2_m) / (1.0 - spec.r2_y))
-    return float(np.sum(_GL_W * _t_power(ncp, n - 3.0 - k, spec.alpha)))
+    return float(np.sum(_GL_W * _t_power(ncp, df_ss - 1.0, spec.alpha)))
 
 
 def _pn_paths(spec: _Spec, n_c, n_t):
@@ -263,11 +267,17 @@ def _pn_paths(spec: _Spec, n_c, n_t):
     r2m, r2y = spec.r2_m, spec.r2_y
     var_a_t = (rho_m * (1.0 - r2m) + (1.0 - rho_m) * (1.0 - r2m) / m) / df
     var_a_c = (1.0 - rho_m) * (1.0 - r2m) / (n_c - spec.covariates - 1.0)
+    es_a = spec.a * math.sqrt(1.0 - rho_m)
+    if spec.b_level == "individual":
+        # b estimated within caseloads and in the control arm (caseload fixed effects):
+        # within-SD units, n - J - 2 - g residual df.
+        df_b = n_c + n_t - j - 2.0 - spec.covariates
+        var_b = (1.0 - r2y) / (df_b * (1.0 - r2m))
+        return es_a, math.sqrt(var_a_t + var_a_c), spec.b, math.sqrt(var_b), df, df_b
     var_b = (rho_y * (1.0 - r2y) + (1.0 - rho_y) * (1.0 - r2y) / m) / (
         df * (rho_m * (1.0 - r2m) + (1.0 - rho_m) * (1.0 - r2m) / m))
-    es_a = spec.a * math.sqrt(1.0 - rho_m)
     es_b = spec.b * math.sqrt(1.0 - rho_y) / math.sqrt(1.0 - rho_m)
-    return es_a, math.sqrt(var_a_t + var_a_c), es_b, math.sqrt(var_b), df
+    return es_a, math.sqrt(var_a_t + var_a_c), es_b, math.sqrt(var_b), df, df
 
 
 def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[float, dict]:
@@ -275,11 +285,15 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
     n = n_c + n_t
     k = spec.covariates
     if spec.nested:
-        es_a, se_a, es_b, se_b, df = _pn_paths(spec, n_c, n_t)
-        if df < 1:
+        es_a, se_a, es_b, se_b, df, df_b = _pn_paths(spec, n_c, n_t)
+        if df < 1 or df_b < 1:
             return 0.0, {"a": 0.0, "b": 0.0}
         pa = float(_t_power(es_a / se_a, df, spec.alpha))
-        pb = float(_t_power(es_b / se_b, df, spec.alpha))
+        if spec.b_level == "individual":
+            # M is random: average over its within-caseload sum of squares, as unclustered.
+            pb = _b_power_random_m(spec, n, df_ss=df_b + 1.0)
+        else:
+            pb = float(_t_power(es_b / se_b, df_b, spec.alpha))
         a_, b_ = es_a, es_b
     else:
         se_a, se_b = _se_paths(spec, n_c, n_t)
@@ -355,6 +369,7 @@ def mediation(
     icc_m=None,
     icc_y=None,
     cluster_size=None,
+    b_level="caseload",
     reps=1000,
     draws=5000,
     boot=1000,
@@ -391,6 +406,12 @@ def mediation(
     icc_m, icc_y, cluster_size : float
         Partial nesting by peer worker in the intervention arm (analytic joint,
         sobel, aroian and vsm).
+    b_level : {"caseload", "individual"}
+        Under partial nesting, how b is estimated: ``"caseload"`` from the
+        variation between peer workers' caseload means, with df J - g - 1
+        (Kelcey, Bai & Xie 2020; PowerUpR power.med_pn21), or
+        ``"individual"``: within caseloads and in the control arm, with df
+        n - J - 2 - g (for a process variable that acts person by person).
     reps, draws, boot, seed : int
         Simulation replicates, Monte Carlo draws per replicate, bootstrap
         resamples per replicate, and the seed.
@@ -462,6 +483,7 @@ def mediation(
         icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
         icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
+    b_level = v.choice("b_level", b_level, ("caseload", "individual"))
     if sim:
         reps = int(v.at_least("reps", reps, 1))
         boot = int(v.at_least("boot", boot, 1))
@@ -472,6 +494,7 @@ def mediation(
                   simulate=sim, x=x, allocation=allocation if x == "binary" else None,
                   scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates, icc_m=icc_m,
                   icc_y=icc_y, cluster_size=cluster_size,
+                  b_level=b_level if cluster_size is not None else None,
                   reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
                   boot=boot if sim and "bootstrap" in test else None,
                   seed=seed if sim else None)
@@ -484,7 +507,7 @@ def mediation(
     def make_spec(a_, b_):
         ra, rb, rc = residual(a_, b_)
         return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
-                     cluster_size)
+                     cluster_size, b_level)
 
     notes: list[str] = []
     prog = _Progress(reps, f"simulating {test}", progress) if sim else None
@@ -567,7 +590,8 @@ def mediation(
     paths = analytic_power(spec, "joint", n_c, n_t)[1]
     mc_se = math.sqrt(pw * (1.0 - pw) / reps) if sim else None
     key = f"sim-{test}" if sim else (
-        "joint-pn" if test == "joint" and spec.nested else
+        ("joint-pn" if b_level == "caseload" else "joint-pn-individual")
+        if test == "joint" and spec.nested else
         ("joint-fisher" if x == "continuous" else "joint-t") if test == "joint" else test)
     ref_key = "joint-pn" if spec.nested and test == "joint" else test
     notes += _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw)
@@ -739,11 +763,16 @@ def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
         notes.append("the bias-corrected bootstrap has inflated type I error when n is small and "
                      "one path is large (Fritz, Taylor & MacKinnon 2012); prefer the percentile "
                      "bootstrap or joint significance for planning")
-    if spec.nested:
+    if spec.nested and spec.b_level == "caseload":
         notes.append("partial nesting: a and b variances and df J - g - 1 (J peer workers) as "
                      "Kelcey, Bai & Xie (2020); b is estimated from variation between peer "
                      "workers' caseloads, which is conservative when the process variable acts "
-                     "within caseloads")
+                     "person by person (then use b_level individual)")
+    elif spec.nested:
+        notes.append("partial nesting: a as Kelcey, Bai & Xie (2020) (df J - g - 1); b "
+                     "estimated within caseloads and in the control arm (df n - J - 2 - g), "
+                     "assuming the process variable's effect is the same within caseloads and "
+                     "in the control arm")
     if sim:
         se = math.sqrt(pw * (1 - pw) / reps)
         notes.append(f"simulated power has Monte Carlo SE {se:.4f} with {reps} replicates")
