@@ -23,6 +23,8 @@ _COMMANDS = {
     "measures": ("trialplan.cli.trialfile", "measures_cmd", "List the bundled instruments."),
     "schema": ("trialplan.cli.trialfile", "schema_cmd", "Print the JSON Schema of the trial file."),
     "size": ("trialplan.cli.size", "size", "Sample size or power for the primary outcome."),
+    "plan": ("trialplan.cli.plan", "plan_cmd",
+             "The trial's sample-size plan: primary, mechanisms, recruitment, pilot."),
     "mediation": ("trialplan.cli.mediation", "mediation_cmd",
                   "Power or n to detect a mechanism as an indirect effect."),
 }

@@ -40,6 +40,9 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--b-level", type=click.Choice(["caseload", "individual"]), default="caseload",
               show_default=True, help="Partial nesting: estimate b between caseloads (Kelcey et "
               "al. 2020) or within caseloads and controls.")
+@click.option("--outcome", type=click.Choice(["continuous", "binary"]), default="continuous",
+              show_default=True, help="Binary: logistic b path (analytic tests).")
+@click.option("--base-rate", type=float, help="Binary outcome: rate in the control arm.")
 @click.option("--reps", type=int, default=1000, show_default=True,
               help="Simulation replicates.")
 @click.option("--draws", type=int, default=5000, show_default=True,

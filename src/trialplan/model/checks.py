@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import lru_cache
 from importlib import resources
 
@@ -35,6 +36,8 @@ class TrialPlan:
     measures: dict
     warnings: tuple
     source: str
+    located: object = dc_field(default=None, repr=False, compare=False)
+    text_hash: str | None = None
 
     @property
     def change_model(self):
@@ -306,7 +309,8 @@ def _semantic(model, located: Located) -> TrialPlan:
     if errors:
         raise TrialFileError(errors)
     warnings += _warnings(model, located, used, months, primaries)
-    return TrialPlan(model=model, measures=used, warnings=tuple(warnings), source=located.name)
+    return TrialPlan(model=model, measures=used, warnings=tuple(warnings), source=located.name,
+                     located=located, text_hash=getattr(located, 'sha256', None))
 
 
 def _warnings(model, located, used, months, primaries) -> list[Problem]:

@@ -13,6 +13,7 @@ name the line.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ class Located:
         self.data = data
         self.lines = lines
         self.name = name
+        self.sha256: str | None = None  # of the UTF-8 text, set by load()
 
     def line(self, path) -> int | None:
         path = tuple(path)
@@ -178,7 +180,9 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
         raise TrialFileError([Problem(name, line, "", f"malformed YAML: {what}")]) from None
     except RecursionError:
         raise TrialFileError([Problem(name, None, "", "nesting too deep")]) from None
-    return Located(root, lines, name)
+    located = Located(root, lines, name)
+    located.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return located
 
 
 def _child_path(stack) -> tuple:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = "trialplan/1"
 
@@ -171,7 +171,71 @@ class PathAssumption(_Model):
     a: float = Field(description="Path a, in residual-SD units of the mediator.")
     b: float = Field(description="Path b, in residual-SD units of the outcome.")
     cprime: float = 0.0
+    base_rate: Probability | None = Field(
+        None, description="Binary outcome: its rate in the control arm (default: the primary "
+        "control_rate when the outcome is the primary outcome).")
     source: str | None = None
+
+
+class Recruitment(_Model):
+    """How participants arrive: sites, screening rate, eligibility, consent, start-up."""
+
+    sites: int = Field(ge=1, le=10_000)
+    screened_per_site_month: float = Field(gt=0, description="People screened per site per "
+                                           "month once a site is at full speed.")
+    eligible: Probability = Field(description="Share of those screened who are eligible.")
+    consent: Probability = Field(description="Share of eligible people who consent and are "
+                                 "randomised.")
+    ramp_up_months: float = Field(0.0, ge=0, le=60, description="Months for a new site to "
+                                  "reach full speed (linear ramp).")
+    site_opening_interval_months: float = Field(0.0, ge=0, le=60, description="Months between "
+                                                "successive sites opening (0: all open at once).")
+
+
+class Criterion(_Model):
+    """A progression criterion for an internal pilot, traffic-light style."""
+
+    id: Id
+    kind: Literal["recruitment", "retention", "adherence"]
+    label: str | None = None
+    green: Probability = Field(description="Proceed at or above this share.")
+    amber: Probability = Field(description="Proceed with changes at or above this share; "
+                               "below it is red.")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.amber < self.green:
+            raise ValueError(f"amber ({self.amber:g}) must be below green ({self.green:g})")
+        return self
+
+
+class Feasibility(_Model):
+    """An internal pilot with pre-specified progression criteria."""
+
+    pilot_months: float | None = Field(None, gt=0, le=60, description="Length of the internal "
+                                       "pilot (months from the first site opening).")
+    pilot_n: int | None = Field(None, ge=2, description="Participants randomised in the pilot "
+                                "(instead of pilot_months).")
+    confidence: Probability = 0.95
+    criteria: list[Criterion] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if (self.pilot_months is None) == (self.pilot_n is None):
+            raise ValueError("give exactly one of pilot_months and pilot_n")
+        return self
+
+
+class Sensitivity(_Model):
+    """Values to try for the uncertain assumptions (defaults around the base case)."""
+
+    icc: list[Annotated[float, Field(ge=0, lt=1)]] | None = None
+    attrition: list[Annotated[float, Field(ge=0, lt=1)]] | None = None
+    control_rate: list[Probability] | None = None
+    intervention_rate: list[Probability] | None = None
+    d: list[float] | None = None
+    hazard_ratio: list[Annotated[float, Field(gt=0)]] | None = None
+    cluster_size: list[Annotated[float, Field(ge=1)]] | None = None
 
 
 class Assumptions(_Model):
@@ -187,6 +251,15 @@ class Assumptions(_Model):
         None, description="Target power for each mechanism's indirect effect.")
     mechanisms_drive_n: bool = Field(
         False, description="If true, the sample size must also power every mechanism.")
+    mediation_test: Literal["joint", "sobel", "aroian", "vsm", "mc", "bootstrap"] = Field(
+        "joint", description="Test of each mechanism's indirect effect.")
+    mediation_b_level: Literal["caseload", "individual"] = Field(
+        "caseload", description="Partial nesting: estimate b between peer workers' caseloads "
+        "(Kelcey et al. 2020) or within caseloads and the control arm.")
+    seed: int = Field(20261126, ge=0, description="Seed for simulated mediation tests.")
+    recruitment: Recruitment | None = None
+    feasibility: Feasibility | None = None
+    sensitivity: Sensitivity | None = None
 
 
 class TrialFile(_Model):

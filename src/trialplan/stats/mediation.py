@@ -49,6 +49,8 @@ _METHODS = {
     "joint-pn-individual": "joint significance of a and b, partially nested: t power for a as "
                            "Kelcey, Bai & Xie (2020), b estimated within caseloads",
     "vsm": "Vittinghoff-Sen-McCulloch: test of the mediator coefficient b only",
+    "joint-logistic": "joint significance of a and b: exact t power for a; logistic b by the "
+                      "Vittinghoff-Sen-McCulloch approximation",
     "sim-joint": "joint significance of a and b, by simulation (OLS t tests)",
     "sim-mc": "Monte Carlo confidence interval for ab (Preacher & Selig 2012), by simulation",
     "sim-bootstrap": "percentile bootstrap confidence interval for ab, by simulation",
@@ -59,6 +61,7 @@ _REFS = {
     "aroian": "Aroian 1947; MacKinnon et al. 2002",
     "joint": "Kenny et al. 1998; MacKinnon et al. 2002; Fritz & MacKinnon 2007",
     "joint-pn": "Kelcey, Bai & Xie 2020 (PowerUpR power.med_pn21)",
+    "joint-logistic": "Kenny et al. 1998; Vittinghoff, Sen & McCulloch 2009",
     "vsm": "Vittinghoff, Sen & McCulloch 2009",
     "mc": "Preacher & Selig 2012; Schoemann, Boulton & Short 2017",
     "bootstrap": "Efron & Tibshirani 1993; Fritz & MacKinnon 2007",
@@ -184,6 +187,8 @@ class _Spec:
     icc_y: float | None
     cluster_size: float | None
     b_level: str = "caseload"
+    outcome: str = "continuous"
+    base_rate: float | None = None
 
     @property
     def nested(self) -> bool:
@@ -298,7 +303,16 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
     else:
         se_a, se_b = _se_paths(spec, n_c, n_t)
         a_, b_ = spec.a, spec.b
-        if spec.x == "continuous":
+        if spec.outcome == "binary":
+            # Logistic b path: Vittinghoff, Sen & McCulloch (2009) approximation,
+            # SE_b^2 = 1 / (n Var(M | X) p (1 - p)), p the outcome rate.
+            p = spec.base_rate
+            se_b = 1.0 / math.sqrt(n * (1.0 - spec.r2_m) * p * (1.0 - p))
+            pa = (_r_power(n - k, spec.a / math.sqrt(spec.a**2 + 1.0 - spec.r2_m), spec.alpha)
+                  if spec.x == "continuous"
+                  else float(_t_power(spec.a / se_a, n - 2.0 - k, spec.alpha)))
+            pb = _z_power(abs(spec.b) / se_b, spec.alpha)
+        elif spec.x == "continuous":
             rho_a = spec.a / math.sqrt(spec.a**2 + (1.0 - spec.r2_m))
             rho_b = spec.b * math.sqrt(1.0 - spec.r2_m) / math.sqrt(
                 spec.b**2 * (1.0 - spec.r2_m) + (1.0 - spec.r2_y))
@@ -370,6 +384,8 @@ def mediation(
     icc_y=None,
     cluster_size=None,
     b_level="caseload",
+    outcome="continuous",
+    base_rate=None,
     reps=1000,
     draws=5000,
     boot=1000,
@@ -406,6 +422,10 @@ def mediation(
     icc_m, icc_y, cluster_size : float
         Partial nesting by peer worker in the intervention arm (analytic joint,
         sobel, aroian and vsm).
+    outcome : {"continuous", "binary"}
+        A binary outcome has a logistic b path (b on the log-odds scale per
+        residual SD of M); analytic tests only, with the outcome rate
+        ``base_rate``.
     b_level : {"caseload", "individual"}
         Under partial nesting, how b is estimated: ``"caseload"`` from the
         variation between peer workers' caseload means, with df J - g - 1
@@ -484,6 +504,19 @@ def mediation(
         icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
     b_level = v.choice("b_level", b_level, ("caseload", "individual"))
+    outcome = v.choice("outcome", outcome, ("continuous", "binary"))
+    if outcome == "binary":
+        if base_rate is None:
+            raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
+                             "arm")
+        base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
+        if sim:
+            raise InputError("simulation for a binary outcome is not available yet; use the "
+                             "analytic joint, sobel, aroian or vsm test")
+        if cluster_size is not None:
+            raise InputError("partial nesting with a binary outcome is not available yet")
+    elif base_rate is not None:
+        raise InputError("base_rate applies to a binary outcome only (outcome='binary')")
     if sim:
         reps = int(v.at_least("reps", reps, 1))
         boot = int(v.at_least("boot", boot, 1))
@@ -495,6 +528,7 @@ def mediation(
                   scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates, icc_m=icc_m,
                   icc_y=icc_y, cluster_size=cluster_size,
                   b_level=b_level if cluster_size is not None else None,
+                  outcome=outcome, base_rate=base_rate,
                   reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
                   boot=boot if sim and "bootstrap" in test else None,
                   seed=seed if sim else None)
@@ -507,7 +541,7 @@ def mediation(
     def make_spec(a_, b_):
         ra, rb, rc = residual(a_, b_)
         return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
-                     cluster_size, b_level)
+                     cluster_size, b_level, outcome, base_rate)
 
     notes: list[str] = []
     prog = _Progress(reps, f"simulating {test}", progress) if sim else None
@@ -594,6 +628,8 @@ def mediation(
         if test == "joint" and spec.nested else
         ("joint-fisher" if x == "continuous" else "joint-t") if test == "joint" else test)
     ref_key = "joint-pn" if spec.nested and test == "joint" else test
+    if outcome == "binary" and test == "joint" and not sim:
+        key = ref_key = "joint-logistic"
     notes += _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw)
     if sim and solved == "n":
         notes.append(_n_uncertainty(spec, n_total, n_c, n_t, pw, reps))
@@ -776,6 +812,11 @@ def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
     if sim:
         se = math.sqrt(pw * (1 - pw) / reps)
         notes.append(f"simulated power has Monte Carlo SE {se:.4f} with {reps} replicates")
+    if spec.outcome == "binary":
+        notes.append(f"binary outcome: b is on the log-odds scale per residual SD of the process "
+                     f"variable, tested by the Vittinghoff-Sen-McCulloch logistic approximation "
+                     f"with outcome rate {spec.base_rate:g}; the indirect effect ab is a product "
+                     "on the log-odds scale")
     if spec.r2_m > 0 or spec.r2_y > 0:
         notes.append(f"baseline covariates explain {spec.r2_m:g} of the process variable's and "
                      f"{spec.r2_y:g} of the outcome's residual variance ({spec.covariates} df)")

@@ -1,0 +1,147 @@
+"""``trialplan plan``: the whole trial's sample-size plan from a trial file."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("plan")
+@click.argument("trial_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the plan as JSON to this file (e.g. plan.json).")
+@click.option("--figures", type=click.Path(file_okay=False),
+              help="Write the figures (svg and png) into this directory.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def plan_cmd(trial_file, as_json, output, figures, force):
+    """Sample size, mechanism power, recruitment, pilot and sensitivity for TRIAL_FILE.
+
+    \b
+    Examples:
+      trialplan plan trial.yaml
+      trialplan plan trial.yaml --figures figs/ -o plan.json
+    """
+    from trialplan.model.checks import load_trial
+    from trialplan.planning import build_plan
+
+    trial = load_trial(trial_file)
+    plan = build_plan(trial)
+    text = json.dumps(plan, indent=2, allow_nan=False) + "\n"
+    written = []
+    if output:
+        from trialplan.fileio import write_output
+
+        write_output(output, text, force=force)
+        written.append(output)
+    if figures:
+        from trialplan.render.plan_figures import write_plan_figures
+
+        written += write_plan_figures(trial, plan, figures, force=force)
+    if as_json:
+        click.echo(text, nl=False)
+    else:
+        click.echo(summary(plan))
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
+
+
+def _n(x) -> str:
+    return "-" if x is None else f"{x:,}"
+
+
+def summary(plan: dict) -> str:
+    """A readable account of the plan: every number with what it assumes."""
+    a = plan["assumptions"]
+    p = plan["primary"]
+    r = p["result"]
+    f = plan["final"]
+    title = plan["trial"]["acronym"] or plan["trial"]["title"]
+    lines = [f"Sample-size plan: {title}", ""]
+    lines.append(f"PRIMARY OUTCOME  {p['label']} ({p['type']}, {', '.join(p['timepoints'])})")
+    lines.append(f"  {r['method']}")
+    eff = ", ".join(f"{k} {v:.4g}" for k, v in r["effect"].items())
+    lines.append(f"  effect: {eff}; alpha {a['alpha']:g}; power {a['power']:g}; attrition "
+                 f"{a['attrition']:g}")
+    cl = a["clustering"]
+    if cl["kind"] == "partial":
+        lines.append(f"  partially nested by peer worker: ICC {cl['icc']:g}, caseload "
+                     f"{cl['cluster_size']:g}; design effect (intervention arm) "
+                     f"{r['design_effect']['intervention']:.4g}")
+    elif cl["kind"] == "cluster":
+        lines.append(f"  cluster randomised: ICC {cl['icc']:g}, cluster size "
+                     f"{cl['cluster_size']:g}")
+    lines.append(f"  analysed per arm: control {_n(r['n_analysed_per_arm']['control'])}, "
+                 f"intervention {_n(r['n_analysed_per_arm']['intervention'])}; recruit "
+                 f"{_n(r['n_total'])} (achieved power {r['power']:.4f})")
+    lines.append(f"  same as: {p['command']}")
+    lines += ["", f"MECHANISMS  target power {a['mediation_power']:g} for each indirect effect"
+              if a["mediation_power"] else "MECHANISMS"]
+    if not plan["mechanisms"]:
+        lines.append("  no path assumptions in the file (assumptions.paths)")
+    for m in plan["mechanisms"]:
+        head = f"  {m['mechanism']}: {m['mediator']} -> {m['outcome']} (a {m['a']:g}, b {m['b']:g})"
+        if m.get("status") != "computed":
+            lines.append(f"{head}: not computed ({m['reason']})")
+            continue
+        verdict = "detectable" if m["detectable"] else "NOT detectable"
+        se = f" +/- {m['mc_se']:.3f} MC SE" if m.get("mc_se") else ""
+        lines.append(f"{head}: {m['test']} power {m['power_at_planned_n']:.3f}{se} at "
+                     f"n = {m['planned_n']:,} -> {verdict}; needs {m['n_needed_analysed']:,} "
+                     f"analysed ({m['n_needed_to_recruit']:,} to recruit)")
+    lines += ["", "FINAL SAMPLE SIZE"]
+    driver = "the primary outcome" if f["driven_by"] == "primary" else (
+        f"mechanism {f['driven_by']}")
+    lines.append(f"  recruit {f['n_to_recruit']:,} ({f['n_to_recruit_per_arm']['control']:,} "
+                 f"control, {f['n_to_recruit_per_arm']['intervention']:,} intervention), "
+                 f"analyse {f['n_analysed']:,}; set by {driver}")
+    if f.get("peer_workers"):
+        lines.append(f"  peer workers needed: {f['peer_workers']}")
+    if f["mechanisms_detectable"]:
+        lines.append(f"  the trial can expect to detect: {', '.join(f['mechanisms_detectable'])}")
+    if f["mechanisms_not_detectable"]:
+        lines.append("  the trial cannot expect to detect: "
+                     f"{', '.join(f['mechanisms_not_detectable'])}")
+    rec = plan["recruitment"]
+    if rec:
+        fl = rec["flow"]
+        lines += ["", "RECRUITMENT"]
+        lines.append(f"  {rec['sites']} sites x {rec['screened_per_site_month']:g} screened per "
+                     f"month, {rec['eligible']:g} eligible, {rec['consent']:g} consent -> "
+                     f"{rec['randomised_per_site_month']:.3g} randomised per site-month")
+        lines.append(f"  target {rec['target']:,} reached after {rec['months_to_target']:.1f} "
+                     f"months (ramp-up {rec['ramp_up_months']:g} months, a site every "
+                     f"{rec['site_opening_interval_months']:g} months)")
+        lines.append(f"  flow: screened {fl['screened']:,} -> eligible {fl['eligible']:,} -> "
+                     f"randomised {fl['randomised']:,} (control {fl['allocated']['control']:,}, "
+                     f"intervention {fl['allocated']['intervention']:,}) -> analysed control "
+                     f"{fl['analysed']['control']:,}, intervention "
+                     f"{fl['analysed']['intervention']:,}")
+    fe = plan["feasibility"]
+    if fe:
+        lines += ["", f"INTERNAL PILOT  {fe['pilot_n']} randomised ({fe['pilot_n_from']}); "
+                  f"{fe['confidence']:.0%} intervals"]
+        for c in fe["criteria"]:
+            ok = "" if c["separates_green_from_red"] else "  (interval wider than amber band)"
+            lines.append(f"  {c['id']} ({c['kind']}): green >= {c['green']:g}, amber >= "
+                         f"{c['amber']:g}, red below; n = {c['denominator']}, +/- "
+                         f"{c['half_width_at_green']:.3f} at green{ok}")
+    sens = plan["sensitivity"]
+    lines += ["", "SENSITIVITY  participants to recruit, one assumption varied at a time"]
+    by: dict = {}
+    for row in sens["one_way"]:
+        by.setdefault(row["parameter"], []).append(
+            f"{row['value']:g}: {_n(row['n_to_recruit'])}")
+    for k, vals in by.items():
+        lines.append(f"  {k}: " + "; ".join(vals))
+    pv = plan["provenance"]
+    lines += ["", f"PROVENANCE  trialplan {pv['versions']['trialplan']}, numpy "
+              f"{pv['versions']['numpy']}, scipy {pv['versions']['scipy']}, statsmodels "
+              f"{pv['versions']['statsmodels']}; input sha256 {str(pv['input_sha256'])[:16]}"]
+    if plan["notes"]:
+        lines += ["", "NOTES"] + [f"  - {n}" for n in plan["notes"]]
+    return "\n".join(lines)
+
+
+__all__ = ["plan_cmd"]

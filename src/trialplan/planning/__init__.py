@@ -1,0 +1,5 @@
+"""Combine a validated trial file with the calculators: the trial's sample-size plan."""
+
+from trialplan.planning.plan import PLAN_SCHEMA, build_plan, recruitment_curve
+
+__all__ = ["PLAN_SCHEMA", "build_plan", "recruitment_curve"]

@@ -1,0 +1,584 @@
+"""The whole trial's sample-size plan, from one validated trial file.
+
+:func:`build_plan` returns plain JSON-ready data (documented in docs/plan.md):
+the primary outcome's sample size, each mechanism's power and required n,
+the final n and what drives it, the recruitment projection and participant
+flow, the internal pilot's progression criteria with their precision, a
+sensitivity analysis, and provenance.  Everything is deterministic: the same
+file and seed give the same data, so ``json.dumps`` of it is byte-identical.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from importlib import metadata
+
+import numpy as np
+
+from trialplan import __version__
+from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
+from trialplan.model.loader import Problem
+from trialplan.stats import _special as sp
+from trialplan.stats import means, mediation, proportions, survival
+
+PLAN_SCHEMA = "trialplan-plan/1"
+_SIMULATED = ("mc", "bootstrap", "bc-bootstrap")
+
+
+# --------------------------------------------------------------------------------------------
+# Missing assumptions
+
+
+def _problem(trial, path, message) -> Problem:
+    if trial.located is not None:
+        return trial.located.problem(path, message)
+    return Problem(trial.source, None, ".".join(str(p) for p in path), message)
+
+
+def _require(trial) -> None:
+    """Every number the plan needs, or one error listing all that are missing and where."""
+    a = trial.model.assumptions
+    problems = []
+    for name, example in (("alpha", "0.05"), ("power", "0.9"), ("attrition", "0.15")):
+        if getattr(a, name) is None:
+            problems.append(_problem(trial, ("assumptions",), f"assumptions.{name} is missing: "
+                                     f"add '{name}: {example}' under 'assumptions:'"))
+    out = trial.primary_outcome()
+    p = a.primary
+    if p is None:
+        problems.append(_problem(trial, ("assumptions",), "assumptions.primary is missing: add "
+                                 "'primary:' under 'assumptions:' with the effect on "
+                                 f"{out.id} ({out.type})"))
+    elif out.type == "binary":
+        for name in ("control_rate", "intervention_rate"):
+            if getattr(p, name) is None:
+                problems.append(_problem(trial, ("assumptions", "primary"),
+                                         f"assumptions.primary.{name} is missing for the binary "
+                                         f"primary outcome {out.id}: add it under 'primary:'"))
+    elif out.type == "continuous":
+        if p.d is None and (p.difference is None or p.sd is None):
+            problems.append(_problem(trial, ("assumptions", "primary"),
+                                     "assumptions.primary needs d, or difference and sd, for the "
+                                     f"continuous primary outcome {out.id}"))
+    elif out.type == "time-to-event":
+        if p.hazard_ratio is None or p.event_prob is None:
+            problems.append(_problem(trial, ("assumptions", "primary"),
+                                     "assumptions.primary needs hazard_ratio and event_prob for "
+                                     f"the time-to-event primary outcome {out.id}"))
+    else:
+        problems.append(_problem(trial, ("change_model", "outcomes"),
+                                 f"primary outcome {out.id} is a {out.type}; the plan sizes "
+                                 "binary, continuous and time-to-event primary outcomes"))
+    cl = a.clustering
+    if cl.kind != "none":
+        for name in ("icc", "cluster_size"):
+            if getattr(cl, name) is None:
+                problems.append(_problem(trial, ("assumptions", "clustering"),
+                                         f"assumptions.clustering.{name} is missing for "
+                                         f"clustering kind '{cl.kind}': add it under "
+                                         "'clustering:'"))
+    if a.paths and a.mediation_power is None:
+        problems.append(_problem(trial, ("assumptions",), "assumptions.mediation_power is "
+                                 "missing: add 'mediation_power: 0.8' under 'assumptions:' "
+                                 "(the target power for each mechanism)"))
+    if problems:
+        raise TrialFileError(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Primary outcome
+
+
+def _primary_call(trial, overrides=None):
+    """The size function, its arguments, and the equivalent command line."""
+    overrides = overrides or {}
+    m = trial.model
+    a = m.assumptions
+    p = a.primary
+    out = trial.primary_outcome()
+    cl = a.clustering
+    args = dict(power=a.power, alpha=a.alpha, ratio=m.trial.allocation_ratio,
+                attrition=overrides.get("attrition", a.attrition), co_primary=p.co_primary)
+    flags = [f"--power {a.power:g}", f"--alpha {a.alpha:g}"]
+    if m.trial.allocation_ratio != 1:
+        flags.append(f"--ratio {m.trial.allocation_ratio:g}")
+    if cl.kind != "none":
+        args.update(clustering=cl.kind, icc=overrides.get("icc", cl.icc),
+                    cluster_size=overrides.get("cluster_size", cl.cluster_size))
+        flags += [f"--clustering {cl.kind}", f"--icc {cl.icc:g}",
+                  f"--cluster-size {cl.cluster_size:g}"]
+        if cl.cluster_cv is not None and cl.kind == "cluster":
+            args["cluster_cv"] = cl.cluster_cv
+            flags.append(f"--cluster-cv {cl.cluster_cv:g}")
+    if a.attrition:
+        flags.append(f"--attrition {a.attrition:g}")
+    if p.co_primary > 1:
+        flags.append(f"--co-primary {p.co_primary}")
+    if out.type == "binary":
+        fn, design = proportions, "proportions"
+        p1 = overrides.get("control_rate", p.control_rate)
+        # A different control rate keeps the relative effect (risk ratio) unless the
+        # intervention rate is varied too.
+        p2 = overrides.get("intervention_rate",
+                           p1 * p.intervention_rate / p.control_rate)
+        args.update(p1=p1, p2=p2)
+        head = f"--p1 {p.control_rate:g} --p2 {p.intervention_rate:g}"
+    elif out.type == "continuous":
+        fn, design = means, "means"
+        d = p.d if p.d is not None else p.difference / p.sd
+        args.update(d=overrides.get("d", d), baseline_corr=p.baseline_corr)
+        head = f"--d {d:g}" if p.d is not None else f"--diff {p.difference:g} --sd {p.sd:g}"
+        if p.baseline_corr is not None:
+            head += f" --baseline-corr {p.baseline_corr:g}"
+    else:
+        fn, design = survival, "survival"
+        args.update(hr=overrides.get("hazard_ratio", p.hazard_ratio), event_prob=p.event_prob)
+        head = f"--hr {p.hazard_ratio:g} --event-prob {p.event_prob:g}"
+    return fn, args, f"trialplan size {design} {head} " + " ".join(flags)
+
+
+def _primary(trial) -> dict:
+    fn, args, command = _primary_call(trial)
+    try:
+        result = fn(**args)
+    except (InputError, UnreachableTargetError) as exc:
+        raise TrialFileError([_problem(trial, ("assumptions", "primary"),
+                                       f"the primary sample size cannot be computed: {exc}")]
+                             ) from None
+    out = trial.primary_outcome()
+    return {"outcome": out.id, "label": out.label, "type": out.type,
+            "timepoints": list(out.timepoints), "command": command, "result": result.to_dict()}
+
+
+# --------------------------------------------------------------------------------------------
+# Mechanisms
+
+
+def _mechanisms(trial, planned_total: int) -> list[dict]:
+    m = trial.model
+    a = m.assumptions
+    nodes = trial.nodes()
+    ratio = m.trial.allocation_ratio
+    allocation = ratio / (1.0 + ratio)
+    cl = a.clustering
+    out = []
+    for i, path in enumerate(a.paths):
+        kind, node = nodes[path.outcome]
+        mech = nodes[path.mechanism][1]
+        mediator = nodes[path.mediator][1]
+        entry = {"mechanism": path.mechanism, "mechanism_label": mech.label,
+                 "mediator": path.mediator, "mediator_label": mediator.label,
+                 "outcome": path.outcome, "outcome_label": node.label,
+                 "outcome_type": node.type, "a": path.a, "b": path.b, "cprime": path.cprime,
+                 "source": path.source, "base_rate": None, "notes": []}
+        kw = dict(a=path.a, b=path.b, cprime=path.cprime, alpha=a.alpha, x="binary",
+                  allocation=allocation, seed=a.seed)
+        test = a.mediation_test
+        flags = [f"--a {path.a:g}", f"--b {path.b:g}"]
+        if path.cprime:
+            flags.append(f"--cprime {path.cprime:g}")
+        if ratio != 1:
+            flags.append(f"--allocation {allocation:.6g}")
+        if node.type == "binary":
+            base = path.base_rate
+            primary = trial.primary_outcome()
+            if base is None and primary.id == path.outcome and a.primary is not None:
+                base = a.primary.control_rate
+                entry["notes"].append(f"outcome rate {base:g}: the primary control_rate")
+            if base is None:
+                raise TrialFileError([_problem(trial, ("assumptions", "paths", i),
+                                               f"assumptions.paths[{i}].base_rate is missing: "
+                                               f"{path.outcome} is binary; add its control-arm "
+                                               "rate as 'base_rate:' in this path")])
+            kw.update(outcome="binary", base_rate=base)
+            entry["base_rate"] = base
+            flags += ["--outcome binary", f"--base-rate {base:g}"]
+            if test in _SIMULATED:
+                entry["notes"].append(f"the {test} test is not available for a binary outcome; "
+                                      "analytic joint significance used")
+                test = "joint"
+            if cl.kind == "partial":
+                entry["notes"].append("partial nesting is not applied to binary-outcome "
+                                      "mechanisms (not available): this power is optimistic")
+        elif node.type != "continuous":
+            entry.update(status="not computed", test=None,
+                         reason=f"{path.outcome} is {node.type}; mechanism power is computed "
+                                "for continuous and binary outcomes")
+            out.append(entry)
+            continue
+        elif cl.kind == "partial":
+            kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
+                      b_level=a.mediation_b_level)
+            flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
+                      f"--cluster-size {cl.cluster_size:g}", f"--b-level {a.mediation_b_level}"]
+            entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for both the process "
+                                  "variable and the outcome")
+            if test in _SIMULATED:
+                entry["notes"].append(f"the {test} test is not available with partial nesting; "
+                                      "analytic joint significance used")
+                test = "joint"
+        if cl.kind == "cluster":
+            entry.update(status="not computed", test=None,
+                         reason="mechanism power for cluster-randomised trials is not "
+                                "available")
+            out.append(entry)
+            continue
+        kw["test"] = test
+        flags.append(f"--test {test}")
+        if test in _SIMULATED:
+            flags.append(f"--seed {a.seed}")
+        try:
+            at_n = mediation(**kw, n=planned_total)
+            needed = mediation(**kw, power=a.mediation_power)
+        except (InputError, UnreachableTargetError) as exc:
+            entry.update(status="not computed", test=test, reason=str(exc))
+            out.append(entry)
+            continue
+        attr = a.attrition or 0.0
+        recruit = {arm: math.ceil(v / (1.0 - attr) - 1e-9)
+                   for arm, v in needed.n_per_arm.items()}
+        entry.update(
+            status="computed", test=test, method=at_n.method, reference=at_n.reference,
+            power_at_planned_n=at_n.power, mc_se=at_n.mc_se, planned_n=planned_total,
+            target_power=a.mediation_power, detectable=at_n.power >= a.mediation_power,
+            n_needed_analysed=needed.n_total, n_needed_per_arm=needed.n_per_arm,
+            n_needed_to_recruit=sum(recruit.values()), n_needed_to_recruit_per_arm=recruit,
+            path_power=at_n.path_power, peer_workers_needed=needed.to_dict().get("peer_workers"),
+            command="trialplan mediation " + " ".join(flags),
+        )
+        entry["notes"] += list(at_n.notes)
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Recruitment
+
+
+def recruitment_curve(rec, months) -> np.ndarray:
+    """Cumulative participants randomised by each time in ``months``.
+
+    Site k opens at k x site_opening_interval_months and ramps linearly to
+    full speed (screened x eligible x consent per month) over ramp_up_months.
+    """
+    t = np.asarray(months, dtype=float)
+    rate = rec.screened_per_site_month * rec.eligible * rec.consent
+    total = np.zeros_like(t)
+    r = rec.ramp_up_months
+    for k in range(rec.sites):
+        s = np.maximum(t - k * rec.site_opening_interval_months, 0.0)
+        if r > 0:
+            total += rate * np.where(s <= r, s * s / (2.0 * r), s - r / 2.0)
+        else:
+            total += rate * s
+    return total
+
+
+def _months_to(rec, target: float) -> float:
+    lo, hi = 0.0, 1.0
+    while recruitment_curve(rec, hi) < target:
+        hi *= 2.0
+        if hi > 1e5:
+            return math.inf
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if recruitment_curve(rec, mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _recruitment(trial, final: dict) -> dict | None:
+    rec = trial.model.assumptions.recruitment
+    if rec is None:
+        return None
+    target = final["n_to_recruit"]
+    months = _months_to(rec, target)
+    rate = rec.screened_per_site_month * rec.eligible * rec.consent
+    whole = math.ceil(months - 1e-9)
+    grid = list(range(0, whole + 1))
+    cumulative = recruitment_curve(rec, grid)
+    per_arm_recruit = final["n_to_recruit_per_arm"]
+    per_arm_analysed = final["n_analysed_per_arm"]
+    eligible = math.ceil(target / rec.consent - 1e-9)
+    screened = math.ceil(eligible / rec.eligible - 1e-9)
+    flow = {
+        "screened": screened,
+        "eligible": eligible,
+        "not_eligible": screened - eligible,
+        "declined": eligible - target,
+        "consented": target,
+        "randomised": target,
+        "allocated": dict(per_arm_recruit),
+        "lost_to_follow_up": {k: per_arm_recruit[k] - per_arm_analysed[k]
+                              for k in per_arm_recruit},
+        "analysed": dict(per_arm_analysed),
+    }
+    return {
+        "sites": rec.sites, "screened_per_site_month": rec.screened_per_site_month,
+        "eligible": rec.eligible, "consent": rec.consent,
+        "ramp_up_months": rec.ramp_up_months,
+        "site_opening_interval_months": rec.site_opening_interval_months,
+        "randomised_per_site_month": rate,
+        "target": target, "months_to_target": round(months, 2),
+        "whole_months": whole,
+        "projection": [{"month": g, "randomised": round(float(c), 1)}
+                       for g, c in zip(grid, cumulative, strict=True)],
+        "flow": flow,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Feasibility
+
+
+def _wilson(p, n, z):
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _feasibility(trial, recruitment: dict | None) -> tuple[dict | None, list[str]]:
+    a = trial.model.assumptions
+    fe = a.feasibility
+    notes: list[str] = []
+    if fe is None:
+        return None, notes
+    ratio = trial.model.trial.allocation_ratio
+    if fe.pilot_n is not None:
+        pilot_n = fe.pilot_n
+        how = "given as pilot_n"
+    else:
+        rec = a.recruitment
+        if rec is None:
+            raise TrialFileError([_problem(trial, ("assumptions", "feasibility", "pilot_months"),
+                                           "pilot_months needs assumptions.recruitment to "
+                                           "project how many are randomised in the pilot; add "
+                                           "'recruitment:' or give pilot_n instead")])
+        pilot_n = int(math.floor(float(recruitment_curve(rec, fe.pilot_months)) + 1e-9))
+        how = f"projected randomised in the first {fe.pilot_months:g} months"
+    z = float(sp.ndtri(0.5 + fe.confidence / 2.0))
+    criteria = []
+    for c in fe.criteria:
+        if c.kind == "recruitment":
+            # Observed / projected count; the count is Poisson, so the ratio's half-width
+            # is z / sqrt(expected count).
+            denom = pilot_n
+            what = "participants randomised as a share of the projection"
+            half = z / math.sqrt(max(pilot_n, 1))
+            ci = (max(0.0, c.green - half * c.green), c.green + half * c.green)
+            half_at_green = half * c.green
+            expected = None
+        else:
+            if c.kind == "retention":
+                denom = pilot_n
+                what = "pilot participants followed up at the primary timepoint"
+                expected = 1.0 - (a.attrition or 0.0)
+            else:
+                denom = max(1, int(math.floor(pilot_n * ratio / (1.0 + ratio))))
+                what = "intervention-arm pilot participants adhering"
+                expected = None
+            half_at_green = z * math.sqrt(c.green * (1 - c.green) / denom)
+            ci = _wilson(c.green, denom, z)
+        criteria.append({
+            "id": c.id, "kind": c.kind, "label": c.label or what, "green": c.green,
+            "amber": c.amber, "red_below": c.amber, "denominator": denom, "measured_on": what,
+            "expected": expected, "half_width_at_green": half_at_green,
+            "interval_at_green": [ci[0], ci[1]],
+            "separates_green_from_red": half_at_green < (c.green - c.amber),
+        })
+        if half_at_green >= c.green - c.amber:
+            notes.append(f"progression criterion {c.id}: with {denom} in the pilot the "
+                         f"{fe.confidence:.0%} interval at the green threshold (+/- "
+                         f"{half_at_green:.3f}) is wider than the amber band "
+                         f"({c.amber:g} to {c.green:g}): a pilot result at the green threshold "
+                         "could not rule out red")
+    return {"pilot_n": pilot_n, "pilot_n_from": how, "pilot_months": fe.pilot_months,
+            "confidence": fe.confidence, "criteria": criteria}, notes
+
+
+# --------------------------------------------------------------------------------------------
+# Sensitivity
+
+
+def _round_list(values):
+    return sorted({round(float(v), 4) for v in values})
+
+
+def _sensitivity_ranges(trial) -> tuple[dict, list[str]]:
+    a = trial.model.assumptions
+    spec = a.sensitivity
+    p = a.primary
+    out_type = trial.primary_outcome().type
+    ranges: dict = {}
+    defaulted = []
+
+    def pick(name, default):
+        given = getattr(spec, name, None) if spec is not None else None
+        if given:
+            ranges[name] = _round_list(given)
+        elif default:
+            ranges[name] = _round_list(default)
+            defaulted.append(name)
+
+    cl = a.clustering
+    if cl.kind != "none":
+        pick("icc", [v for v in (0.0, cl.icc / 2, cl.icc, cl.icc * 1.5, cl.icc * 2) if v < 1])
+        pick("cluster_size", [max(1.0, v) for v in (cl.cluster_size * 0.5, cl.cluster_size,
+                                                    cl.cluster_size * 1.5)])
+    base_att = a.attrition or 0.0
+    pick("attrition", [v for v in (base_att - 0.05, base_att, base_att + 0.05, base_att + 0.1)
+                       if 0 <= v < 0.9])
+    if out_type == "binary":
+        rd = p.intervention_rate - p.control_rate
+        rr = p.intervention_rate / p.control_rate
+        pick("control_rate", [v for v in (p.control_rate - 0.05, p.control_rate,
+                                          p.control_rate + 0.05) if 0 < v < 1
+                              and 0 < v * rr < 1])
+        pick("intervention_rate", [p.control_rate + rd * k for k in (0.75, 1.0, 1.25)
+                                   if 0 < p.control_rate + rd * k < 1])
+    elif out_type == "continuous":
+        d = p.d if p.d is not None else p.difference / p.sd
+        pick("d", [d * k for k in (0.75, 1.0, 1.25)])
+    else:
+        pick("hazard_ratio", [math.exp(math.log(p.hazard_ratio) * k) for k in (0.75, 1.0, 1.25)])
+    notes = []
+    if "control_rate" in ranges and out_type == "binary":
+        notes.append("sensitivity to the control rate keeps the risk ratio "
+                     f"{p.intervention_rate / p.control_rate:.4g} fixed")
+    if defaulted:
+        notes.append("sensitivity ranges not given in the file were set around the base case: "
+                     + "; ".join(f"{k} {ranges[k]}" for k in defaulted)
+                     + " (give assumptions.sensitivity to choose them)")
+    return ranges, notes
+
+
+def _n_for(trial, overrides) -> tuple[int | None, str | None]:
+    fn, args, _ = _primary_call(trial, overrides)
+    try:
+        r = fn(**args)
+    except (InputError, UnreachableTargetError) as exc:
+        return None, str(exc)
+    return int(r.n_total), None
+
+
+def _sensitivity(trial, ranges: dict) -> dict:
+    one_way = []
+    for name, values in ranges.items():
+        for value in values:
+            n, err = _n_for(trial, {name: value})
+            row = {"parameter": name, "value": value, "n_to_recruit": n}
+            if err:
+                row["error"] = err
+            one_way.append(row)
+    effect = next((k for k in ("intervention_rate", "d", "hazard_ratio") if k in ranges), None)
+    other = "icc" if "icc" in ranges else "attrition"
+    two_way = None
+    if effect and other in ranges:
+        table = []
+        for rv in ranges[other]:
+            row = []
+            for cv in ranges[effect]:
+                n, _ = _n_for(trial, {other: rv, effect: cv})
+                row.append(n)
+            table.append(row)
+        two_way = {"rows": other, "row_values": ranges[other], "columns": effect,
+                   "column_values": ranges[effect], "n_to_recruit": table}
+    return {"ranges": ranges, "one_way": one_way, "two_way": two_way}
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+
+
+def _versions() -> dict:
+    out = {"trialplan": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "statsmodels"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[pkg] = None
+    return out
+
+
+def build_plan(trial) -> dict:
+    """The sample-size plan for a validated trial file (:class:`TrialPlan`).
+
+    Raises
+    ------
+    TrialFileError
+        When an assumption the plan needs is missing: each problem names the
+        field and the line of the file where it belongs.
+    """
+    _require(trial)
+    m = trial.model
+    a = m.assumptions
+    notes: list[str] = []
+    primary = _primary(trial)
+    res = primary["result"]
+    planned_analysed = res["n_analysed_per_arm"]["control"] + res["n_analysed_per_arm"][
+        "intervention"]
+    mechanisms = _mechanisms(trial, planned_analysed)
+
+    final = {"driven_by": "primary", "n_analysed_per_arm": dict(res["n_analysed_per_arm"]),
+             "n_to_recruit_per_arm": dict(res["n_per_arm"]), "n_to_recruit": res["n_total"]}
+    computed = [mm for mm in mechanisms if mm.get("status") == "computed"]
+    if a.mechanisms_drive_n:
+        for mm in computed:
+            if mm["n_needed_to_recruit"] > final["n_to_recruit"]:
+                final = {"driven_by": mm["mechanism"],
+                         "n_analysed_per_arm": dict(mm["n_needed_per_arm"]),
+                         "n_to_recruit_per_arm": dict(mm["n_needed_to_recruit_per_arm"]),
+                         "n_to_recruit": mm["n_needed_to_recruit"]}
+        if final["driven_by"] != "primary":
+            notes.append(f"mechanisms_drive_n is true: the mechanism {final['driven_by']} needs "
+                         "more participants than the primary outcome and sets the final n; "
+                         "every mechanism's power is given at that n")
+            mechanisms = _mechanisms(trial, sum(final["n_analysed_per_arm"].values()))
+            computed = [mm for mm in mechanisms if mm.get("status") == "computed"]
+    final["n_analysed"] = sum(final["n_analysed_per_arm"].values())
+    if a.clustering.kind == "partial":
+        final["peer_workers"] = math.ceil(final["n_analysed_per_arm"]["intervention"]
+                                          / a.clustering.cluster_size - 1e-9)
+    can = [mm["mechanism"] for mm in computed if mm["detectable"]]
+    cannot = [mm["mechanism"] for mm in computed if not mm["detectable"]]
+    final["mechanisms_detectable"] = can
+    final["mechanisms_not_detectable"] = cannot
+    final["mechanisms_not_computed"] = [mm["mechanism"] for mm in mechanisms
+                                        if mm.get("status") != "computed"]
+    recruitment = _recruitment(trial, final)
+    if recruitment is None:
+        notes.append("recruitment not planned: add assumptions.recruitment (sites, "
+                     "screened_per_site_month, eligible, consent) for the projection and "
+                     "participant flow")
+    feasibility, fnotes = _feasibility(trial, recruitment)
+    notes += fnotes
+    if feasibility is None:
+        notes.append("no internal pilot: add assumptions.feasibility with progression criteria "
+                     "(green/amber thresholds for recruitment, retention, adherence)")
+    ranges, snotes = _sensitivity_ranges(trial)
+    notes += snotes
+    sensitivity = _sensitivity(trial, ranges)
+    simulated = [mm for mm in computed if mm["test"] in _SIMULATED]
+    return {
+        "schema": PLAN_SCHEMA,
+        "trial": {"title": m.trial.title, "acronym": m.trial.acronym,
+                  "file": trial.source, "allocation_ratio": m.trial.allocation_ratio},
+        "assumptions": {"alpha": a.alpha, "power": a.power, "attrition": a.attrition,
+                        "mediation_power": a.mediation_power,
+                        "mediation_test": a.mediation_test,
+                        "mediation_b_level": a.mediation_b_level,
+                        "mechanisms_drive_n": a.mechanisms_drive_n,
+                        "clustering": a.clustering.model_dump()},
+        "primary": primary,
+        "mechanisms": mechanisms,
+        "final": final,
+        "recruitment": recruitment,
+        "feasibility": feasibility,
+        "sensitivity": sensitivity,
+        "provenance": {"versions": _versions(), "seed": a.seed if simulated else None,
+                       "input_sha256": trial.text_hash, "plan_schema": PLAN_SCHEMA},
+        "notes": notes,
+    }

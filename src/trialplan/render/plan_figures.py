@@ -1,0 +1,181 @@
+"""Figures of a sample-size plan: power curves, sensitivity heatmap, recruitment projection.
+
+Every figure is written as SVG and PNG with fixed metadata, so the same plan
+gives byte-identical files.  Nothing is written until every figure has been
+drawn, and existing files are refused unless ``force`` is set.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from trialplan.errors import OutputExistsError
+from trialplan.fileio import write_output
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["svg.hashsalt"] = "trialplan"
+    return plt
+
+
+def _save(fig) -> dict:
+    out = {}
+    for fmt in ("svg", "png"):
+        buf = io.BytesIO()
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(buf, format=fmt, metadata=meta, dpi=150, bbox_inches="tight")
+        out[fmt] = buf.getvalue()
+    return out
+
+
+def _primary_curve(plt, trial, plan):
+    from trialplan.planning.plan import _primary_call
+
+    fn, args, _ = _primary_call(trial)
+    res = plan["primary"]["result"]
+    centre = float(res["n_analysed_per_arm"]["control"])
+    ns = np.linspace(max(4.0, centre * 0.2), centre * 2.0, 120)
+    kw = {k: v for k, v in args.items() if k not in ("power",)}
+    curve = fn(**kw, n=ns).power
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(ns, curve, color="#1f4e79", lw=2)
+    ax.axhline(plan["assumptions"]["power"], color="#b03a2e", ls="--", lw=1,
+               label=f"target power {plan['assumptions']['power']:g}")
+    ax.axvline(centre, color="#555555", ls=":", lw=1,
+               label=f"planned: {centre:,.0f} analysed per arm")
+    ax.set_xlabel("participants analysed per arm (control)")
+    ax.set_ylabel("power")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Primary outcome: {plan['primary']['label']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def _mechanism_curves(plt, plan):
+    from trialplan.stats import mediation
+
+    computed = [m for m in plan["mechanisms"] if m.get("status") == "computed"]
+    if not computed:
+        return None
+    alloc = plan["trial"]["allocation_ratio"] / (1.0 + plan["trial"]["allocation_ratio"])
+    planned = computed[0]["planned_n"]
+    top = max(max(m["n_needed_analysed"] for m in computed), planned) * 1.3
+    ns = np.unique(np.linspace(20, top, 60).astype(int))
+    cl = plan["assumptions"]["clustering"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = ["#1f4e79", "#b9770e", "#1e8449", "#7d3c98", "#922b21", "#566573"]
+    for colour, m in zip(colours, computed, strict=False):
+        kw = dict(a=m["a"], b=m["b"], cprime=m["cprime"], alpha=plan["assumptions"]["alpha"],
+                  allocation=alloc, test="joint")
+        if m["outcome_type"] == "binary":
+            kw.update(outcome="binary", base_rate=m["base_rate"])
+        elif cl["kind"] == "partial":
+            kw.update(icc_m=cl["icc"], icc_y=cl["icc"], cluster_size=cl["cluster_size"],
+                      b_level=plan["assumptions"].get("mediation_b_level", "caseload"))
+        powers = []
+        for n_ in ns:
+            try:
+                powers.append(mediation(**kw, n=int(n_)).power)
+            except Exception:  # below the design's minimum n
+                powers.append(np.nan)
+        ax.plot(ns, powers, color=colour, lw=2,
+                label=f"{m['mechanism']}: {m['mediator']} -> {m['outcome']}")
+    ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
+               label=f"target {plan['assumptions']['mediation_power']:g}")
+    ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned n = {planned:,}")
+    ax.set_xlabel("total participants analysed")
+    ax.set_ylabel("power to detect the indirect effect")
+    ax.set_ylim(0, 1)
+    ax.set_title("Mechanisms: joint significance (analytic)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+def _heatmap(plt, plan):
+    two = plan["sensitivity"]["two_way"]
+    if not two:
+        return None
+    data = np.array([[np.nan if v is None else v for v in row] for row in two["n_to_recruit"]],
+                    dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    im = ax.imshow(data, cmap="YlOrRd", aspect="auto", origin="lower")
+    ax.set_xticks(range(len(two["column_values"])), [f"{v:g}" for v in two["column_values"]])
+    ax.set_yticks(range(len(two["row_values"])), [f"{v:g}" for v in two["row_values"]])
+    ax.set_xlabel(two["columns"].replace("_", " "))
+    ax.set_ylabel(two["rows"].replace("_", " "))
+    top = np.nanmax(data) if np.isfinite(data).any() else 0
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            v = data[i, j]
+            ax.text(j, i, "-" if math.isnan(v) else f"{v:,.0f}", ha="center", va="center",
+                    fontsize=8, color="white" if v > 0.6 * top else "black")
+    fig.colorbar(im, ax=ax, label="participants to recruit")
+    ax.set_title("Sensitivity of the sample size (primary outcome)", fontsize=9)
+    return fig
+
+
+def _recruitment(plt, trial, plan):
+    rec = plan["recruitment"]
+    if rec is None:
+        return None
+    from trialplan.planning.plan import recruitment_curve
+
+    horizon = max(rec["months_to_target"] * 1.15, 1.0)
+    t = np.linspace(0, horizon, 200)
+    cum = recruitment_curve(trial.model.assumptions.recruitment, t)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(t, cum, color="#1f4e79", lw=2, label="projected randomised")
+    ax.axhline(rec["target"], color="#b03a2e", ls="--", lw=1,
+               label=f"target {rec['target']:,}")
+    ax.axvline(rec["months_to_target"], color="#555555", ls=":", lw=1,
+               label=f"{rec['months_to_target']:.1f} months")
+    fe = plan.get("feasibility")
+    if fe and fe.get("pilot_months"):
+        ax.axvline(fe["pilot_months"], color="#1e8449", ls="-.", lw=1,
+                   label=f"internal pilot ends ({fe['pilot_n']} randomised)")
+    ax.set_xlabel("months from the first site opening")
+    ax.set_ylabel("participants randomised")
+    ax.set_title(f"Recruitment: {rec['sites']} sites, {rec['randomised_per_site_month']:.3g} "
+                 "randomised per site-month at full speed", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def write_plan_figures(trial, plan: dict, directory, *, force: bool = False) -> list[str]:
+    """Draw every figure of the plan and write them into ``directory`` (svg and png)."""
+    plt = _matplotlib()
+    directory = Path(directory)
+    figures = {
+        "primary-power": lambda: _primary_curve(plt, trial, plan),
+        "mechanism-power": lambda: _mechanism_curves(plt, plan),
+        "sensitivity": lambda: _heatmap(plt, plan),
+        "recruitment": lambda: _recruitment(plt, trial, plan),
+    }
+    rendered = {}
+    for name, draw in figures.items():
+        fig = draw()
+        if fig is None:
+            continue
+        for fmt, data in _save(fig).items():
+            rendered[directory / f"{name}.{fmt}"] = data
+        plt.close(fig)
+    existing = [str(p) for p in rendered if p.exists()]
+    if existing and not force:
+        raise OutputExistsError(f"{', '.join(existing)} already exist; use --force to "
+                                "overwrite")
+    directory.mkdir(parents=True, exist_ok=True)
+    for path, data in rendered.items():
+        write_output(path, data, force=True)
+    return [str(p) for p in rendered]

@@ -1,0 +1,181 @@
+"""`trialplan plan`: numbers agree with the calculators run by hand; errors; determinism."""
+
+import json
+import math
+import shlex
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from trialplan.cli import cli
+from trialplan.errors import TrialFileError
+from trialplan.model.checks import example_text, load_trial_text
+from trialplan.planning import build_plan, recruitment_curve
+
+
+@pytest.fixture(scope="module")
+def example():
+    trial = load_trial_text(example_text(), "trial.yaml")
+    return trial, build_plan(trial)
+
+
+def _cli_json(command: str) -> dict:
+    args = shlex.split(command)[1:] + ["--json"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_primary_agrees_with_trialplan_size_run_by_hand(example):
+    _, plan = example
+    primary = plan["primary"]
+    by_hand = _cli_json(primary["command"])
+    assert by_hand["n_total"] == primary["result"]["n_total"]
+    assert by_hand["n_analysed_per_arm"] == primary["result"]["n_analysed_per_arm"]
+    assert plan["final"]["n_to_recruit"] == by_hand["n_total"]
+    assert plan["final"]["peer_workers"] == by_hand["peer_workers"]
+
+
+def test_mechanisms_agree_with_trialplan_mediation_run_by_hand(example):
+    _, plan = example
+    computed = [m for m in plan["mechanisms"] if m["status"] == "computed"]
+    assert len(computed) == 3
+    for m in computed:
+        at_n = _cli_json(m["command"] + f" --n {m['planned_n']}")
+        assert at_n["power"] == pytest.approx(m["power_at_planned_n"], rel=1e-12)
+        needed = _cli_json(m["command"] + f" --power {m['target_power']}")
+        assert needed["n_total"] == m["n_needed_analysed"]
+        assert m["detectable"] == (m["power_at_planned_n"] >= m["target_power"])
+
+
+def test_same_file_gives_byte_identical_json(tmp_path):
+    path = tmp_path / "trial.yaml"
+    path.write_text(example_text())
+    outs = [subprocess.run([sys.executable, "-m", "trialplan", "plan", str(path), "--json"],
+                           capture_output=True, check=True).stdout for _ in range(2)]
+    assert outs[0] == outs[1]
+    data = json.loads(outs[0])
+    assert data["provenance"]["input_sha256"] is not None
+    assert data["schema"] == "trialplan-plan/1"
+
+
+def test_recruitment_projection_closed_form(example):
+    trial, plan = example
+    rec = plan["recruitment"]
+    # 8 sites opening a month apart, 30 x 0.5 x 0.4 = 6 randomised per site-month, 3-month
+    # linear ramp: once all are at full speed, R(t) = sum_k 6 (t - k - 1.5) = 48 t - 240.
+    assert rec["randomised_per_site_month"] == pytest.approx(6.0)
+    assert rec["months_to_target"] == pytest.approx((rec["target"] + 240) / 48, abs=0.01)
+    r = trial.model.assumptions.recruitment
+    assert float(recruitment_curve(r, 1.5)) == pytest.approx(6 * 1.5**2 / 6 + 6 * 0.5**2 / 6)
+    flow = rec["flow"]
+    assert flow["randomised"] == rec["target"] == plan["final"]["n_to_recruit"]
+    assert flow["eligible"] == math.ceil(rec["target"] / 0.4)
+    assert flow["screened"] == math.ceil(flow["eligible"] / 0.5)
+    assert sum(flow["analysed"].values()) == plan["final"]["n_analysed"]
+
+
+def test_feasibility_precision(example):
+    _, plan = example
+    fe = plan["feasibility"]
+    assert fe["pilot_n"] == 193  # the projection at 9 months (sum over the 8 ramping sites)
+    retention = next(c for c in fe["criteria"] if c["kind"] == "retention")
+    assert retention["half_width_at_green"] == pytest.approx(
+        1.959964 * math.sqrt(0.8 * 0.2 / 193), abs=1e-4)
+
+
+def _variant(**changes):
+    text = example_text()
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return load_trial_text(text, "variant.yaml")
+
+
+def test_pilot_size_half_width_matches_statsmodels_sizing():
+    # statsmodels samplesize_confint_proportion(0.5, 0.1) = 96.0365: 97 in the pilot gives a
+    # 95% half-width at most 0.10 for a share of 0.5, 96 does not.
+    for n, ok in ((97, True), (96, False)):
+        trial = _variant(**{"    pilot_months: 9\n": f"    pilot_n: {n}\n",
+                            "        green: 0.8\n        amber: 0.6\n":
+                            "        green: 0.5\n        amber: 0.3\n"})
+        fe = build_plan(trial)["feasibility"]
+        retention = next(c for c in fe["criteria"] if c["kind"] == "retention")
+        assert (retention["half_width_at_green"] <= 0.1) is ok
+
+
+def test_mechanisms_can_drive_the_final_n():
+    trial = _variant(**{"mechanisms_drive_n: false": "mechanisms_drive_n: true",
+                        "      a: 0.3\n      b: 0.2\n": "      a: 0.12\n      b: 0.2\n"})
+    plan = build_plan(trial)
+    final = plan["final"]
+    assert final["driven_by"] == "trust"
+    trust = next(m for m in plan["mechanisms"] if m["mechanism"] == "trust")
+    assert final["n_to_recruit"] == trust["n_needed_to_recruit"] > plan["primary"]["result"][
+        "n_total"]
+    assert trust["planned_n"] == final["n_analysed"]
+    assert trust["power_at_planned_n"] >= 0.8
+    assert any("mechanisms_drive_n" in n for n in plan["notes"])
+
+
+def test_sensitivity_is_consistent_with_the_base_case(example):
+    _, plan = example
+    base = plan["primary"]["result"]["n_total"]
+    rows = plan["sensitivity"]["one_way"]
+    for name, value in (("icc", 0.03), ("attrition", 0.15), ("control_rate", 0.38)):
+        row = next(r for r in rows if r["parameter"] == name and r["value"] == value)
+        assert row["n_to_recruit"] == base
+    icc = [r["n_to_recruit"] for r in rows if r["parameter"] == "icc"]
+    assert icc == sorted(icc)
+    attrition = [r["n_to_recruit"] for r in rows if r["parameter"] == "attrition"]
+    assert attrition == sorted(attrition)
+    two = plan["sensitivity"]["two_way"]
+    assert two["rows"] == "icc" and two["columns"] == "intervention_rate"
+    i, j = two["row_values"].index(0.03), two["column_values"].index(0.29)
+    assert two["n_to_recruit"][i][j] == base
+
+
+def test_missing_assumptions_name_the_field_and_line(tmp_path):
+    text = example_text().replace("  power: 0.9\n", "").replace(
+        "    control_rate: 0.38        # CORE trial control arm: 83/216 readmitted within 1 "
+        "year\n", "")
+    path = tmp_path / "trial.yaml"
+    path.write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "trialplan", "plan", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "assumptions.power is missing" in proc.stderr
+    assert "assumptions.primary.control_rate is missing" in proc.stderr
+    assert f"{path}:" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(TrialFileError) as info:
+        build_plan(load_trial_text(text, "trial.yaml"))
+    lines = [p.line for p in info.value.problems]
+    assert all(isinstance(n, int) for n in lines)
+
+
+def test_binary_outcome_path_needs_a_base_rate():
+    trial = _variant(**{"mechanism: engagement\n      mediator: service_engagement\n"
+                        "      outcome: readmission":
+                        "mechanism: engagement\n      mediator: service_engagement\n"
+                        "      outcome: readmission\n      base_rate: 0.3"})
+    m = next(x for x in build_plan(trial)["mechanisms"] if x["mechanism"] == "engagement")
+    assert m["base_rate"] == 0.3 and "--base-rate 0.3" in m["command"]
+
+
+def test_figures_are_written_once_and_identical(tmp_path):
+    path = tmp_path / "trial.yaml"
+    path.write_text(example_text())
+    figs = tmp_path / "figs"
+    run = [sys.executable, "-m", "trialplan", "plan", str(path), "--figures", str(figs)]
+    subprocess.run(run, capture_output=True, check=True)
+    names = sorted(p.name for p in figs.iterdir())
+    assert names == sorted(f"{n}.{e}" for n in ("primary-power", "mechanism-power",
+                                                 "sensitivity", "recruitment")
+                           for e in ("svg", "png"))
+    before = {p.name: p.read_bytes() for p in figs.iterdir()}
+    again = subprocess.run(run, capture_output=True, text=True)
+    assert again.returncode == 1 and "--force" in again.stderr
+    subprocess.run(run + ["--force"], capture_output=True, check=True)
+    assert {p.name: p.read_bytes() for p in figs.iterdir()} == before
