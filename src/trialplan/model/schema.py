@@ -259,7 +259,73 @@ class Assumptions(_Model):
     seed: int = Field(20261126, ge=0, description="Seed for simulated mediation tests.")
     recruitment: Recruitment | None = None
     feasibility: Feasibility | None = None
+    sources: dict[Id, Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, description="Where each assumption comes from, by field name "
+        "(control_rate, intervention_rate, d, sd, icc, cluster_size, attrition, recruitment, "
+        "...); protocol drafts cite them.")
     sensitivity: Sensitivity | None = None
+
+
+class ProtocolText(_Model):
+    """Free text for protocol items the rest of the file cannot supply.
+
+    Every field is optional: a protocol item with nothing to draw on is
+    written as a marked placeholder saying what it needs.
+    """
+
+    version: str | None = Field(None, description="Protocol version identifier (item 2).")
+    version_date: str | None = Field(None, description="Protocol version date (item 2).")
+    committees: Text | None = Field(None, description="Item 3d: committees and oversight.")
+    sponsor_role: Text | None = Field(None, description="Item 3c: role of sponsor and funders.")
+    protocol_access: Text | None = Field(None, description="Item 5: where the protocol and SAP "
+                                         "can be accessed.")
+    data_sharing: Text | None = Field(None, description="Item 6: data, code and materials.")
+    conflicts: Text | None = Field(None, description="Item 7b: conflicts of interest.")
+    dissemination: Text | None = Field(None, description="Item 8: communicating results.")
+    background: Text | None = Field(None, description="Item 9a: background, benefits, harms.")
+    comparator_rationale: Text | None = Field(None, description="Item 9b: choice of "
+                                              "comparator.")
+    ppi_aim: Text | None = Field(None, description="GRIPP2-SF 1: aim of PPI.")
+    ppi_methods: Text | None = Field(None, description="GRIPP2-SF 2: methods of PPI.")
+    inclusion: list[Text] = Field(default_factory=list, description="Item 14a: inclusion "
+                                  "criteria.")
+    exclusion: list[Text] = Field(default_factory=list, description="Item 14a: exclusion "
+                                  "criteria.")
+    site_eligibility: Text | None = Field(None, description="Item 14b: eligibility of sites.")
+    deliverer_eligibility: Text | None = Field(None, description="Item 14b: who may deliver "
+                                               "the intervention (peer worker criteria).")
+    deliverer_training: Text | None = Field(None, description="Item 14b: training.")
+    deliverer_supervision: Text | None = Field(None, description="Item 14b: supervision.")
+    comparator_detail: Text | None = Field(None, description="Item 15a: the comparator.")
+    stopping_intervention: Text | None = Field(None, description="Item 15b: criteria for "
+                                               "stopping or modifying the intervention.")
+    adherence: Text | None = Field(None, description="Item 15c: adherence strategies.")
+    concomitant_care: Text | None = Field(None, description="Item 15d: concomitant care.")
+    harms: Text | None = Field(None, description="Item 17: how harms are defined and "
+                               "assessed.")
+    recruitment_strategies: Text | None = Field(None, description="Item 20.")
+    sequence_generation: Text | None = Field(None, description="Item 21a.")
+    randomisation_type: Text | None = Field(None, description="Item 21b: type, "
+                                            "stratification.")
+    concealment: Text | None = Field(None, description="Item 22.")
+    allocation_access: Text | None = Field(None, description="Item 23.")
+    blinded: Text | None = Field(None, description="Item 24a: who is blinded.")
+    blinding_how: Text | None = Field(None, description="Item 24b.")
+    unblinding: Text | None = Field(None, description="Item 24c.")
+    data_collection: Text | None = Field(None, description="Item 25a: data collection.")
+    retention: Text | None = Field(None, description="Item 25b: retention.")
+    data_management: Text | None = Field(None, description="Item 26.")
+    dmc: Text | None = Field(None, description="Item 28a: data monitoring committee.")
+    interim: Text | None = Field(None, description="Item 28b: interim analyses.")
+    monitoring: Text | None = Field(None, description="Item 29: monitoring trial conduct.")
+    ethics: Text | None = Field(None, description="Item 30: ethics approval.")
+    amendments: Text | None = Field(None, description="Item 31: protocol modifications.")
+    consent: Text | None = Field(None, description="Item 32a: who obtains consent, and how.")
+    ancillary_consent: Text | None = Field(None, description="Item 32b.")
+    confidentiality: Text | None = Field(None, description="Item 33.")
+    post_trial_care: Text | None = Field(None, description="Item 34: ancillary and "
+                                         "post-trial care, compensation.")
+    context: Text | None = Field(None, description="Process evaluation: context of delivery.")
 
 
 class TrialFile(_Model):
@@ -272,6 +338,7 @@ class TrialFile(_Model):
     change_model: ChangeModel
     measures: list[Measure] = Field(default_factory=list)
     assumptions: Assumptions = Assumptions()
+    protocol: ProtocolText = ProtocolText()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               allow_inf_nan=False)

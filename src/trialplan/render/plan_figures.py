@@ -153,24 +153,31 @@ def _recruitment(plt, trial, plan):
     return fig
 
 
-def write_plan_figures(trial, plan: dict, directory, *, force: bool = False) -> list[str]:
-    """Draw every figure of the plan and write them into ``directory`` (svg and png)."""
+def draw_plan_figures(trial, plan: dict) -> dict:
+    """Every figure of the plan as ``{name: {"svg": bytes, "png": bytes}}``."""
     plt = _matplotlib()
-    directory = Path(directory)
     figures = {
         "primary-power": lambda: _primary_curve(plt, trial, plan),
         "mechanism-power": lambda: _mechanism_curves(plt, plan),
         "sensitivity": lambda: _heatmap(plt, plan),
         "recruitment": lambda: _recruitment(plt, trial, plan),
     }
-    rendered = {}
+    out = {}
     for name, draw in figures.items():
         fig = draw()
         if fig is None:
             continue
-        for fmt, data in _save(fig).items():
-            rendered[directory / f"{name}.{fmt}"] = data
+        out[name] = _save(fig)
         plt.close(fig)
+    return out
+
+
+def write_plan_figures(trial, plan: dict, directory, *, force: bool = False) -> list[str]:
+    """Draw every figure of the plan and write them into ``directory`` (svg and png)."""
+    directory = Path(directory)
+    rendered = {directory / f"{name}.{fmt}": data
+                for name, formats in draw_plan_figures(trial, plan).items()
+                for fmt, data in formats.items()}
     existing = [str(p) for p in rendered if p.exists()]
     if existing and not force:
         raise OutputExistsError(f"{', '.join(existing)} already exist; use --force to "

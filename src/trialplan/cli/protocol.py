@@ -1,0 +1,80 @@
+"""``trialplan protocol``, ``trialplan templates`` and ``trialplan checklist``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+DOCS = ["protocol", "sap", "process-evaluation", "feasibility"]
+
+
+@click.command("protocol")
+@click.argument("trial_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .md, .html or .docx (the format follows the extension).")
+@click.option("--document", type=click.Choice(DOCS), default="protocol", show_default=True)
+@click.option("--template-dir", type=click.Path(file_okay=False),
+              help="Your templates, searched before the built-in ones.")
+@click.option("--reference-doc", type=click.Path(dir_okay=False),
+              help="A .docx whose styles the DOCX output uses (house style).")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def protocol_cmd(trial_file, output, document, template_dir, reference_doc, force):
+    """Draft the protocol (SPIRIT 2025), SAP, process evaluation or feasibility protocol.
+
+    \b
+    Examples:
+      trialplan protocol trial.yaml -o protocol.docx
+      trialplan protocol trial.yaml -o sap.md --document sap
+    """
+    from trialplan.model.checks import load_trial
+    from trialplan.render.drafts import write_draft
+
+    trial = load_trial(trial_file)
+    for path in write_draft(trial, output, document=document, template_dir=template_dir,
+                            reference_doc=reference_doc, force=force):
+        click.echo(f"wrote {path}", err=True)
+
+
+@click.group("templates")
+def templates_cmd():
+    """Work with the document templates."""
+
+
+@templates_cmd.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def export_cmd(directory, force):
+    """Copy the built-in templates into DIRECTORY to customise them."""
+    from trialplan.render.documents import export_templates
+
+    for path in export_templates(directory, force=force):
+        click.echo(f"wrote {path}", err=True)
+
+
+@click.command("checklist")
+@click.argument("trial_file", type=click.Path(dir_okay=False))
+@click.option("--guideline", type=click.Choice(["spirit-2025", "tidier"]),
+              default="spirit-2025", show_default=True)
+@click.option("--template-dir", type=click.Path(file_okay=False),
+              help="Check the protocol rendered with your templates.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checklist as JSON.")
+def checklist_cmd(trial_file, guideline, template_dir, as_json):
+    """For every guideline item: filled or to complete, and where in the draft."""
+    from trialplan.model.checks import load_trial
+    from trialplan.render.drafts import checklist
+
+    items = checklist(load_trial(trial_file), guideline, template_dir=template_dir)
+    filled = sum(1 for i in items if i["status"] == "filled")
+    if as_json:
+        click.echo(json.dumps({"guideline": guideline, "items": items, "filled": filled,
+                               "to_complete": len(items) - filled}, indent=2))
+        return
+    width = max(len(i["item"]) for i in items)
+    for i in items:
+        mark = "filled     " if i["status"] == "filled" else f"{i['status']:<11}"
+        click.echo(f"{i['item']:>{width}}  {mark}  {i['title']}  ({i['where']})")
+    click.echo(f"{filled} filled, {len(items) - filled} to complete, of {len(items)} items")
+
+
+__all__ = ["checklist_cmd", "protocol_cmd", "templates_cmd"]

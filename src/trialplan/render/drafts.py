@@ -1,0 +1,105 @@
+"""One call from a trial file to a written document: plan, figures, context, template, file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trialplan.planning import build_plan
+from trialplan.planning.context import SPIRIT_2025, TIDIER, TODO, build_context
+from trialplan.render import documents
+
+_FIGURES = {"change_model": "figures/change-model.png",
+            "primary_power": "figures/primary-power.png",
+            "mechanism_power": "figures/mechanism-power.png",
+            "recruitment": "figures/recruitment.png"}
+
+
+def figure_refs(plan) -> dict:
+    """The figures a document can show for this plan: context key -> relative file name."""
+    refs = {"change_model": _FIGURES["change_model"],
+            "primary_power": _FIGURES["primary_power"]}
+    if any(m.get("status") == "computed" for m in plan["mechanisms"]):
+        refs["mechanism_power"] = _FIGURES["mechanism_power"]
+    if plan["recruitment"]:
+        refs["recruitment"] = _FIGURES["recruitment"]
+    return refs
+
+
+def _figures(trial, plan) -> dict:
+    from trialplan.render import diagram
+    from trialplan.render.plan_figures import draw_plan_figures
+
+    drawn = draw_plan_figures(trial, plan)
+    data = {_FIGURES["change_model"]: diagram.figure(trial, "png")}
+    for key, name in (("primary_power", "primary-power"), ("mechanism_power", "mechanism-power"),
+                      ("recruitment", "recruitment")):
+        if name in drawn:
+            data[_FIGURES[key]] = drawn[name]["png"]
+    return data
+
+
+def markdown_for(trial, document: str = "protocol", *, template_dir=None, plan=None,
+                 with_figures: bool = True) -> tuple[str, dict]:
+    """The document's Markdown and its figures (``{relative name: png bytes}``).
+
+    With ``with_figures=False`` the figures are referenced but not drawn (the
+    Markdown is the same; the returned figure dict is empty).
+    """
+    plan = plan if plan is not None else build_plan(trial)
+    refs = figure_refs(plan)
+    context = build_context(trial, plan, figures=refs)
+    text = documents.render_markdown(document, context, template_dir=template_dir)
+    if not with_figures:
+        return text, {}
+    data = {name: png for name, png in _figures(trial, plan).items() if f"]({name})" in text}
+    return text, data
+
+
+def write_draft(trial, output, *, document="protocol", template_dir=None, reference_doc=None,
+                force=False) -> list[str]:
+    """Render ``document`` for ``trial`` and write it in the format of ``output``."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in documents.FORMATS:
+        from trialplan.errors import InputError
+
+        raise InputError(f"output must end in {', '.join(documents.FORMATS)}; got "
+                         f"{Path(output).name!r}")
+    text, figures = markdown_for(trial, document, template_dir=template_dir)
+    title = trial.model.trial.acronym or trial.model.trial.title
+    return documents.write_document(text, figures, output, title=title, force=force,
+                                    reference_doc=reference_doc)
+
+
+def checklist(trial, guideline: str = "spirit-2025", *, template_dir=None) -> list[dict]:
+    """Each item of the guideline: filled or to complete, and where in the document."""
+    if guideline == "tidier":
+        out = []
+        for number, name, field in TIDIER:
+            value = getattr(trial.model.intervention, field)
+            out.append({"item": number, "title": name, "status": "filled" if value else
+                        "to complete", "where": f"intervention.{field} (protocol item 15a)"})
+        return out
+    text, _ = markdown_for(trial, "protocol", template_dir=template_dir, with_figures=False)
+    lines = text.splitlines()
+    starts = {}
+    for i, line in enumerate(lines):
+        if line.startswith("### "):
+            key = line[4:].split(".", 1)[0].strip()
+            starts[key] = i
+    order = sorted(starts.values())
+    out = []
+    for item, title in SPIRIT_2025:
+        if item not in starts:
+            out.append({"item": item, "title": title, "status": "missing",
+                        "where": "no heading in the document"})
+            continue
+        start = starts[item]
+        later = [s for s in order if s > start]
+        end = later[0] if later else len(lines)
+        body = "\n".join(lines[start + 1:end])
+        # The next section heading ("## ...") also ends an item.
+        body = body.split("\n## ")[0]
+        status = "to complete" if TODO in body or not body.strip() else "filled"
+        out.append({"item": item, "title": title, "status": status,
+                    "where": f"line {start + 1}: {lines[start][4:]}"})
+    return out
