@@ -50,12 +50,21 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--boot", type=int, default=1000, show_default=True,
               help="Bootstrap resamples per replicate.")
 @click.option("--seed", type=int, default=20261126, show_default=True, help="Simulation seed.")
+@click.option("--mediator", "mediator_specs", multiple=True, metavar="NAME:A:B",
+              help="Several mediators: repeat for each (2 to 4), e.g. --mediator hope:0.3:0.2.")
+@click.option("--paths", "paths_file", type=click.Path(dir_okay=False),
+              help="Several mediators from a spec file (correlations, a serial chain).")
+@click.option("--serial", type=float, help="With two --mediator: path d from the first to the "
+              "second (a chain).")
+@click.option("--correlation", type=float, help="With --mediator: one residual correlation "
+              "between every pair of mediators.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Write power against n (FILE.svg or FILE.png).")
 @click.option("--compare", is_flag=True, help="With --plot: draw every analytic test too.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --plot file.")
-def mediation_cmd(as_json, plot, compare, force, **kwargs):
+def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, serial,
+                  correlation, **kwargs):
     """Power or total n to detect a mechanism (X -> M -> Y) as an indirect effect.
 
     \b
@@ -66,6 +75,11 @@ def mediation_cmd(as_json, plot, compare, force, **kwargs):
     """
     from trialplan.stats.mediation import mediation
 
+    if mediator_specs or paths_file:
+        _multi(kwargs, mediator_specs, paths_file, serial, correlation, as_json, plot)
+        return
+    if serial is not None or correlation is not None:
+        raise click.UsageError("--serial and --correlation go with --mediator")
     kwargs = {k: val for k, val in kwargs.items()}
     kwargs["progress"] = True  # shown on stderr only when it is a terminal
     result = mediation(**kwargs)
@@ -81,6 +95,103 @@ def mediation_cmd(as_json, plot, compare, force, **kwargs):
         emit_json(result.to_dict())
     else:
         click.echo(describe(result))
+
+
+def _parse_mediator(text):
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise click.BadParameter(f"expected NAME:A:B; got {text!r}", param_hint="--mediator")
+    try:
+        return parts[0], float(parts[1]), float(parts[2])
+    except ValueError:
+        raise click.BadParameter(f"A and B must be numbers; got {text!r}",
+                                 param_hint="--mediator") from None
+
+
+_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y",
+                "cluster_size")
+
+
+def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):
+    from trialplan.stats.multimed import mediation_multi
+
+    if specs and paths_file:
+        raise click.UsageError("give --mediator options or --paths, not both")
+    used = [k for k in _SINGLE_ONLY if kwargs.get(k) not in (None, 0.0, "residual",
+                                                             "caseload")]
+    if used:
+        raise click.UsageError(f"--{used[0].replace('_', '-')} applies to one mediator; with "
+                               "several, give each mediator's paths in --mediator or --paths")
+    if plot:
+        raise click.UsageError("--plot draws one mediator; leave it out with several")
+    if paths_file:
+        from trialplan.model.pathspec import load_paths
+
+        args = load_paths(paths_file)
+        if kwargs.get("outcome") == "binary" or kwargs.get("base_rate") is not None:
+            args["outcome"] = kwargs.get("outcome", args["outcome"])
+            args["base_rate"] = kwargs.get("base_rate") or args["base_rate"]
+    else:
+        meds = [_parse_mediator(t) for t in specs]
+        k = len(meds)
+        corr = None
+        if correlation is not None:
+            corr = [[1.0 if i == j else correlation for j in range(k)] for i in range(k)]
+        args = dict(mediators=meds, correlation=corr, serial=serial, cprime=kwargs["cprime"],
+                    outcome=kwargs["outcome"], base_rate=kwargs["base_rate"])
+    if kwargs["test"] not in ("joint", "mc", "bootstrap"):
+        raise click.UsageError("with several mediators the test is joint, mc or bootstrap")
+    result = mediation_multi(
+        **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
+        test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
+        allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
+        boot=kwargs["boot"], seed=kwargs["seed"], progress=True)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(describe_multi(result))
+
+
+def describe_multi(r) -> str:
+    lines = [f"mediation, several mediators: {r.method}", f"solved for: {r.solved_for}", "",
+             "assumptions"]
+    for m in r.mediators:
+        lines.append(f"  {m['name']}: a {_fmt(m['a'])}, b {_fmt(m['b'])}")
+    if r.serial is not None:
+        lines.append(f"  chain: {r.mediators[0]['name']} -> {r.mediators[1]['name']}, "
+                     f"d {_fmt(r.serial)}")
+    off = [(i, j, r.correlation[i][j]) for i in range(len(r.correlation))
+           for j in range(i + 1, len(r.correlation)) if r.correlation[i][j]]
+    for i, j, val in off:
+        lines.append(f"  residual correlation {r.mediators[i]['name']}-"
+                     f"{r.mediators[j]['name']}: {_fmt(val)}")
+    lines.append(f"  outcome: {r.outcome}" + (f", control-arm rate {_fmt(r.base_rate)}"
+                                              if r.base_rate is not None else ""))
+    lines += ["", "result", f"  total analysed: {r.n_total:,}"]
+    if r.n_per_arm:
+        lines.append(f"  per arm: control {r.n_per_arm['control']:,}, intervention "
+                     f"{r.n_per_arm['intervention']:,}")
+
+    def line(label, d):
+        if d["power"] is None:
+            return f"  {label}: needs simulation"
+        out = f"  {label}: power {d['power']:.4f}"
+        if d.get("mc_se") is not None:
+            out += f" (MC SE {d['mc_se']:.4f})"
+        if d.get("n_needed") is not None:
+            out += f"; n for the target {d['n_needed']:,}"
+        return out
+
+    for e in r.effects:
+        lines.append(line(e["path"], e))
+    lines.append(line("all of them", r.all))
+    lines.append(line("at least one", r.any))
+    if r.reps:
+        lines.append(f"  {r.reps:,} replicates, seed {r.seed}")
+    if r.notes:
+        lines += ["", "notes"] + [f"  - {n}" for n in r.notes]
+    lines += ["", f"reference: {r.reference}"]
+    return "\n".join(lines)
 
 
 def _fmt(x, digits=4):

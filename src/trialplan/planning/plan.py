@@ -194,10 +194,6 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             kw.update(outcome="binary", base_rate=base)
             entry["base_rate"] = base
             flags += ["--outcome binary", f"--base-rate {base:g}"]
-            if test in _SIMULATED:
-                entry["notes"].append(f"the {test} test is not available for a binary outcome; "
-                                      "analytic joint significance used")
-                test = "joint"
             if cl.kind == "partial":
                 entry["notes"].append("partial nesting is not applied to binary-outcome "
                                       "mechanisms (not available): this power is optimistic")

@@ -17,10 +17,13 @@ from trialplan.stats.mediation import (
     to_residual,
     to_standardized,
 )
+from trialplan.stats.multimed import MultiMediationResult, mediation_multi
 from trialplan.stats.result import SizeResult
 
 __all__ = [
     "MediationResult",
+    "MultiMediationResult",
+    "mediation_multi",
     "SizeResult",
     "mediation",
     "to_residual",

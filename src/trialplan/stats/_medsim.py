@@ -105,11 +105,19 @@ def _moments(z, weights=None):
     """Sums of products S[..., i, j] of the columns of z (optionally weighted).
 
     z: (reps, n, k); weights: (reps, B, n) or None.  Returns (reps, [B,] k, k).
+    Unweighted: one batched z'z.  Weighted: the k(k+1)/2 column products are
+    formed once (contiguous, product-major) and every resample's sums are one
+    batched matrix product with the counts.
     """
+    if weights is None:
+        return np.matmul(np.swapaxes(z, 1, 2), z)
     k = z.shape[-1]
     pairs = _pairs(k)
-    prods = np.stack([z[..., i] * z[..., j] for i, j in pairs], axis=-1)  # (reps, n, q)
-    s = prods.sum(axis=1) if weights is None else np.matmul(weights, prods)
+    cols = np.ascontiguousarray(np.moveaxis(z, -1, 0))  # (k, reps, n)
+    prods = np.empty((z.shape[0], len(pairs), z.shape[1]))
+    for q, (i, j) in enumerate(pairs):
+        np.multiply(cols[i], cols[j], out=prods[:, q, :])
+    s = np.matmul(weights, np.swapaxes(prods, 1, 2))  # (reps, B, q)
     out = np.empty(s.shape[:-1] + (k, k))
     for q, (i, j) in enumerate(pairs):
         out[..., i, j] = s[..., q]

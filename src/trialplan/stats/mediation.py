@@ -510,9 +510,12 @@ def mediation(
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
                              "arm")
         base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
-        if sim:
-            raise InputError("simulation for a binary outcome is not available yet; use the "
-                             "analytic joint, sobel, aroian or vsm test")
+        if sim and test == "bc-bootstrap":
+            raise InputError("the bc-bootstrap test is not available for a binary outcome; use "
+                             "joint, mc or bootstrap")
+        if sim and (r2_m > 0 or r2_y > 0):
+            raise InputError("covariates (r2_m, r2_y) are not simulated for a binary outcome; "
+                             "use an analytic test or leave them out")
         if cluster_size is not None:
             raise InputError("partial nesting with a binary outcome is not available yet")
     elif base_rate is not None:
@@ -560,13 +563,25 @@ def mediation(
             return u, math.ceil(u * allocation / (1.0 - allocation) - 1e-9)
         return u - u // 2, u // 2
 
+    failures = {"fits": 0, "resamples": 0}
+
     def sim_power(spec: _Spec, n_total: int, arms=None):
         n_c, n_t = arms or arms_of(n_total)
         if min(n_c, n_t) < 2 and x == "binary":
             return 0.0
-        simspec = _medsim.SimSpec(spec.a, spec.b, spec.cprime, x, r2_m, r2_y, alpha)
         if prog is not None:
             prog.start = time.monotonic() if not prog.shown else prog.start
+        if outcome == "binary":
+            from trialplan.stats import _medsim_multi
+
+            mspec = _medsim_multi.MultiSpec((spec.a,), (spec.b,), spec.cprime, x, "binary",
+                                            base_rate, None, None, alpha)
+            out = _medsim_multi.power(mspec, test, n_c, n_t, reps=reps, seed=seed,
+                                      draws=draws, boot=boot, progress=prog)
+            failures["fits"] = out["failed_fits"]
+            failures["resamples"] = out["failed_resamples"]
+            return out["power"][0]
+        simspec = _medsim.SimSpec(spec.a, spec.b, spec.cprime, x, r2_m, r2_y, alpha)
         p, _ = _medsim.power(simspec, test, n_c, n_t, reps=reps, seed=seed, draws=draws,
                              boot=boot, progress=prog)
         return p
@@ -631,6 +646,11 @@ def mediation(
     if outcome == "binary" and test == "joint" and not sim:
         key = ref_key = "joint-logistic"
     notes += _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw)
+    if sim and outcome == "binary":
+        notes.append(f"logistic fits that failed (no convergence or separation) at the "
+                     f"reported n: {failures['fits']} of {reps} replicates (counted as "
+                     f"non-rejections); {failures['resamples']} bootstrap resamples (left out "
+                     "of their replicate's interval)")
     if sim and solved == "n":
         notes.append(_n_uncertainty(spec, n_total, n_c, n_t, pw, reps))
     return MediationResult(
