@@ -33,7 +33,8 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
               help="Share of M's residual variance explained by baseline covariates.")
 @click.option("--r2-y", type=float, default=0.0, show_default=True,
               help="Share of Y's residual variance explained by baseline covariates.")
-@click.option("--covariates", type=int, help="Number of covariates (df); default 1 with --r2-*.")
+@click.option("--covariates", type=int,
+              help="Number of covariates (df); default 1 with --r2-m or --r2-y.")
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
 @click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm).")
 @click.option("--cluster-size", type=float, help="Peer-worker caseload (partial nesting).")

@@ -599,10 +599,10 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
 
     Notes
     -----
-    Pooled: power = Phi((|p2 - p1| - z SE0) / SE1) + Phi((-|p2 - p1| - z SE0) / SE1),
+    Pooled: power = Phi((abs(p2 - p1) - z SE0) / SE1) + Phi((-abs(p2 - p1) - z SE0) / SE1),
     SE0^2 = pbar qbar (DE_C / n_C + DE_I / n_I), SE1^2 = p1 q1 DE_C / n_C + p2 q2 DE_I / n_I.
     The continuity correction maps n to the uncorrected n' = (n - A/4)^2 / n,
-    A = 2 (r + 1) / (r |p2 - p1|), the inverse of Fleiss's
+    A = 2 (r + 1) / (r abs(p2 - p1)), the inverse of Fleiss's
     n = n'/4 [1 + sqrt(1 + A/n')]^2.  Validated against R ``power.prop.test``
     (strict), ``pwr.2p.test`` and statsmodels.
 
@@ -772,7 +772,7 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
     Notes
     -----
     Schoenfeld (1983): Var(log HR) = 1/d_C + 1/d_I = (1 + r)^2 / (r d).
-    Freedman (1982): power = Phi(sqrt(d r) |1 - HR| / (1 + r HR) - z).
+    Freedman (1982): power = Phi(sqrt(d r) abs(1 - HR) / (1 + r HR) - z).
     Clustering inflates each arm's variance by its design effect.
     Validated against rpact ``getSampleSizeSurvival`` and the tables in the
     methods documentation.
