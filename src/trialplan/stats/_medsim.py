@@ -214,14 +214,7 @@ def _boot_reject(spec, z, ab_hat, seed, chunk, boot, lo_q, hi_q, *, bias_correct
         stop = min(r, start + per)
         for b0 in range(0, boot, block):
             nb = min(block, boot - b0)
-            counts = np.empty((stop - start, nb, n))
-            for i in range(start, stop):
-                # Unit-major uniforms: resample b's j-th draw is floor(u[j, b] * n), so the
-                # same resamples extend when n grows (common random numbers).
-                u = gens[i].random((n, nb), dtype=np.float32)
-                idx = np.minimum((u * np.float32(n)).astype(np.intp), n - 1).T
-                flat = idx + (np.arange(nb) * n)[:, None]
-                counts[i - start] = np.bincount(flat.ravel(), minlength=nb * n).reshape(nb, n)
+            counts = resample_counts(gens[start:stop], n, nb)
             s = _moments(z[start:stop], counts)
             with np.errstate(invalid="ignore", divide="ignore"):
                 try:
@@ -242,6 +235,21 @@ def _boot_reject(spec, z, ab_hat, seed, chunk, boot, lo_q, hi_q, *, bias_correct
     else:
         lo, hi = np.quantile(ab, [lo_q, hi_q], axis=1)
     return (lo > 0) | (hi < 0)
+
+
+def resample_counts(gens, n: int, nb: int) -> np.ndarray:
+    """Multinomial bootstrap counts, (len(gens), nb, n): one generator per replicate.
+
+    Unit-major uniforms: resample b's j-th draw is floor(u[j, b] * n), so the same
+    resamples extend when n grows (common random numbers across n).
+    """
+    counts = np.empty((len(gens), nb, n))
+    offsets = (np.arange(nb) * n)[:, None]
+    for i, g in enumerate(gens):
+        u = g.random((n, nb), dtype=np.float32)
+        idx = np.minimum((u * np.float32(n)).astype(np.intp), n - 1).T
+        counts[i] = np.bincount((idx + offsets).ravel(), minlength=nb * n).reshape(nb, n)
+    return counts
 
 
 def _paths_safe(spec, s, n):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialplan.stats import _special as sp
-from trialplan.stats._medsim import CHUNK, _moments, _normals, _ols, _rng
+from trialplan.stats._medsim import CHUNK, _moments, _normals, _ols, _rng, resample_counts
 
 _BOOT_CELLS = 2_000_000  # (replicates x resamples x n) held at once for logistic refits
 _LOGIT_MAXITER = 30
@@ -417,12 +417,7 @@ def _boot(spec, z, coefs, effects, seed, chunk, boot, lo_q, hi_q):
         s1 = min(r, s0 + per)
         for b0 in range(0, boot, block):
             nb = min(block, boot - b0)
-            counts = np.empty((s1 - s0, nb, n))
-            for i in range(s0, s1):
-                u = gens[i].random((n, nb), dtype=np.float32)
-                idx = np.minimum((u * np.float32(n)).astype(np.intp), n - 1).T
-                flat = idx + (np.arange(nb) * n)[:, None]
-                counts[i - s0] = np.bincount(flat.ravel(), minlength=nb * n).reshape(nb, n)
+            counts = resample_counts(gens[s0:s1], n, nb)
             start = None if start_beta is None else start_beta[s0:s1]
             try:
                 cb, _, okb = _fit_all(spec, z[s0:s1], counts, start, with_se=False)
