@@ -221,3 +221,14 @@ def test_bootstrap_refits_in_float32_match_float64_fits():
     exact, ok64, _ = mm.logistic_fit(xd, y, w, start[:, 0], with_se=True)
     assert ok.all() and ok64.all()
     np.testing.assert_allclose(fast, exact, atol=1e-5)
+
+
+def test_binary_outcome_under_partial_nesting():
+    kw = dict(a=0.25, b=0.2, n=1296, outcome="binary", base_rate=0.38)
+    plain = mediation(**kw)
+    nested = mediation(**kw, icc_m=0.03, icc_y=0.03, cluster_size=9, b_level="individual")
+    assert nested.path_power["a"] < plain.path_power["a"]
+    assert nested.path_power["b"] < plain.path_power["b"]
+    assert nested.peer_workers == 72
+    with pytest.raises(InputError, match="individual"):
+        mediation(**kw, icc_m=0.03, icc_y=0.03, cluster_size=9)

@@ -195,8 +195,17 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             entry["base_rate"] = base
             flags += ["--outcome binary", f"--base-rate {base:g}"]
             if cl.kind == "partial":
-                entry["notes"].append("partial nesting is not applied to binary-outcome "
-                                      "mechanisms (not available): this power is optimistic")
+                kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
+                          b_level="individual")
+                flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
+                          f"--cluster-size {cl.cluster_size:g}", "--b-level individual"]
+                entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for the process "
+                                      "variable; the logistic b path is estimated within "
+                                      "caseloads and the control arm")
+                if test in _SIMULATED:
+                    entry["notes"].append(f"the {test} test is not available with partial "
+                                          "nesting; analytic joint significance used")
+                    test = "joint"
         elif node.type != "continuous":
             entry.update(status="not computed", test=None,
                          reason=f"{path.outcome} is {node.type}; mechanism power is computed "

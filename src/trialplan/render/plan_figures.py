@@ -79,6 +79,9 @@ def _mechanism_curves(plt, plan):
                   allocation=alloc, test="joint")
         if m["outcome_type"] == "binary":
             kw.update(outcome="binary", base_rate=m["base_rate"])
+            if cl["kind"] == "partial":
+                kw.update(icc_m=cl["icc"], icc_y=cl["icc"], cluster_size=cl["cluster_size"],
+                          b_level="individual")
         elif cl["kind"] == "partial":
             kw.update(icc_m=cl["icc"], icc_y=cl["icc"], cluster_size=cl["cluster_size"],
                       b_level=plan["assumptions"].get("mediation_b_level", "caseload"))

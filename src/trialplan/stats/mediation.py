@@ -294,7 +294,14 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
         if df < 1 or df_b < 1:
             return 0.0, {"a": 0.0, "b": 0.0}
         pa = float(_t_power(es_a / se_a, df, spec.alpha))
-        if spec.b_level == "individual":
+        if spec.outcome == "binary":
+            # Logistic b within caseloads and the control arm (caseload fixed effects):
+            # the VSM approximation with n - J - 2 observations' worth of information.
+            p = spec.base_rate
+            se_b = 1.0 / math.sqrt(df_b * (1.0 - spec.r2_m) * p * (1.0 - p))
+            es_b = spec.b
+            pb = _z_power(abs(es_b) / se_b, spec.alpha)
+        elif spec.b_level == "individual":
             # M is random: average over its within-caseload sum of squares, as unclustered.
             pb = _b_power_random_m(spec, n, df_ss=df_b + 1.0)
         else:
@@ -516,8 +523,10 @@ def mediation(
         if sim and (r2_m > 0 or r2_y > 0):
             raise InputError("covariates (r2_m, r2_y) are not simulated for a binary outcome; "
                              "use an analytic test or leave them out")
-        if cluster_size is not None:
-            raise InputError("partial nesting with a binary outcome is not available yet")
+        if cluster_size is not None and b_level != "individual":
+            raise InputError("with a binary outcome under partial nesting, b is estimated "
+                             "within caseloads: use b_level='individual' (--b-level "
+                             "individual)")
     elif base_rate is not None:
         raise InputError("base_rate applies to a binary outcome only (outcome='binary')")
     if sim:
