@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trialplan.errors import InputError, UnreachableTargetError
-from trialplan.stats import frison_pocock_multiplier, means, proportions, survival
+from trialplan.stats import frison_pocock_multiplier, means, proportions, rates, survival
 
 # ---- reference values ---------------------------------------------------------------------
 
@@ -283,3 +283,38 @@ def test_grid_records_equal_per_cell_results():
     assert grid.records() == [c.to_dict() for c in grid.cells()]
     solved_d = means(n=np.array([50, 80]), power=0.8)
     assert solved_d.records() == [c.to_dict() for c in solved_d.cells()]
+
+
+# ---- rates --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, dispersion, method, expected", [
+    # statsmodels.stats.rates.power_negbin_ratio_2indep(2.0, 1.6, n, exposure=1,
+    #     dispersion=k, method_var=m).power
+    (300, 0.5, "alt", 0.7553375116879302),
+    (150, 0.0, "alt", 0.7312785664373291),
+    (200, 0.3, "ftotal", 0.6738934276229351),
+])
+def test_rates_power_matches_statsmodels(n, dispersion, method, expected):
+    r = rates(rate=2.0, rr=0.8, dispersion=dispersion, n=n, method=method)
+    assert r.power == pytest.approx(expected, abs=1e-12)
+
+
+def test_rates_unequal_allocation_and_exposure_match_statsmodels():
+    # statsmodels: power_negbin_ratio_2indep(0.5, 0.35, 120, nobs_ratio=1.5, exposure=12,
+    #     dispersion=0.8, method_var="ftotal").power -> 0.8567612856724776
+    r = rates(rate=0.5, rate2=0.35, n=120, ratio=1.5, exposure=12, dispersion=0.8,
+              method="ftotal")
+    assert r.power == pytest.approx(0.8567612856724776, abs=1e-12)
+
+
+def test_rates_round_trip_and_grid():
+    solved = rates(rate=1.5, rr=0.8, dispersion=0.8, exposure=12, power=0.9)
+    again = rates(rate=1.5, dispersion=0.8, exposure=12, n=solved.n_exact, power=0.9)
+    assert again.effect["rate_ratio"] == pytest.approx(0.8, rel=1e-8)
+    grid = rates(rate=1.5, rr=np.array([0.7, 0.8])[:, None], dispersion=np.array([0.0, 0.8]),
+                 power=0.9)
+    cells = [rates(rate=1.5, rr=a, dispersion=k, power=0.9).n_total
+             for a in (0.7, 0.8) for k in (0.0, 0.8)]
+    assert grid.n_total.ravel().tolist() == cells
+    with pytest.raises(InputError, match="differ from 1"):
+        rates(rate=1.5, rr=1.0, power=0.9)

@@ -39,6 +39,9 @@ _EFFECT_LABELS = {
     "odds_ratio": "odds ratio",
     "hazard_ratio": "hazard ratio",
     "log_hazard_ratio": "log hazard ratio",
+    "rate_control": "control rate",
+    "rate_intervention": "intervention rate",
+    "rate_ratio": "rate ratio",
 }
 
 

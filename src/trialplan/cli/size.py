@@ -196,6 +196,26 @@ def proportions(as_json, plot, force, **kwargs):
 
 
 @size.command()
+@click.option("--rate", type=NUM, help="Control-arm event rate per unit of exposure.")
+@click.option("--rate2", type=NUM, help="Intervention-arm event rate.")
+@click.option("--rr", type=NUM, help="Rate ratio, intervention / control.")
+@click.option("--dispersion", type=NUM, default="0", show_default=True,
+              help="Negative binomial dispersion k (variance mu + k mu^2); 0 is Poisson.")
+@click.option("--exposure", type=NUM, default="1", show_default=True,
+              help="Exposure per participant, in the units of --rate.")
+@click.option("--method", type=click.Choice(["alt", "ftotal"]), default="alt",
+              show_default=True, help="Null variance: that of H1 (Wald) or the pooled rate.")
+@_common_options
+def rates(as_json, plot, force, **kwargs):
+    """Rate ratio for counts (bed days, crises): Poisson or negative binomial."""
+    from trialplan.stats import rates as fn
+
+    if kwargs["rate"] is None:
+        raise click.UsageError("give the control-arm rate with --rate")
+    _run(fn, kwargs, ("rate", "rate2", "rr", "dispersion", "exposure"), as_json, plot, force)
+
+
+@size.command()
 @click.option("--hr", type=NUM, help="Hazard ratio, intervention / control.")
 @click.option("--events", "n_events", type=NUM,
               help="Total events (instead of --n) to compute power or the detectable HR.")

@@ -46,11 +46,13 @@ def power_curve(fn, kwargs: dict, result, path, *, force: bool = False) -> None:
         label = "participants analysed per arm (control)"
     ns = np.linspace(max(centre * 0.2, 4.0), centre * 2.0, 120)
     args = {k: val for k, val in kwargs.items() if k not in ("n", "power")}
-    effect_key = {"means": "d", "proportions": "p2", "survival": "hr"}[result.design]
+    effect_key = {"means": "d", "proportions": "p2", "survival": "hr",
+                  "rates": "rate2"}[result.design]
     if args.get(effect_key) is None:
         effect = result.effect
         args[effect_key] = {"d": effect.get("d"), "p2": effect.get("p_intervention"),
-                            "hr": effect.get("hazard_ratio")}[effect_key]
+                            "hr": effect.get("hazard_ratio"),
+                            "rate2": effect.get("rate_intervention")}[effect_key]
         for extra in ("rr", "odds_ratio", "rd"):
             args.pop(extra, None)
     curve = fn(**args, n=ns).power

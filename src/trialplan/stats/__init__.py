@@ -9,6 +9,7 @@ from trialplan.stats.designs import (
     frison_pocock_multiplier,
     means,
     proportions,
+    rates,
     survival,
 )
 from trialplan.stats.mediation import (
@@ -32,5 +33,6 @@ __all__ = [
     "frison_pocock_multiplier",
     "means",
     "proportions",
+    "rates",
     "survival",
 ]

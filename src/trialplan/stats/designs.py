@@ -720,6 +720,134 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
 
 
 # --------------------------------------------------------------------------------------------
+# Rates (counts per unit of exposure: bed days, contacts, crises)
+
+
+def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0, exposure=1.0,
+          method="alt", alpha=0.05, sided="two", alternative=None, ratio=1.0,
+          clustering="none", icc=None, cluster_size=None, cluster_cv=None, attrition=0.0,
+          co_primary=1) -> SizeResult:
+    """Sample size or power for a rate ratio: Poisson, or negative binomial with ``dispersion``.
+
+    Parameters
+    ----------
+    rate : float or array
+        Control-arm event rate per unit of exposure (e.g. bed days per month).
+    rate2, rr : float or array, optional
+        The intervention arm's rate, or the rate ratio intervention / control.
+        Leave both unset to solve for the detectable rate ratio.
+    n, power
+        Analysed control-arm size and power; exactly one of n, power and the
+        effect is unset.
+    dispersion : float
+        Negative binomial dispersion k (variance mu + k mu^2); 0 is Poisson.
+    exposure : float
+        Exposure per participant, in the units of ``rate`` (e.g. 12 months).
+    method : {"alt", "ftotal"}
+        Variance of the log rate ratio under the null: that of the alternative
+        (``"alt"``, Wald), or with the pooled rate (``"ftotal"``), as
+        statsmodels ``power_negbin_ratio_2indep``.
+
+    Notes
+    -----
+    Test of log(rate ratio) (Zhu & Lakkis 2014; Signorini 1991) with
+    Var = (1/(t rate_C) + k) / n_C + (1/(t rate_I) + k) / n_I, times the
+    design effect in each arm; power = Phi((|log RR| - z SE0) / SE1) + the other
+    tail.
+
+    References
+    ----------
+    Zhu H, Lakkis H (2014). Statistics in Medicine 33:376-387.
+
+    Examples
+    --------
+    >>> r = rates(rate=2.0, rr=0.8, dispersion=0.5, power=0.8)
+    >>> r.n_analysed_per_arm["control"]
+    335
+    """
+    c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
+                attrition, co_primary)
+    v.choice("method", method, ("alt", "ftotal"))
+    if rate is None:
+        raise InputError("rate (the control-arm event rate) is required")
+    rate = v.positive("rate", rate)
+    dispersion = v.in_range("dispersion", dispersion, 0.0, np.inf, low_open=False)
+    exposure = v.positive("exposure", exposure)
+    if rate2 is not None and rr is not None:
+        raise InputError("give the intervention rate one way only; got rate2 and rr")
+    if rr is not None:
+        rate2 = rate * v.positive("rr", rr)
+    elif rate2 is not None:
+        rate2 = v.positive("rate2", rate2)
+    solved = v.exactly_one_missing(n=n, power=power, rate2=rate2)
+    solved = "effect" if solved == "rate2" else solved
+    if power is not None:
+        power = v.in_range("power", power, 0.0, 1.0)
+    if n is not None:
+        n = v.as_array("n", n)
+    if rate2 is not None:
+        _check_direction(c, np.log(rate2 / rate), "the log rate ratio")
+        if solved == "n" and np.any(rate2 == rate):
+            raise InputError("the rate ratio must differ from 1 to solve for n")
+    lo = _min_n(c, 0)
+    if n is not None and np.any(n <= lo):
+        raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
+                         f"{v._show(n)}")
+    down = c.alternative != "greater"
+    sign = -1.0 if down else 1.0
+
+    def unit_var(r_, t_, k_):
+        return 1.0 / (t_ * r_) + k_
+
+    def power_at(p, mag, n_c, n_i):
+        r1 = p.rate
+        r2 = p.rate * np.exp(p.sign * mag)
+        v1, v2 = unit_var(r1, p.t, p.k), unit_var(r2, p.t, p.k)
+        se1 = np.sqrt(v1 * p.de_c / n_c + v2 * p.de_i / n_i)
+        if method == "ftotal":
+            pooled = (n_c * r1 + n_i * r2) / (n_c + n_i)
+            se0 = np.sqrt(unit_var(pooled, p.t, p.k) * (p.de_c / n_c + p.de_i / n_i))
+        else:
+            se0 = se1
+        df = _df(p, n_c, n_i, v1, v2, 0, normal=True)
+        return _power_z(mag, se0, se1, df, p.alpha, p.sided)
+
+    def guess(mag):
+        r2 = rate * np.exp(sign * mag)
+        return _normal_guess(c, power, mag, unit_var(rate, exposure, dispersion),
+                             unit_var(r2, exposure, dispersion))
+
+    magnitude = None if rate2 is None else np.abs(np.log(rate2 / rate))
+    if rate2 is not None:
+        sign = np.where(rate2 < rate, -1.0, 1.0)
+    shape, n_c, mag, achieved = _two_arm(
+        c=c, solved=solved, n=n, power=power, magnitude=magnitude, lo=lo, power_at=power_at,
+        guess=guess, effect_hi=np.full(np.shape(rate), 20.0), effect_name="log rate ratio",
+        extra={"rate": rate, "sign": sign, "k": dispersion, "t": exposure},
+    )
+    r2 = rate * np.exp(sign * mag)
+    effect = {"rate_control": rate, "rate_intervention": r2, "rate_ratio": r2 / rate}
+    notes = ()
+    if solved == "effect":
+        notes += (f"Detectable rate ratio searched {'below' if down else 'above'} 1.",)
+    model = "Poisson" if np.all(dispersion == 0) else "negative binomial"
+    name = (f"rate ratio, {model} (Wald test of the log rate ratio, "
+            f"{'variance under H1' if method == 'alt' else 'pooled-rate variance under H0'})")
+    return _finish(
+        design="rates", solved=solved, c=c, n_c_exact=n_c, power_at=achieved, shape=shape,
+        effect=effect, method=name,
+        reference="Zhu & Lakkis 2014; statsmodels power_negbin_ratio_2indep"
+        + _CLUSTER_REFS[c.clustering],
+        inputs=_echo(rate=rate, rate2=rate2 if solved != "effect" else None, rr=rr, n=n,
+                     power=power, dispersion=dispersion, exposure=exposure, method=method,
+                     alpha=alpha, sided=sided, alternative=alternative, ratio=ratio,
+                     clustering=clustering, icc=icc, cluster_size=cluster_size,
+                     cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Time to event
 
 
