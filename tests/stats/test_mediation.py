@@ -240,3 +240,67 @@ def test_simulation_matches_fritz_mackinnon_table3(cell, test):
                   simulate=True, reps=1000, boot=1000, seed=2007)
     tolerance = 0.10 if test == "bootstrap" and expected < 60 else 0.05
     assert abs(r.n_total - expected) <= tolerance * expected
+
+
+# ------------------------------------------------------------------------------------------
+# Simulation with peer-worker clustering in the intervention arm
+
+PN = dict(icc_m=0.1, icc_y=0.1, cluster_size=10, b_level="individual")
+
+
+def _statsmodels_nested_joint(a, b, n_c, n_t, m, icc, reps, seed):
+    """The same analysis written plainly: Welch t on caseload means for a, and OLS with
+    caseload fixed effects (statsmodels) for b."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    j = -(-n_t // m)
+    labels = np.arange(n_t) % j
+    tau = math.sqrt(icc / (1 - icc))
+    hits = 0
+    for _ in range(reps):
+        u, v = rng.normal(0, tau, j), rng.normal(0, tau, j)
+        m_c = rng.standard_normal(n_c)
+        y_c = b * m_c + rng.standard_normal(n_c)
+        m_t = a + u[labels] + rng.standard_normal(n_t)
+        y_t = b * m_t + v[labels] + rng.standard_normal(n_t)
+        means = np.array([m_t[labels == k].mean() for k in range(j)])
+        p_a = stats.ttest_ind(means, m_c, equal_var=False).pvalue
+        dummies = np.zeros((n_c + n_t, j + 1))
+        dummies[:n_c, 0] = 1.0
+        dummies[n_c + np.arange(n_t), 1 + labels] = 1.0
+        design = np.column_stack([np.concatenate([m_c, m_t]), dummies])
+        fit = sm.OLS(np.concatenate([y_c, y_t]), design).fit()
+        hits += (p_a < 0.05) and (fit.pvalues[0] < 0.05)
+    return hits / reps
+
+
+def test_nested_engine_agrees_with_a_plain_statsmodels_analysis():
+    ref = _statsmodels_nested_joint(0.35, 0.2, 150, 150, 10, 0.1, reps=300, seed=4)
+    ours = mediation(a=0.35, b=0.2, n=300, simulate=True, reps=4000, seed=9, **PN)
+    se = math.sqrt(ref * (1 - ref) / 300 + ours.mc_se ** 2)
+    assert abs(ours.power - ref) < 4 * se
+
+
+@pytest.mark.parametrize("test", ["joint", "mc"])
+def test_nested_type_one_error(test):
+    r = mediation(a=0.0, b=0.4, n=300, test=test, simulate=True, reps=4000, seed=2, **PN)
+    assert r.power <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 4000)
+
+
+@pytest.mark.parametrize("kw", [dict(a=0.3, b=0.3, n=580), dict(a=0.3, b=0.15, n=500),
+                                dict(a=0.4, b=0.2, n=300)])
+def test_analytic_partial_nesting_is_not_optimistic(kw):
+    pn = dict(icc_m=0.05, icc_y=0.05, cluster_size=9, b_level="individual")
+    analytic = mediation(**kw, **pn).power
+    sim = mediation(**kw, **pn, simulate=True, reps=4000, seed=3)
+    assert sim.power > analytic - 4 * sim.mc_se
+    assert sim.power - analytic < 0.04
+
+
+def test_nested_simulation_limits_are_explained():
+    with pytest.raises(InputError, match="joint and mc"):
+        mediation(a=0.3, b=0.3, n=300, test="bootstrap", **PN)
+    with pytest.raises(InputError, match="individual"):
+        mediation(a=0.3, b=0.3, n=300, simulate=True, icc_m=0.1, icc_y=0.1, cluster_size=10)

@@ -498,20 +498,26 @@ def mediation(
         if n_val != int(n_val):
             raise InputError(f"n must be a whole number; got {n_val:g}")
         n = int(n_val)
+    b_level = v.choice("b_level", b_level, ("caseload", "individual"))
+    outcome = v.choice("outcome", outcome, ("continuous", "binary"))
     nested_args = (icc_m, icc_y, cluster_size)
     if any(t is not None for t in nested_args):
         if any(t is None for t in nested_args):
             raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size")
         if x != "binary":
             raise InputError("partial nesting needs a 0/1 treatment (x='binary')")
-        if sim:
-            raise InputError("simulation with partial nesting is not available; use the "
-                             "analytic joint, sobel, aroian or vsm test")
+        if sim and test not in ("joint", "mc"):
+            raise InputError("with partial nesting the simulated tests are joint and mc; "
+                             "the bootstrap would need resampling of peer workers")
+        if sim and (r2_m > 0 or r2_y > 0 or outcome == "binary"):
+            raise InputError("simulation with partial nesting covers a continuous outcome "
+                             "without covariates; use the analytic test")
+        if sim and b_level != "individual":
+            raise InputError("simulation with partial nesting estimates b within caseloads: "
+                             "use b_level='individual' (--b-level individual)")
         icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
         icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
-    b_level = v.choice("b_level", b_level, ("caseload", "individual"))
-    outcome = v.choice("outcome", outcome, ("continuous", "binary"))
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
@@ -580,6 +586,14 @@ def mediation(
             return 0.0
         if prog is not None:
             prog.start = time.monotonic() if not prog.shown else prog.start
+        if spec.nested:
+            from trialplan.stats import _medsim_pn
+
+            pspec = _medsim_pn.NestedSpec(spec.a, spec.b, spec.cprime, icc_m, icc_y,
+                                          cluster_size, alpha)
+            p, _ = _medsim_pn.power(pspec, test, n_c, n_t, reps=reps, seed=seed, draws=draws,
+                                    progress=prog)
+            return p
         if outcome == "binary":
             from trialplan.stats import _medsim_multi
 
