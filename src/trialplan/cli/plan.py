@@ -123,6 +123,9 @@ def summary(plan: dict) -> str:
         lines += ["", f"INTERNAL PILOT  {fe['pilot_n']} randomised ({fe['pilot_n_from']}); "
                   f"{fe['confidence']:.0%} intervals"]
         for c in fe["criteria"]:
+            if c["half_width_at_green"] is None:
+                lines.append(f"  {c['id']} ({c['kind']}): not observable within the pilot")
+                continue
             ok = "" if c["separates_green_from_red"] else "  (interval wider than amber band)"
             lines.append(f"  {c['id']} ({c['kind']}): green >= {c['green']:g}, amber >= "
                          f"{c['amber']:g}, red below; n = {c['denominator']}, +/- "

@@ -345,6 +345,40 @@ def _wilson(p, n, z):
     return centre - half, centre + half
 
 
+def _retention_denominator(trial, fe, pilot_n, notes, cid):
+    """Pilot participants whose follow-up falls due before the pilot ends.
+
+    With a pilot length in months, a participant randomised at time s reaches a
+    follow-up at month f only if s + f <= pilot_months.  Retention is judged at
+    the primary time point when anyone reaches it within the pilot, otherwise at
+    the latest follow-up that some do reach (and a note says so).
+    """
+    months = trial.timepoint_months()
+    primary = trial.primary_outcome()
+    primary_month = max(months[t] for t in primary.timepoints)
+    rec = trial.model.assumptions.recruitment
+    if fe.pilot_months is None or rec is None:
+        return pilot_n, "pilot participants followed up at the primary timepoint"
+    labels = {tp.id: (tp.label or tp.id) for tp in trial.model.timepoints}
+    follow_ups = sorted({m_ for m_ in months.values() if m_ > 0}, reverse=True)
+    for month in [primary_month] + [m_ for m_ in follow_ups if m_ < primary_month]:
+        reached = int(math.floor(float(recruitment_curve(rec, fe.pilot_months - month))
+                                 + 1e-9)) if month < fe.pilot_months else 0
+        if reached >= 2:
+            if month != primary_month:
+                name = next(labels[t] for t, m_ in months.items() if m_ == month)
+                notes.append(f"progression criterion {cid}: no pilot participant reaches the "
+                             f"primary time point (month {primary_month:g}) within the "
+                             f"{fe.pilot_months:g}-month pilot; retention is judged at "
+                             f"{name} (month {month:g}), on {reached} participants")
+            return reached, (f"pilot participants due for follow-up at month {month:g} "
+                             "before the pilot ends")
+    notes.append(f"progression criterion {cid}: no pilot participant reaches any follow-up "
+                 f"within the {fe.pilot_months:g}-month pilot; retention cannot be judged "
+                 "until later")
+    return 0, "no follow-up falls due within the pilot"
+
+
 def _feasibility(trial, recruitment: dict | None) -> tuple[dict | None, list[str]]:
     a = trial.model.assumptions
     fe = a.feasibility
@@ -378,13 +412,19 @@ def _feasibility(trial, recruitment: dict | None) -> tuple[dict | None, list[str
             expected = None
         else:
             if c.kind == "retention":
-                denom = pilot_n
-                what = "pilot participants followed up at the primary timepoint"
+                denom, what = _retention_denominator(trial, fe, pilot_n, notes, c.id)
                 expected = 1.0 - (a.attrition or 0.0)
             else:
                 denom = max(1, int(math.floor(pilot_n * ratio / (1.0 + ratio))))
                 what = "intervention-arm pilot participants adhering"
                 expected = None
+            if denom < 1:
+                criteria.append({
+                    "id": c.id, "kind": c.kind, "label": c.label or what, "green": c.green,
+                    "amber": c.amber, "red_below": c.amber, "denominator": 0,
+                    "measured_on": what, "expected": expected, "half_width_at_green": None,
+                    "interval_at_green": None, "separates_green_from_red": False})
+                continue
             half_at_green = z * math.sqrt(c.green * (1 - c.green) / denom)
             ci = _wilson(c.green, denom, z)
         criteria.append({
