@@ -439,10 +439,7 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
         power = v.in_range("power", power, 0.0, 1.0)
     if n is not None:
         n = v.as_array("n", n)
-    lo = _min_n(c, covariates)
-    if n is not None and np.any(n <= lo):
-        raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
-                         f"{v._show(n)}")
+    lo = _admissible_n(c, n, covariates)
     if solved == "n" and np.any(d == 0):
         raise InputError("d must be non-zero to solve for n; got 0")
 
@@ -525,6 +522,15 @@ def _two_arm(*, c: _Common, solved, n, power, magnitude, lo, power_at, guess, ef
                         np.broadcast_to(n_i_, shape).ravel()).reshape(shape)
 
     return shape, n_c, mag, achieved
+
+
+def _admissible_n(c: _Common, n, covariates: int):
+    """The smallest admissible control-arm n; a given n must exceed it."""
+    lo = _min_n(c, covariates)
+    if n is not None and np.any(n <= lo):
+        raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
+                         f"{v._show(n)}")
+    return lo
 
 
 def _min_n(c: _Common, covariates: int):
@@ -636,10 +642,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
         _check_direction(c, p2 - p1, "the rate difference p2 - p1")
         if solved == "n" and np.any(p2 == p1):
             raise InputError("p2 must differ from p1 to solve for n")
-    lo = _min_n(c, 0)
-    if n is not None and np.any(n <= lo):
-        raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
-                         f"{v._show(n)}")
+    lo = _admissible_n(c, n, 0)
     # Direction of a detectable effect: below the control rate unless told otherwise.
     down = c.alternative != "greater"
     sign = -1.0 if down else 1.0
@@ -789,10 +792,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
         _check_direction(c, np.log(rate2 / rate), "the log rate ratio")
         if solved == "n" and np.any(rate2 == rate):
             raise InputError("the rate ratio must differ from 1 to solve for n")
-    lo = _min_n(c, 0)
-    if n is not None and np.any(n <= lo):
-        raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
-                         f"{v._show(n)}")
+    lo = _admissible_n(c, n, 0)
     down = c.alternative != "greater"
     sign = -1.0 if down else 1.0
 
