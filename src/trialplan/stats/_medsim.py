@@ -183,9 +183,8 @@ def power(spec: SimSpec, test: str, n_c: int, n_t: int, *, reps: int, seed: int,
                 j = min(r, i + rows)
                 za = g.standard_normal((j - i, draws))
                 zb = g.standard_normal((j - i, draws))
-                prod = (a[i:j, None] + se_a[i:j, None] * za) * (b[i:j, None] + se_b[i:j, None] * zb)
-                lo, hi = np.quantile(prod, [lo_q, hi_q], axis=1)
-                reject[i:j] = (lo > 0) | (hi < 0)
+                reject[i:j] = ci_excludes_zero([za, zb], [a[i:j], b[i:j]],
+                                               [se_a[i:j], se_b[i:j]], lo_q, hi_q)
         elif test in ("bootstrap", "bc-bootstrap"):
             reject = _boot_reject(spec, z, a * b, seed, chunk, boot, lo_q, hi_q,
                                   bias_corrected=test == "bc-bootstrap")
@@ -250,6 +249,60 @@ def resample_counts(gens, n: int, nb: int) -> np.ndarray:
         idx = np.minimum((u * np.float32(n)).astype(np.intp), n - 1).T
         counts[i] = np.bincount((idx + offsets).ravel(), minlength=nb * n).reshape(nb, n)
     return counts
+
+
+def ci_excludes_zero(draws, loc, scale, q_lo, q_hi):
+    """Whether the [q_lo, q_hi] percentile interval of prod_c (loc_c + scale_c Z_c) excludes 0.
+
+    ``draws``: standard normal arrays Z_c (rows x m); ``loc``, ``scale``: one value per
+    row and factor.  The decision is the one ``np.quantile`` (linear interpolation)
+    of the products would give, read from signs: factor c is negative where
+    Z_c < -loc_c / scale_c, and the product is positive when an even number of
+    factors is negative.  Only rows where an end of the interval falls between a
+    non-positive and a positive order statistic need the products themselves.
+    """
+    m = draws[0].shape[1]
+    odd = np.zeros(draws[0].shape, dtype=bool)
+    zero = None
+    for z_, mu_, sd_ in zip(draws, loc, scale, strict=True):
+        cut = (-mu_ / sd_).astype(z_.dtype)[:, None]
+        odd ^= z_ < cut
+        if np.any(z_ == cut):
+            zero = (z_ == cut) if zero is None else (zero | (z_ == cut))
+    if zero is None:
+        le0 = lt0 = np.count_nonzero(odd, axis=1)
+    else:
+        le0 = np.count_nonzero(odd | zero, axis=1)
+        lt0 = np.count_nonzero(odd & ~zero, axis=1)
+    f_lo = int(math.floor(q_lo * (m - 1)))
+    f_hi = int(math.floor(q_hi * (m - 1)))
+    above = le0 <= f_lo  # the q_lo order statistic is already positive
+    below = lt0 >= f_hi + 2  # both order statistics around q_hi are negative
+    unsure = (le0 == f_lo + 1) | (lt0 == f_hi + 1)
+    if unsure.any():
+        rows = np.flatnonzero(unsure)
+        prod = np.prod([mu_[rows, None] + sd_[rows, None] * z_[rows]
+                        for z_, mu_, sd_ in zip(draws, loc, scale, strict=True)], axis=0)
+        lo, hi = _two_quantiles(prod, q_lo, q_hi)
+        above[rows] = lo > 0
+        below[rows] = hi < 0
+    return above | below
+
+
+def _two_quantiles(rows, q_lo, q_hi):
+    """numpy's default (linear) quantiles q_lo and q_hi of each row, by one partition."""
+    m = rows.shape[1]
+    pos = [q_lo * (m - 1), q_hi * (m - 1)]
+    idx = sorted({int(math.floor(p_)) for p_ in pos} | {min(m - 1, int(math.floor(p_)) + 1)
+                                                        for p_ in pos})
+    part = np.partition(rows, idx, axis=1)
+    out = []
+    for p_ in pos:
+        lo = int(math.floor(p_))
+        hi = min(m - 1, lo + 1)
+        frac = p_ - lo
+        out.append(part[:, lo] * (1 - frac) + part[:, hi] * frac)
+    return out
 
 
 def _paths_safe(spec, s, n):

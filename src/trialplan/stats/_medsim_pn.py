@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialplan.stats import _special as sp
-from trialplan.stats._medsim import CHUNK, _normals, _rng
+from trialplan.stats._medsim import CHUNK, _normals, _rng, ci_excludes_zero
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,6 @@ def estimates(m_c, y_c, m_t, y_t, labels, j):
 def power(spec: NestedSpec, test: str, n_c: int, n_t: int, *, reps: int, seed: int,
           draws: int = 5000, progress=None) -> tuple[float, int]:
     """Simulated power of the joint or Monte Carlo CI test, and the number of rejections."""
-    from trialplan.stats._medsim_multi import ci_excludes_zero
-
     lo_q, hi_q = spec.alpha / 2.0, 1.0 - spec.alpha / 2.0
     rejections = 0
     done = 0
