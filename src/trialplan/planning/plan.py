@@ -251,6 +251,7 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             n_needed_to_recruit=sum(recruit.values()), n_needed_to_recruit_per_arm=recruit,
             path_power=at_n.path_power, peer_workers_needed=needed.to_dict().get("peer_workers"),
             command="trialplan mediation " + " ".join(flags),
+            arguments=dict(kw),  # the trialplan.stats.mediation call, reused by the figures
         )
         entry["notes"] += list(at_n.notes)
         out.append(entry)

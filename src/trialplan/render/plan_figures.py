@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trialplan.errors import OutputExistsError
+from trialplan.errors import InputError, OutputExistsError
 from trialplan.fileio import write_output
 
 
@@ -67,29 +67,19 @@ def _mechanism_curves(plt, plan):
     computed = [m for m in plan["mechanisms"] if m.get("status") == "computed"]
     if not computed:
         return None
-    alloc = plan["trial"]["allocation_ratio"] / (1.0 + plan["trial"]["allocation_ratio"])
     planned = computed[0]["planned_n"]
     top = max(max(m["n_needed_analysed"] for m in computed), planned) * 1.3
     ns = np.unique(np.linspace(20, top, 60).astype(int))
-    cl = plan["assumptions"]["clustering"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = ["#1f4e79", "#b9770e", "#1e8449", "#7d3c98", "#922b21", "#566573"]
     for colour, m in zip(colours, computed, strict=False):
-        kw = dict(a=m["a"], b=m["b"], cprime=m["cprime"], alpha=plan["assumptions"]["alpha"],
-                  allocation=alloc, test="joint")
-        if m["outcome_type"] == "binary":
-            kw.update(outcome="binary", base_rate=m["base_rate"])
-            if cl["kind"] == "partial":
-                kw.update(icc_m=cl["icc"], icc_y=cl["icc"], cluster_size=cl["cluster_size"],
-                          b_level="individual")
-        elif cl["kind"] == "partial":
-            kw.update(icc_m=cl["icc"], icc_y=cl["icc"], cluster_size=cl["cluster_size"],
-                      b_level=plan["assumptions"].get("mediation_b_level", "caseload"))
+        # The plan's own call, drawn with the analytic joint test.
+        kw = {**m["arguments"], "test": "joint", "simulate": False}
         powers = []
         for n_ in ns:
             try:
                 powers.append(mediation(**kw, n=int(n_)).power)
-            except Exception:  # below the design's minimum n
+            except InputError:  # below the design's minimum n
                 powers.append(np.nan)
         ax.plot(ns, powers, color=colour, lw=2,
                 label=f"{m['mechanism']}: {m['mediator']} -> {m['outcome']}")
