@@ -87,6 +87,9 @@ class ProcessVariable(_Model):
     measure: str = Field(description="Key of an instrument in `measures` or the catalogue.")
     timepoints: list[Id] = Field(min_length=1)
     type: VariableType = "continuous"
+    attrition: float | None = Field(
+        None, ge=0, lt=1, description="Loss to follow-up for this variable (default: "
+        "assumptions.attrition); questionnaires lose more than routine records.")
 
 
 class Outcome(_Model):
@@ -98,6 +101,9 @@ class Outcome(_Model):
     timepoints: list[Id] = Field(min_length=1)
     type: VariableType = "continuous"
     role: Literal["primary", "secondary", "exploratory"]
+    attrition: float | None = Field(
+        None, ge=0, lt=1, description="Loss to follow-up for this outcome (default: "
+        "assumptions.attrition); routine records lose fewer than questionnaires.")
 
 
 class Link(_Model):
