@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,9 @@ import yaml
 MAX_BYTES = 2_000_000
 MAX_DEPTH = 30
 MAX_EVENTS = 200_000
+
+# The plain-scalar types built as Python values; any other type YAML 1.1 resolves stays text.
+_CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,11 @@ def _scalar(event: yaml.ScalarEvent):
         raise ValueError(f"tag {event.tag!r} is not allowed")
     resolver = yaml.resolver.Resolver()
     tag = resolver.resolve(yaml.ScalarNode, value, (True, False))
-    if tag == "tag:yaml.org,2002:timestamp":
-        return value  # dates stay text, as written
+    if tag == "tag:yaml.org,2002:merge":
+        raise ValueError("YAML merge keys (<<) are not allowed in a trial file; write the "
+                         "values out")
+    if tag not in _CONSTRUCTED:
+        return value  # dates, '=' (the YAML 1.1 value key) and the like stay text, as written
     node = yaml.ScalarNode(tag, value)
     out = yaml.SafeLoader.yaml_constructors[tag](yaml.SafeLoader(""), node)
     if isinstance(out, float) and not math.isfinite(out):
@@ -100,8 +108,8 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
 
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
-            raise TrialFileError([Problem(name, None, "", f"file is {len(text):,} bytes; "
-                                          f"at most {MAX_BYTES:,} are read")])
+            raise TrialFileError([Problem(name, None, "", f"file is over {MAX_BYTES:,} "
+                                          "bytes; a trial file is far smaller")])
         if b"\x00" in text:
             raise TrialFileError([Problem(name, None, "", "file is binary, not YAML text")])
         try:
@@ -206,20 +214,46 @@ def _attach(stack, value, path, lines, name) -> None:
 
 
 def load_file(path) -> Located:
-    """Read and parse a trial file; problems name the file."""
+    """Read and parse a trial file; problems name the file.
+
+    Only regular files are read, and never more than :data:`MAX_BYTES` + 1
+    bytes: a device (``/dev/zero``), a FIFO (opened without blocking) or a
+    ``/proc`` file that claims size 0 cannot hang the reader or fill memory.
+    """
     from trialplan.errors import TrialFileError
 
     path = Path(path)
+
+    def fail(message):
+        return TrialFileError([Problem(str(path), None, "", message)])
+
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise TrialFileError([Problem(str(path), None, "", f"file is {size:,} bytes; at most "
-                                          f"{MAX_BYTES:,} are read")])
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise TrialFileError([Problem(str(path), None, "", "no such file")]) from None
+        raise fail("no such file") from None
     except IsADirectoryError:
-        raise TrialFileError([Problem(str(path), None, "", "is a directory, not a file")]) from None
-    except PermissionError:
-        raise TrialFileError([Problem(str(path), None, "", "permission denied")]) from None
+        raise fail("is a directory, not a file") from None
+    except OSError as exc:
+        raise fail(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise fail("is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise fail("is not a regular file (a device, FIFO or socket); save the trial file "
+                       "as a file and give its path")
+        if st.st_size > MAX_BYTES:
+            raise fail(f"file is {st.st_size:,} bytes; at most {MAX_BYTES:,} are read")
+        chunks, total = [], 0
+        while total <= MAX_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        raw = b"".join(chunks)
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     return load(raw, str(path))

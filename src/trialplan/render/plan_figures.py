@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 
-from trialplan.errors import InputError, OutputExistsError
-from trialplan.fileio import write_output
+from trialplan.errors import InputError
+from trialplan.fileio import write_directory
 
 
 def _matplotlib():
@@ -146,17 +145,16 @@ def _recruitment(plt, trial, plan):
     return fig
 
 
+_FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment")
+
+
 def draw_plan_figures(trial, plan: dict) -> dict:
     """Every figure of the plan as ``{name: {"svg": bytes, "png": bytes}}``."""
     plt = _matplotlib()
-    figures = {
-        "primary-power": lambda: _primary_curve(plt, trial, plan),
-        "mechanism-power": lambda: _mechanism_curves(plt, plan),
-        "sensitivity": lambda: _heatmap(plt, plan),
-        "recruitment": lambda: _recruitment(plt, trial, plan),
-    }
+    draws = (lambda: _primary_curve(plt, trial, plan), lambda: _mechanism_curves(plt, plan),
+             lambda: _heatmap(plt, plan), lambda: _recruitment(plt, trial, plan))
     out = {}
-    for name, draw in figures.items():
+    for name, draw in zip(_FIGURE_NAMES, draws, strict=True):
         fig = draw()
         if fig is None:
             continue
@@ -165,17 +163,19 @@ def draw_plan_figures(trial, plan: dict) -> dict:
     return out
 
 
+def figure_names(plan: dict) -> list[str]:
+    """The file names :func:`write_plan_figures` may write (to check the folder first)."""
+    return [f"{name}.{fmt}" for name in _FIGURE_NAMES for fmt in ("svg", "png")]
+
+
+
 def write_plan_figures(trial, plan: dict, directory, *, force: bool = False) -> list[str]:
-    """Draw every figure of the plan and write them into ``directory`` (svg and png)."""
-    directory = Path(directory)
-    rendered = {directory / f"{name}.{fmt}": data
+    """Draw every figure of the plan and write them into ``directory`` (svg and png).
+
+    Nothing is written unless every figure was drawn; a new folder appears only
+    complete (see :func:`trialplan.fileio.write_directory`).
+    """
+    rendered = {f"{name}.{fmt}": data
                 for name, formats in draw_plan_figures(trial, plan).items()
                 for fmt, data in formats.items()}
-    existing = [str(p) for p in rendered if p.exists()]
-    if existing and not force:
-        raise OutputExistsError(f"{', '.join(existing)} already exist; use --force to "
-                                "overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    for path, data in rendered.items():
-        write_output(path, data, force=True)
-    return [str(p) for p in rendered]
+    return write_directory(directory, rendered, force=force)
