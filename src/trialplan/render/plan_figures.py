@@ -163,7 +163,7 @@ def draw_plan_figures(trial, plan: dict) -> dict:
     return out
 
 
-def figure_names(plan: dict) -> list[str]:
+def figure_names() -> list[str]:
     """The file names :func:`write_plan_figures` may write (to check the folder first)."""
     return [f"{name}.{fmt}" for name in _FIGURE_NAMES for fmt in ("svg", "png")]
 
