@@ -80,7 +80,12 @@ def main(argv=None):
     propagate with their traceback (for developers and tests).
     """
     import os
+    import warnings
 
+    if not os.environ.get(DEBUG_ENV):
+        # numpy's overflow and invalid-value warnings at extreme inputs are not for users:
+        # every result is checked to be finite and in range before it is shown.
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         _main(argv)
     except (SystemExit, KeyboardInterrupt):
