@@ -26,6 +26,8 @@ MAX_BYTES = 2_000_000
 MAX_DEPTH = 30
 MAX_EVENTS = 200_000
 
+# libyaml's parser when PyYAML was built with it (the same events, several times faster).
+_PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The plain-scalar types built as Python values; any other type YAML 1.1 resolves stays text.
 _CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))
 
@@ -84,7 +86,7 @@ class Located:
 def _scalar(event: yaml.ScalarEvent):
     """Resolve a plain scalar as YAML 1.1 safe types (int, float, bool, null, str)."""
     value = event.value
-    if event.style is not None or event.tag == "tag:yaml.org,2002:str":
+    if event.style or event.tag == "tag:yaml.org,2002:str":  # quoted or block ("" is plain)
         return value
     if event.tag not in (None, "!"):
         raise ValueError(f"tag {event.tag!r} is not allowed")
@@ -125,7 +127,7 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
     depth = 0
     count = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_PARSER):
             count += 1
             line = event.start_mark.line + 1 if event.start_mark else None
             if count > MAX_EVENTS:
@@ -163,8 +165,8 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
                 try:
                     value = _scalar(event)
                 except (ValueError, yaml.constructor.ConstructorError) as exc:
-                    raise TrialFileError([Problem(name, line, field_name(_child_path(stack)),
-                                                  str(exc))]) from None
+                    where = field_name(p for p in _child_path(stack) if p is not None)
+                    raise TrialFileError([Problem(name, line, where, str(exc))]) from None
                 if not stack:
                     root = value
                     lines[()] = line
