@@ -152,6 +152,9 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
                     root = container
                 continue
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+                    raise TrialFileError([Problem(name, line, "", f"tag {event.tag!r} is not "
+                                                  "allowed in a trial file")])
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise TrialFileError([Problem(name, line, "", f"nesting deeper than "

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from trialplan.errors import InputError
+from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.fileio import write_directory
 
 
@@ -44,7 +44,12 @@ def _primary_curve(plt, trial, plan):
     centre = float(res["n_analysed_per_arm"]["control"])
     ns = np.linspace(max(4.0, centre * 0.2), centre * 2.0, 120)
     kw = {k: v for k, v in args.items() if k not in ("power",)}
-    curve = fn(**kw, n=ns).power
+    try:
+        curve = fn(**kw, n=ns).power
+    except InputError:
+        # Part of the range is below the design's smallest n (a small cluster trial has
+        # few clusters per arm): draw only the admissible part.
+        ns, curve = _admissible_points(fn, kw, ns)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(ns, curve, color="#1f4e79", lw=2)
     ax.axhline(plan["assumptions"]["power"], color="#b03a2e", ls="--", lw=1,
@@ -58,6 +63,18 @@ def _primary_curve(plt, trial, plan):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _admissible_points(fn, kw, ns):
+    """The points of ``ns`` at which ``fn`` accepts n, and the power at each."""
+    kept, powers = [], []
+    for n_ in ns:
+        try:
+            powers.append(float(fn(**kw, n=float(n_)).power))
+        except (InputError, UnreachableTargetError):
+            continue
+        kept.append(n_)
+    return np.asarray(kept), np.asarray(powers)
 
 
 def _mechanism_curves(plt, plan):

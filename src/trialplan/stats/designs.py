@@ -204,6 +204,10 @@ def _as_int(x, shape):
 def _unreachable_n(what: str, c_unit: str = "n per arm"):
     def raise_(mask, best):
         worst = float(np.min(np.where(mask, best, np.inf)))
+        if not np.isfinite(worst):
+            raise UnreachableTargetError(
+                f"power cannot be computed up to {c_unit} = {N_MAX:,.0f} for these inputs "
+                "(values at the edge of their range); no sample size reaches the target")
         raise UnreachableTargetError(
             f"power at {c_unit} = {N_MAX:,.0f} is still {worst:.3g}: {what}; no sample size "
             "reaches the target"
