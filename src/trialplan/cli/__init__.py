@@ -108,8 +108,10 @@ def main(argv=None):
 
 def _main(argv=None):
     from trialplan.errors import TrialplanError
+    from trialplan.render.documents import source_date
 
     try:
+        source_date()  # checked first: numpy and others fail on a malformed value at import
         cli.main(args=argv, prog_name="trialplan", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -484,7 +484,7 @@ def _reference_doc(reference_doc) -> Path:
     return ref
 
 
-def _source_date() -> int | None:
+def source_date() -> int | None:
     """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) when set to a valid time, else None."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not raw:
@@ -561,7 +561,7 @@ def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None) -> bytes
             raise InputError(f"pandoc could not write the {fmt.upper()} file: {exc}") from None
         data = out.read_bytes()
     if fmt == "docx":
-        data = fix_docx_dates(data, _source_date())
+        data = fix_docx_dates(data, source_date())
     return data
 
 
