@@ -51,13 +51,39 @@ def _ids(tree) -> list[str]:
     return found
 
 
+def _numbers(tree, path=()) -> list[tuple]:
+    """Paths to every number in the tree (the assumptions that drive the plan)."""
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in _numbers(v, (*path, k))]
+    if isinstance(tree, list):
+        return [p for i, v in enumerate(tree) for p in _numbers(v, (*path, i))]
+    return [path] if isinstance(tree, (int, float)) and not isinstance(tree, bool) else []
+
+
 @st.composite
 def mutated(draw):
-    """A trial file text: one of the real files with 1 to 4 mutations."""
+    """A trial file text: one of the real files with 1 to 4 mutations.
+
+    Half the mutations set a number of the file to an extreme value, so that many
+    mutated files still pass the check and reach the plan; the others change the
+    structure anywhere.
+    """
     i = draw(st.integers(0, len(TREES) - 1))
     tree = copy.deepcopy(TREES[i])
     ids = _ids(tree) or ["x"]
     for _ in range(draw(st.integers(1, 4))):
+        numbers = _numbers(tree)
+        if numbers and draw(st.booleans()):
+            path = draw(st.sampled_from(numbers))
+            parent = tree
+            for part in path[:-1]:
+                parent = parent[part]
+            if draw(st.booleans()):  # nudged: usually still valid, so it reaches the plan
+                factor = draw(st.sampled_from([0.01, 0.1, 0.5, 0.9, 1.1, 1.5, 3, 10, 100]))
+                parent[path[-1]] = parent[path[-1]] * factor
+            else:
+                parent[path[-1]] = draw(st.sampled_from(EXTREME + [0.01, 0.99, 3, 1000]))
+            continue
         parent, key = None, None
         node = tree
         # Walk down a random path; stop at a random depth.
