@@ -232,3 +232,19 @@ def test_the_shipped_documents_render_within_the_limits():
     for document in ("protocol", "sap", "process-evaluation", "feasibility"):
         text, _ = markdown_for(trial, document, with_figures=False)
         assert "{{ 7*7 }}" not in text and "\\{\\{ 7\\*7 \\}\\}" in text
+
+
+def test_diagram_text_formats_quote_user_labels_safely():
+    from trialplan.render.diagram import dot, mermaid
+
+    text = example_text().replace(
+        "      label: Hope\n",
+        '      label: "Hope\\\\\\" ,URL=\\"javascript:alert(1)\\" <img src=x onerror=alert(2)>"\n')
+    trial = load_trial_text(text, "t.yaml")
+    graph = dot(trial)
+    line = next(x for x in graph.splitlines() if x.startswith('  "hope"'))
+    # The label is one DOT string: every quote inside it is escaped, so it cannot end early.
+    label = re.match(r'  "hope" \[label="((?:[^"\\]|\\.)*)", fillcolor="#[0-9a-f]+"\];$', line)
+    assert label, line
+    flow = mermaid(trial)
+    assert "<img" not in flow and "#lt;img src=x onerror=alert(2)#gt;" in flow

@@ -481,6 +481,8 @@ def _reference_doc(reference_doc) -> Path:
         raise InputError(f"reference document {ref} does not exist") from None
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"reference document {ref} is not a regular file")
+    if not zipfile.is_zipfile(ref):
+        raise InputError(f"reference document {ref} is not a .docx file (not a ZIP archive)")
     return ref
 
 
