@@ -315,3 +315,43 @@ def test_proportions_partial_icc_on_total_scale():
     r = proportions(p1=0.4, p2=0.3, power=0.8, clustering="partial", icc=0.05,
                     cluster_size=9)
     assert r.design_effect["intervention"] == pytest.approx(1 + 8 * 0.05)
+
+
+# ---- survival: rpact's exponential dropout beside the attrition convention -------------------
+
+@pytest.mark.parametrize("kw, events, subjects", [
+    # R: rpact::getSampleSizeSurvival(hazardRatio=.7, alpha=.025, sided=1, beta=.2,
+    #      lambda2=log(2)/12, accrualTime=c(0,12), followUpTime=12)
+    #    maxNumberOfEvents 246.7871045, maxNumberOfSubjects 428.5962121
+    (dict(hr=0.7, power=0.8, control_median=12, accrual=12, follow_up=12),
+     246.7871045, 428.5962121),
+    # ... the same with dropoutRate1=.1, dropoutRate2=.1, dropoutTime=12
+    #    maxNumberOfEvents 246.7871045, maxNumberOfSubjects 458.3503975
+    (dict(hr=0.7, power=0.8, control_median=12, accrual=12, follow_up=12, dropout_rate=0.1,
+          dropout_time=12), 246.7871045, 458.3503975),
+    # R: getSampleSizeSurvival(hazardRatio=.75, alpha=.025, sided=1, beta=.1,
+    #      lambda2=log(2)/18, accrualTime=c(0,18), followUpTime=6, dropoutRate1=.15,
+    #      dropoutRate2=.15, dropoutTime=12)
+    #    maxNumberOfEvents 507.8443354, maxNumberOfSubjects 1450.805422
+    (dict(hr=0.75, power=0.9, control_median=18, accrual=18, follow_up=6, dropout_rate=0.15,
+          dropout_time=12), 507.8443354, 1450.805422),
+])
+def test_survival_dropout_matches_rpact(kw, events, subjects):
+    from trialplan.stats import survival
+
+    r = survival(**kw, sided="one", alternative="less", alpha=0.025)
+    assert r.events == int(np.ceil(events))
+    assert 2 * r.n_exact == pytest.approx(subjects, rel=1e-8)
+
+
+def test_survival_attrition_convention_is_more_conservative_than_rpact_dropout():
+    from trialplan.stats import survival
+
+    base = dict(hr=0.7, power=0.8, control_median=12, accrual=12, follow_up=12)
+    rpact = survival(**base, dropout_rate=0.1, dropout_time=12)
+    divided = survival(**base, attrition=0.1)
+    assert divided.n_total > rpact.n_total
+    with pytest.raises(InputError, match="attrition or dropout_rate"):
+        survival(**base, attrition=0.1, dropout_rate=0.1, dropout_time=12)
+    with pytest.raises(InputError, match="go together"):
+        survival(**base, dropout_rate=0.1)

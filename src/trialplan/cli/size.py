@@ -243,6 +243,11 @@ def rates(as_json, plot, force, **kwargs):
 @click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")
 @click.option("--accrual", type=NUM, help="Accrual period (months, uniform).")
 @click.option("--follow-up", type=NUM, help="Follow-up after accrual closes (months).")
+@click.option("--dropout-rate", type=NUM,
+              help="rpact's exponential dropout: share lost by --dropout-time, competing with "
+              "the event (instead of --attrition, which divides participants after the events "
+              "calculation).")
+@click.option("--dropout-time", type=NUM, help="Months by which --dropout-rate are lost.")
 @_common_options
 def survival(n_events, as_json, plot, force, **kwargs):
     """Time to event (log-rank), events by Schoenfeld or Freedman."""
@@ -251,8 +256,8 @@ def survival(n_events, as_json, plot, force, **kwargs):
     if kwargs["n"] is not None:
         raise click.UsageError("for survival give the total number of events with --events")
     kwargs["n"] = n_events
-    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up"), as_json,
-         plot, force)
+    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up",
+                      "dropout_rate", "dropout_time"), as_json, plot, force)
 
 
 __all__ = ["size"]

@@ -166,6 +166,10 @@ class Clustering(_Model):
     individual_autocorr: float | None = Field(
         None, gt=-1, le=1, description="Cluster trials, cohort design: a participant's "
         "baseline-follow-up correlation (leave out for a cross-sectional design).")
+    allocation_before_recruitment: bool = Field(
+        True, description="Cluster trials: clusters are allocated before their participants "
+        "are identified and recruited (the SPIRIT schedule and text then show allocation "
+        "first, with safeguards against identification and recruitment bias).")
 
 
 class Staffing(_Model):
@@ -346,6 +350,10 @@ class ProtocolText(_Model):
     harms: Text | None = Field(None, description="Item 17: how harms are defined and "
                                "assessed.")
     recruitment_strategies: Text | None = Field(None, description="Item 20.")
+    cluster_recruitment: Text | None = Field(None, description="Cluster trials: who "
+                                             "identifies and recruits participants in each "
+                                             "cluster, whether they know its allocation, and "
+                                             "how recruitment bias is limited.")
     sequence_generation: Text | None = Field(None, description="Item 21a.")
     randomisation_type: Text | None = Field(None, description="Item 21b: type, "
                                             "stratification.")

@@ -1060,24 +1060,28 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
 # Time to event
 
 
-def event_probability(hazard, accrual, follow_up):
+def event_probability(hazard, accrual, follow_up, dropout_hazard=0.0):
     """P(event observed) with uniform accrual over ``accrual`` months, then ``follow_up``.
 
-    Exponential survival with rate ``hazard``:
-    1 - (exp(-h F) - exp(-h (A + F))) / (h A); 1 - exp(-h F) when A = 0.
+    Exponential survival with rate ``hazard`` h and, optionally, exponential dropout
+    with rate ``dropout_hazard`` g competing with it (as rpact): with t = h + g,
+    h / t [1 - (exp(-t F) - exp(-t (A + F))) / (t A)]; h / t [1 - exp(-t F)] when A = 0.
     """
     h = np.asarray(hazard, dtype=float)
+    g = np.asarray(dropout_hazard, dtype=float)
+    t = h + g
     a = np.asarray(accrual, dtype=float)
     f = np.asarray(follow_up, dtype=float)
     safe_a = np.where(a > 0, a, 1.0)
-    spread = (np.exp(-h * f) - np.exp(-h * (safe_a + f))) / (h * safe_a)
-    return np.where(a > 0, 1.0 - spread, 1.0 - np.exp(-h * f))
+    spread = (np.exp(-t * f) - np.exp(-t * (safe_a + f))) / (t * safe_a)
+    return h / t * np.where(a > 0, 1.0 - spread, 1.0 - np.exp(-t * f))
 
 
 def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternative=None,
              ratio=1.0, method="schoenfeld", event_prob=None, control_median=None, accrual=None,
-             follow_up=None, clustering="none", icc=None, cluster_size=None, cluster_cv=None,
-             attrition=0.0, co_primary=1) -> SizeResult:
+             follow_up=None, dropout_rate=None, dropout_time=None, clustering="none",
+             icc=None, cluster_size=None, cluster_cv=None, attrition=0.0,
+             co_primary=1) -> SizeResult:
     """Time to event: log-rank / Cox test of a hazard ratio.
 
     Parameters
@@ -1097,8 +1101,16 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         Instead of ``event_prob``: control-arm median time to event, accrual
         period and follow-up after accrual closes (months); uniform accrual and
         exponential survival, as rpact assumes.
-    alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv, attrition,
-    co_primary
+    dropout_rate, dropout_time : float, optional
+        rpact's exponential dropout: the share lost by ``dropout_time`` months
+        (both arms), a hazard -log(1 - rate) / time competing with the event.
+        Participants lost this way still count their events before dropout;
+        needs control_median, accrual and follow_up, and replaces ``attrition``.
+    attrition : float
+        The other convention: a share of participants contributes no events at
+        all, so participants = events / P(event) / (1 - attrition), applied
+        after the events calculation (conservative beside rpact's dropout).
+    alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv, co_primary
         As in :func:`means`.
 
     Returns
@@ -1152,6 +1164,20 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         control_median = v.positive("control_median", control_median)
         accrual = v.in_range("accrual", accrual, 0.0, np.inf, low_open=False)
         follow_up = v.positive("follow_up", follow_up)
+    dropout_hazard = 0.0
+    if dropout_rate is not None or dropout_time is not None:
+        if dropout_rate is None or dropout_time is None:
+            raise InputError("dropout_rate and dropout_time go together (rpact's exponential "
+                             "dropout); give both")
+        if not all(by_median):
+            raise InputError("exponential dropout needs control_median, accrual and follow_up "
+                             "(the event probability is computed with dropout competing)")
+        if np.any(c.attrition > 0):
+            raise InputError("give attrition or dropout_rate, not both: they are two "
+                             "conventions for the same loss")
+        dropout_rate = v.in_range("dropout_rate", dropout_rate, 0.0, 1.0)
+        dropout_time = v.positive("dropout_time", dropout_time)
+        dropout_hazard = -np.log(1.0 - dropout_rate) / dropout_time
 
     down = c.alternative != "greater"
 
@@ -1189,8 +1215,8 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         prob = event_prob
     elif all(by_median):
         lam_c = np.log(2.0) / control_median
-        p_c = event_probability(lam_c, accrual, follow_up)
-        p_i = event_probability(lam_c * hr_val, accrual, follow_up)
+        p_c = event_probability(lam_c, accrual, follow_up, dropout_hazard)
+        p_i = event_probability(lam_c * hr_val, accrual, follow_up, dropout_hazard)
         prob = (p_c + c.ratio * p_i) / (1.0 + c.ratio)
     else:
         prob = None
@@ -1203,6 +1229,14 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         prob = 1.0
     else:
         notes += (f"Probability of an event during the trial: {_fmt(prob)}.",)
+    if dropout_rate is not None:
+        notes += (f"Exponential dropout (as rpact): {_fmt(dropout_rate)} lost by month "
+                  f"{_fmt(dropout_time)} in each arm, competing with the event; those lost "
+                  "count their events before dropout.",)
+    elif np.any(c.attrition > 0):
+        notes += ("Attrition is applied after the events calculation: participants = events "
+                  "/ P(event) / (1 - attrition), as if those lost had no events (rpact's "
+                  "exponential dropout, dropout_rate and dropout_time, is the alternative).",)
     events = _as_int(_round_up(events_exact), shape) if solved == "n" else _scalar_or_array(
         events_exact, shape)
     # Participants: events / P(event), split by allocation, before attrition.
@@ -1223,7 +1257,7 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         inputs=_echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
                      ratio=ratio, method=method, event_prob=event_prob,
                      control_median=control_median, accrual=accrual, follow_up=follow_up,
-                     clustering=clustering, icc=icc, cluster_size=cluster_size,
+                     dropout_rate=dropout_rate, dropout_time=dropout_time, clustering=clustering, icc=icc, cluster_size=cluster_size,
                      cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
         notes=notes, events=events,
     )
