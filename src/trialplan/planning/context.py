@@ -241,7 +241,6 @@ def _sample_size(trial, plan) -> dict:
     p = plan["primary"]
     r = p["result"]
     eff = r["effect"]
-    cl = a.clustering
     parts = []
     out_type = p["type"]
     if out_type == "binary":
@@ -373,8 +372,9 @@ def _design_sentences(trial, plan) -> list[str]:
             m_a = final["cluster_size_analysed"]
             rr = (m_a * cl.icc * cl.cluster_autocorr
                   + (1 - cl.icc) * (cl.individual_autocorr or 0.0)) / (1 + (m_a - 1) * cl.icc)
+            design = "cohort" if cohort else "cross-sectional"
             out.append(
-                f"Adjusting for the baseline measure in this {'cohort' if cohort else 'cross-sectional'} "
+                f"Adjusting for the baseline measure in this {design} "
                 f"design, with a cluster autocorrelation of {_g(cl.cluster_autocorr)}"
                 f"{_cite(src, 'cluster_autocorr')}"
                 + (f" and an individual autocorrelation of {_g(cl.individual_autocorr)}"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import platform
 from dataclasses import replace
-from types import SimpleNamespace
 from importlib import metadata
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -505,7 +505,8 @@ def _recruitment(trial, final: dict, notes: list) -> dict | None:
                                "analysed": final["cluster_size_analysed"]}
     return {
         "per_cluster": per_cluster,
-        "sites": rec.sites if sites is None else sites, "screened_per_site_month": rec.screened_per_site_month,
+        "sites": rec.sites if sites is None else sites,
+        "screened_per_site_month": rec.screened_per_site_month,
         "eligible": rec.eligible, "consent": rec.consent,
         "ramp_up_months": rec.ramp_up_months,
         "site_opening_interval_months": rec.site_opening_interval_months,

@@ -310,11 +310,16 @@ def _finish(*, design, solved, c: _Common, n_c_exact, power_at, shape, effect, m
     clusters, workers = _cluster_count(c, rec_c, rec_i, shape)
     if c.clustering == "partial":
         de_i = c.de_i
-        notes = notes + (
+        convention = (
             "Partial nesting: the control arm's variance is "
             + ("the within-caseload variance (peer workers add variance)"
                if c.control_variance == "within" else "the intervention arm's total variance")
-            + f" (control_variance '{c.control_variance}'); d is on the control arm's SD.",
+            + f" (control_variance '{c.control_variance}'); d is on the control arm's SD."
+            if design == "means" else
+            f"Partial nesting: the ICC is a share of the intervention arm's total variance "
+            f"(a {design} outcome's variance is fixed by its mean).")
+        notes = notes + (
+            convention,
             f"Optimal allocation (intervention:control) for this design effect is "
             f"sqrt(DE) = {_fmt(np.sqrt(de_i))}; 1:1 is used unless ratio is set.",
         )
@@ -1257,7 +1262,8 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         inputs=_echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
                      ratio=ratio, method=method, event_prob=event_prob,
                      control_median=control_median, accrual=accrual, follow_up=follow_up,
-                     dropout_rate=dropout_rate, dropout_time=dropout_time, clustering=clustering, icc=icc, cluster_size=cluster_size,
+                     dropout_rate=dropout_rate, dropout_time=dropout_time,
+                     clustering=clustering, icc=icc, cluster_size=cluster_size,
                      cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
         notes=notes, events=events,
     )
