@@ -404,6 +404,25 @@ def _design_sentences(trial, plan) -> list[str]:
     return out
 
 
+def _design_summary(plan) -> str:
+    """One sentence on clusters or peer workers, for every document (CONSORT cluster items)."""
+    f = plan["final"]
+    de = f.get("design_effect")
+    if "clusters_per_arm" in f:
+        k = f["clusters_per_arm"]
+        return (f"Cluster randomised: {k['control']} control and {k['intervention']} "
+                f"intervention clusters, each recruiting {_g(f['cluster_size_allocated'])} "
+                f"participants of whom about {f['cluster_size_analysed']:.3g} are expected to be "
+                f"analysed; coefficient of variation of cluster size {_g(f['cluster_cv'])}; "
+                f"design effect {de['control']:.3g}.")
+    if "peer_workers" in f:
+        return (f"Partially nested: {f['peer_workers']} peer workers, each allocated about "
+                f"{_g(f['cluster_size_allocated'])} participants (about "
+                f"{f['cluster_size_analysed']:.3g} analysed); design effect "
+                f"{de['intervention']:.3g} in the intervention arm.")
+    return ""
+
+
 def _cluster_design(trial, plan) -> dict | None:
     """What a cluster-randomised trial's documents add: analysis, randomisation, recruitment.
 
@@ -563,6 +582,7 @@ def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
         "sample_size": _sample_size(trial, plan),
         "statistics": _statistics(trial, plan),
         "cluster_design": _cluster_design(trial, plan),
+        "design_summary": _design_summary(plan),
         "plan": plan,
         "figures": {k: (figures or {}).get(k) for k in FIGURE_KEYS},
         "spirit": [{"id": i, "title": title} for i, title in SPIRIT_2025],

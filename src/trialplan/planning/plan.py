@@ -328,9 +328,10 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             flags += ["--outcome binary", f"--base-rate {base:g}"]
             if cl.kind == "partial":
                 kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
-                          b_level="individual")
+                          b_level="individual", control_variance=cl.control_variance)
                 flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
-                          f"--cluster-size {cl.cluster_size:g}", "--b-level individual"]
+                          f"--cluster-size {cl.cluster_size:g}", "--b-level individual",
+                          f"--control-variance {cl.control_variance}"]
                 entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for the process "
                                       "variable; the logistic b path is estimated within "
                                       "caseloads and the control arm")
@@ -346,9 +347,10 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             continue
         elif cl.kind == "partial":
             kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
-                      b_level=a.mediation_b_level)
+                      b_level=a.mediation_b_level, control_variance=cl.control_variance)
             flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
-                      f"--cluster-size {cl.cluster_size:g}", f"--b-level {a.mediation_b_level}"]
+                      f"--cluster-size {cl.cluster_size:g}", f"--b-level {a.mediation_b_level}",
+                      f"--control-variance {cl.control_variance}"]
             entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for both the process "
                                   "variable and the outcome")
             if test in _SIMULATED:
