@@ -109,3 +109,17 @@ def test_closed_form_answer_does_not_import_heavy_modules():
             "if m in sys.modules]\nprint('HEAVY', bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert "HEAVY []" in out
+
+
+def test_json_has_no_float_noise_and_echoes_inputs_as_given():
+    # 0.38 - 0.09 is 0.29000000000000004 in binary floating point; JSON shows 0.29.
+    out = subprocess.run([sys.executable, "-m", "trialplan", "size", "proportions",
+                          "--control", "0.38", "--rd", "-0.09", "--power", "0.9", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    assert data["effect"]["p_intervention"] == 0.29
+    assert data["effect"]["risk_difference"] == -0.09
+    assert "0000000" not in out and "9999999" not in out
+    assert data["inputs"]["rd"] == -0.09 and data["inputs"]["p1"] == 0.38
+    # Rounding keeps 12 significant digits: the achieved power is not coarsened.
+    assert abs(data["power"] - 0.9000529838697985) < 1e-11

@@ -8,15 +8,40 @@ import click
 
 from trialplan.fileio import write_output  # noqa: F401  (re-exported for commands)
 
+# Significant digits of computed numbers in JSON output: enough for any planning use, and
+# free of binary noise (0.29, not 0.29000000000000004).  Inputs are echoed as given.
+JSON_DIGITS = 12
+_AS_GIVEN = frozenset({"inputs", "arguments"})
+
+
+def tidy(value, digits: int = JSON_DIGITS):
+    """``value`` with every computed float rounded to ``digits`` significant digits.
+
+    Values under an ``inputs`` or ``arguments`` key are what the user gave (or the
+    exact call that was made) and are left as they are.
+    """
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: v if k in _AS_GIVEN else tidy(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tidy(v, digits) for v in value]
+    return value
+
+
+def json_text(data) -> str:
+    """The JSON document every command prints or writes (``--json``, ``-o plan.json``)."""
+    return json.dumps(tidy(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
 
 def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, allow_nan=False))
+    click.echo(json_text(data), nl=False)
 
 
 def emit_json_rows(rows) -> None:
     """A JSON list with one compact object per line: valid JSON, greppable, and fast."""
     encode = json.JSONEncoder(allow_nan=False).encode
-    body = ",\n".join(map(encode, rows))
+    body = ",\n".join(encode(tidy(row)) for row in rows)
     click.echo(f"[\n{body}\n]" if rows else "[]")
 
 
