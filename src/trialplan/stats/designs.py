@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
 from trialplan.stats._solver import solve_increasing
 from trialplan.stats.result import SizeResult
