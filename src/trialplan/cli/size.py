@@ -60,7 +60,8 @@ def _common_options(f):
         click.option("--alpha", type=NUM, default="0.05", show_default=True,
                      help="Significance level (before any co-primary correction)."),
         click.option("--sided", type=click.Choice(["two", "one"]), default="two",
-                     show_default=True),
+                     show_default=True, help="Two-sided test (both tails counted, as R pwr) "
+                     "or one-sided (give --alternative)."),
         click.option("--alternative", type=click.Choice(["greater", "less"]),
                      help="Direction (intervention vs control): required for one-sided tests; "
                      "the side searched for a detectable effect."),
@@ -179,12 +180,13 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
 
 @size.command()
 @click.option("--p1", "--control", "p1", type=NUM, help="Control-arm rate.")
-@click.option("--p2", type=NUM, help="Intervention-arm rate.")
+@click.option("--p2", "--intervention", "p2", type=NUM, help="Intervention-arm rate.")
 @click.option("--rr", type=NUM, help="Risk ratio, intervention / control (with --control).")
 @click.option("--or", "odds_ratio", type=NUM, help="Odds ratio, intervention / control.")
 @click.option("--rd", type=NUM, help="Risk difference, intervention - control.")
 @click.option("--method", type=click.Choice(["pooled", "arcsine"]), default="pooled",
-              show_default=True)
+              show_default=True, help="pooled: pooled variance under H0 (R power.prop.test, "
+              "rpact); arcsine: Cohen's h (R pwr.2p.test).")
 @click.option("--continuity", is_flag=True, help="Fleiss continuity correction.")
 @_common_options
 def proportions(as_json, plot, force, **kwargs):
@@ -221,7 +223,7 @@ def rates(as_json, plot, force, **kwargs):
 @click.option("--events", "n_events", type=NUM,
               help="Total events (instead of --n) to compute power or the detectable HR.")
 @click.option("--method", type=click.Choice(["schoenfeld", "freedman"]), default="schoenfeld",
-              show_default=True)
+              show_default=True, help="Events formula: Schoenfeld (1983) or Freedman (1982).")
 @click.option("--event-prob", type=NUM, help="Probability of an event during the trial.")
 @click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")
 @click.option("--accrual", type=NUM, help="Accrual period (months, uniform).")
