@@ -64,3 +64,25 @@ def test_proportions_takes_intervention_beside_control():
     b = runner.invoke(cli, ["size", "proportions", "--p1", "0.38", "--p2", "0.29", "--power",
                             "0.9", "--json"])
     assert a.exit_code == 0 and a.output == b.output
+
+
+def test_size_echoes_every_input_and_labels_only_solved_values_as_solved():
+    runner = CliRunner()
+    out = runner.invoke(cli, ["size", "rates", "--rate", "2", "--rr", "0.8", "--dispersion",
+                              "0.5", "--exposure", "12", "--power", "0.8"]).output
+    assumptions = out.split("\nresult")[0]
+    assert "dispersion k (0: Poisson) 0.5" in assumptions
+    assert "exposure per participant (units of the rate) 12" in assumptions
+    out = runner.invoke(cli, ["size", "proportions", "--p1", "0.3", "--n", "200", "--power",
+                              "0.8"]).output
+    assumptions, result = out.split("\nresult")
+    assert "control rate 0.3" in assumptions and "intervention rate" not in assumptions
+    assert "detectable effect" in result and "intervention rate 0.1806" in result
+    assert "(solved)" not in out
+
+
+def test_survival_without_event_information_says_the_numbers_are_events():
+    out = CliRunner().invoke(cli, ["size", "survival", "--hr", "0.7", "--power", "0.8"]).output
+    assert "events 247" in out  # Schoenfeld: 4 (1.96 + 0.84)^2 / log(0.7)^2 = 246.8
+    assert "These numbers are EVENTS, not participants" in out
+    assert "total to recruit" not in out
