@@ -62,7 +62,8 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Write power against n (FILE.svg or FILE.png).")
-@click.option("--compare", is_flag=True, help="With --plot: draw every analytic test too.")
+@click.option("--compare", is_flag=True, help="Answer the same question with every analytic "
+              "test (joint, sobel, aroian, vsm): a table, or curves with --plot.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --plot file.")
 def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, serial,
                   correlation, **kwargs):
@@ -84,6 +85,13 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
     kwargs = {k: val for k, val in kwargs.items()}
     kwargs["progress"] = True  # shown on stderr only when it is a terminal
     result = mediation(**kwargs)
+    if compare and not plot:
+        rows = _compare(mediation, kwargs)
+        if as_json:
+            emit_json({"result": result.to_dict(), "comparison": rows})
+        else:
+            click.echo(describe(result) + "\n\n" + compare_table(rows))
+        return
     if plot:
         from trialplan.render.plots import mediation_curve
 
@@ -96,6 +104,38 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
         emit_json(result.to_dict())
     else:
         click.echo(describe(result))
+
+
+COMPARED = ("joint", "sobel", "aroian", "vsm")
+
+
+def _compare(mediation, kwargs) -> list[dict]:
+    """The same question (n, power or detectable path) answered by each analytic test."""
+    from trialplan.errors import TrialplanError
+
+    rows = []
+    for test in COMPARED:
+        args = {**kwargs, "test": test, "simulate": False, "progress": False}
+        try:
+            r = mediation(**args)
+        except TrialplanError as exc:
+            rows.append({"test": test, "error": str(exc)})
+            continue
+        rows.append({"test": test, "n_total": r.n_total, "power": r.power,
+                     "a": r.a, "b": r.b, "method": r.method})
+    return rows
+
+
+def compare_table(rows) -> str:
+    lines = ["comparison of analytic tests (same question)",
+             f"  {'test':<8} {'n_total':>8} {'power':>7}  {'a':>7} {'b':>7}"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  {row['test']:<8} {row['error']}")
+            continue
+        lines.append(f"  {row['test']:<8} {row['n_total']:>8,} {row['power']:>7.4f}  "
+                     f"{row['a']:>7.4g} {row['b']:>7.4g}")
+    return "\n".join(lines)
 
 
 def _parse_mediator(text):
