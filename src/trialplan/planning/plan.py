@@ -22,7 +22,7 @@ from trialplan import __version__
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
 from trialplan.planning.attrition import attrition_for
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import means, mediation, proportions, survival
 from trialplan.stats.designs import FEW_CLUSTERS_PER_ARM
 
@@ -743,6 +743,7 @@ def build_plan(trial) -> dict:
         When an assumption the plan needs is missing: each problem names the
         field and the line of the file where it belongs.
     """
+    sp.use_scipy()  # many power evaluations follow: scipy's special functions (see _dist)
     _require(trial)
     trial, derived = _derive_caseload(trial)
     m = trial.model
