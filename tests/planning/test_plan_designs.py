@@ -98,7 +98,7 @@ def test_follow_ups_without_their_correlation_is_a_file_error():
             o["role"] = "primary" if o["id"] == "recovery" else "secondary"
         d["assumptions"]["primary"] = {"d": 0.3, "follow_ups": 2}
         d["assumptions"]["paths"] = d["assumptions"]["paths"][:2]
-    with pytest.raises(TrialFileError, match="follow_up_corr"):
+    with pytest.raises(TrialFileError, match=r"primary\.follow_ups.*need follow_up_corr"):
         _plan(edit)
 
 

@@ -311,6 +311,17 @@ def _semantic(model, located: Located) -> TrialPlan:
                         "cluster_autocorr and individual_autocorr apply to cluster-randomised "
                         f"trials (kind 'cluster'); this file's kind is '{cl.kind}': use "
                         "assumptions.primary.baseline_corr"))
+    pa = a.primary
+    if pa is not None and (pa.follow_ups > 1 or (pa.baselines or 0) > 1) \
+            and pa.follow_up_corr is None:
+        errors.append(P(("assumptions", "primary", "follow_ups"),
+                        f"follow_ups {pa.follow_ups} and baselines {pa.baselines or 0} need "
+                        "follow_up_corr, the correlation between repeated measurements (it is "
+                        "not assumed to be zero): add 'follow_up_corr:' under 'primary:'"))
+    if pa is not None and pa.baselines and pa.baseline_corr is None:
+        errors.append(P(("assumptions", "primary", "baselines"),
+                        f"baselines is {pa.baselines} but baseline_corr is not given: add "
+                        "'baseline_corr:' under 'primary:', or set baselines to 0"))
     if cl.kind == "cluster" and a.primary is not None and a.primary.baseline_corr is not None:
         errors.append(P(("assumptions", "primary", "baseline_corr"),
                         "in a cluster-randomised trial baseline adjustment uses "
