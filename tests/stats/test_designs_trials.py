@@ -12,7 +12,7 @@ import pytest
 
 from trialplan.errors import InputError
 from trialplan.stats import _special as sp
-from trialplan.stats import frison_pocock_multiplier, means, proportions
+from trialplan.stats import frison_pocock_multiplier, means, proportions, teerenstra_correlation
 
 Z80 = (float(sp.ndtri(0.975)) + float(sp.ndtri(0.8))) ** 2
 
@@ -284,6 +284,7 @@ def test_teerenstra_matches_simulated_cluster_level_ancova():
     r_sim = np.corrcoef(means_.T)[0, 1]
     de = 1 + (m - 1) * icc
     r_formula = (m * icc * rho_c + (1 - icc) * rho_i) / de
+    assert teerenstra_correlation(m, icc, rho_c, rho_i) == pytest.approx(r_formula)
     assert r_sim == pytest.approx(r_formula, abs=4 / np.sqrt(k))
     resid = means_[:, 1] - np.polyfit(means_[:, 0], means_[:, 1], 1)[0] * means_[:, 0]
     assert resid.var() * m == pytest.approx(de * (1 - r_formula**2), rel=0.03)

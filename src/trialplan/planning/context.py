@@ -11,6 +11,7 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.stats import teerenstra_correlation
 
 TODO = "[TO COMPLETE:"
 FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment")
@@ -370,8 +371,8 @@ def _design_sentences(trial, plan) -> list[str]:
         if cl.cluster_autocorr is not None:
             cohort = cl.individual_autocorr is not None
             m_a = final["cluster_size_analysed"]
-            rr = (m_a * cl.icc * cl.cluster_autocorr
-                  + (1 - cl.icc) * (cl.individual_autocorr or 0.0)) / (1 + (m_a - 1) * cl.icc)
+            rr = float(teerenstra_correlation(m_a, cl.icc, cl.cluster_autocorr,
+                                              cl.individual_autocorr or 0.0))
             design = "cohort" if cohort else "cross-sectional"
             out.append(
                 f"Adjusting for the baseline measure in this {design} "

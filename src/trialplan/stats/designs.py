@@ -420,6 +420,20 @@ def frison_pocock_multiplier(corr, baselines: int = 1, follow_ups: int = 1, repe
     return (1.0 + (r - 1.0) * rho_r) / r - base
 
 
+def teerenstra_correlation(cluster_size, icc, cluster_autocorr, individual_autocorr=0.0):
+    """Correlation of a cluster's baseline and follow-up means (Teerenstra et al. 2012).
+
+    r = (m ICC rho_c + (1 - ICC) rho_i) / (1 + (m - 1) ICC), m the number
+    analysed per cluster, rho_c the cluster and rho_i the individual
+    autocorrelation (0 in a cross-sectional design).  Baseline adjustment
+    multiplies the design effect by 1 - r^2.
+    """
+    m = np.asarray(cluster_size, dtype=float)
+    icc = np.asarray(icc, dtype=float)
+    return (m * icc * cluster_autocorr + (1.0 - icc) * individual_autocorr) / (
+        1.0 + (m - 1.0) * icc)
+
+
 def _whole(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise InputError(f"{name} must be a whole number of at least {low}; got {value!r}")
@@ -473,8 +487,7 @@ def _repeated(c: _Common, baseline_corr, baselines, follow_ups, follow_up_corr,
         cohort = individual_autocorr is not None
         rho_i = (v.in_range("individual_autocorr", individual_autocorr, -1.0, 1.0,
                             high_open=False) if cohort else 0.0)
-        m, icc = c.m_analysed, c.icc
-        r = (m * icc * rho_c + (1.0 - icc) * rho_i) / (1.0 + (m - 1.0) * icc)
+        r = teerenstra_correlation(c.m_analysed, c.icc, rho_c, rho_i)
         f = c.de_c * (1.0 - r**2)
         design = "cohort" if cohort else "cross-sectional"
         notes += (f"Baseline adjustment, {design} design (Teerenstra et al. 2012): cluster "
