@@ -17,11 +17,11 @@ def run(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--follow-ups", "3"], "need follow_up_corr"),
-    (["--baselines", "1"], "baseline_corr is not given"),
-    (["--baselines", "-1", "--baseline-corr", "0.5"], "baselines must be a whole number"),
+    (["--follow-ups", "3"], "need --follow-up-corr"),
+    (["--baselines", "1"], "--baseline-corr is not given"),
+    (["--baselines", "-1", "--baseline-corr", "0.5"], "--baselines must be a whole number"),
     (["--clustering", "cluster", "--icc", "0.05", "--cluster-size", "20",
-      "--baseline-corr", "0.5"], "cluster_autocorr"),
+      "--baseline-corr", "0.5"], "--cluster-autocorr"),
 ])
 def test_size_means_refuses_and_names_the_missing_value(args, message):
     proc = subprocess.run([sys.executable, "-m", "trialplan", "size", "means", "--d", "0.3",

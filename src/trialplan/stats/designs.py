@@ -436,7 +436,8 @@ def teerenstra_correlation(cluster_size, icc, cluster_autocorr, individual_autoc
 
 def _whole(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise InputError(f"{name} must be a whole number of at least {low}; got {value!r}")
+        raise InputError(f"{name} must be a whole number of at least {low}; got {value!r}",
+                         names=(name,))
     return int(value)
 
 
@@ -474,14 +475,18 @@ def _repeated(c: _Common, baseline_corr, baselines, follow_ups, follow_up_corr,
             raise InputError(
                 "in a cluster-randomised trial baseline adjustment is given by cluster_autocorr "
                 "(and individual_autocorr for a cohort design; Teerenstra et al. 2012), with "
-                "one baseline and one follow-up; got baseline_corr, baselines or follow_ups")
+                "one baseline and one follow-up; got baseline_corr, baselines or follow_ups",
+            names=("follow_ups", "baseline_corr", "baselines", "cluster_autocorr",
+                   "individual_autocorr"))
         if follow_up_corr is not None:
             raise InputError("follow_up_corr applies to several follow-ups of an individually "
-                             "randomised trial; this trial is cluster randomised")
+                             "randomised trial; this trial is cluster randomised",
+            names=("follow_up_corr",))
         if cluster_autocorr is None:
             if individual_autocorr is not None:
                 raise InputError("individual_autocorr needs cluster_autocorr (the correlation "
-                                 "of a cluster's baseline and follow-up means)")
+                                 "of a cluster's baseline and follow-up means)",
+            names=("cluster_autocorr", "individual_autocorr"))
             return _Repeated(c.de_c, c.de_i, 0, notes, "")
         rho_c = v.in_range("cluster_autocorr", cluster_autocorr, -1.0, 1.0, high_open=False)
         cohort = individual_autocorr is not None
@@ -497,23 +502,28 @@ def _repeated(c: _Common, baseline_corr, baselines, follow_ups, follow_up_corr,
         return _Repeated(f, f, 1, notes, f"ANCOVA on baseline ({design}, Teerenstra et al.)")
     if cluster_autocorr is not None or individual_autocorr is not None:
         raise InputError("cluster_autocorr and individual_autocorr apply to cluster-randomised "
-                         "trials (clustering 'cluster'); use baseline_corr")
+                         "trials (clustering 'cluster'); use baseline_corr",
+            names=("baseline_corr", "cluster_autocorr", "individual_autocorr"))
     if baselines > 0 and baseline_corr is None:
         raise InputError(f"baselines is {baselines} but baseline_corr is not given: give the "
                          "baseline-outcome correlation, or set baselines to 0 (no baseline "
-                         "adjustment)")
+                         "adjustment)",
+            names=("baseline_corr", "baselines"))
     if baselines == 0 and baseline_corr is not None:
         raise InputError("baseline_corr was given but baselines is 0; give baselines of at "
-                         "least 1, or leave baseline_corr out")
+                         "least 1, or leave baseline_corr out",
+            names=("baseline_corr", "baselines"))
     repeats = follow_ups > 1 or baselines > 1
     if repeats and follow_up_corr is None:
         raise InputError(
             f"follow_ups {follow_ups} and baselines {baselines} need follow_up_corr, the "
             "correlation between repeated measurements of the outcome (it is not assumed "
-            "to be zero)")
+            "to be zero)",
+            names=("follow_up_corr", "follow_ups", "baselines"))
     if not repeats and follow_up_corr is not None:
         raise InputError("follow_up_corr was given but there is one follow-up and at most one "
-                         "baseline; give follow_ups (or baselines) greater than 1, or leave it out")
+                         "baseline; give follow_ups (or baselines) greater than 1, or leave it out",
+            names=("follow_up_corr", "follow_ups", "baselines"))
     rho_r = None
     if follow_up_corr is not None:
         rho_r = v.in_range("follow_up_corr", follow_up_corr, -1.0, 1.0)
@@ -525,7 +535,8 @@ def _repeated(c: _Common, baseline_corr, baselines, follow_ups, follow_up_corr,
     if np.any(mult <= 0):
         raise InputError("the correlations imply a variance multiplier of "
                          f"{v._show(mult)} (not positive): the baseline-outcome correlation "
-                         "is too large for the correlation between repeated measurements")
+                         "is too large for the correlation between repeated measurements",
+                         names=("baseline_corr", "follow_up_corr"))
     covariates = 1 if baselines > 0 else 0
     method = "two-sample t test (noncentral t)"
     if baselines > 0 or follow_ups > 1:
@@ -544,7 +555,8 @@ def _repeated(c: _Common, baseline_corr, baselines, follow_ups, follow_up_corr,
             "baseline adjustment would remove more than the intervention arm's individual-"
             f"level variance ({v._show(c.within)} of the control variance, with "
             f"control_variance '{c.control_variance}'): lower baseline_corr or use "
-            "control_variance 'within'")
+            "control_variance 'within'",
+            names=("baseline_corr", "control_variance"))
     if covariates or follow_ups > 1:
         notes += (f"Peer-worker variance is not explained by the baseline: variance factors "
                   f"control {_fmt(mult)}, intervention {_fmt(c.de_i)} - {_fmt(1.0 - mult)} = "
@@ -770,7 +782,7 @@ def _min_n(c: _Common, covariates: int):
 
 
 def _intervention_rate(p1, p2, rr, odds_ratio, rd):
-    given = {k: val for k, val in (("p2", p2), ("rr", rr), ("or", odds_ratio), ("rd", rd))
+    given = {k: val for k, val in (("p2", p2), ("rr", rr), ("odds_ratio", odds_ratio), ("rd", rd))
              if val is not None}
     if len(given) > 1:
         raise InputError(f"give the intervention rate one way only; got {', '.join(given)}")
@@ -780,7 +792,7 @@ def _intervention_rate(p1, p2, rr, odds_ratio, rd):
         rr = v.positive("rr", rr)
         out = p1 * rr
     elif odds_ratio is not None:
-        odds_ratio = v.positive("or", odds_ratio)
+        odds_ratio = v.positive("odds_ratio", odds_ratio)
         odds = p1 / (1.0 - p1) * odds_ratio
         out = odds / (1.0 + odds)
     elif rd is not None:
@@ -1188,13 +1200,16 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
     if dropout_rate is not None or dropout_time is not None:
         if dropout_rate is None or dropout_time is None:
             raise InputError("dropout_rate and dropout_time go together (rpact's exponential "
-                             "dropout); give both")
+                             "dropout); give both",
+                             names=("dropout_rate", "dropout_time"))
         if not all(by_median):
             raise InputError("exponential dropout needs control_median, accrual and follow_up "
-                             "(the event probability is computed with dropout competing)")
+                             "(the event probability is computed with dropout competing)",
+                             names=("control_median", "accrual", "follow_up"))
         if np.any(c.attrition > 0):
             raise InputError("give attrition or dropout_rate, not both: they are two "
-                             "conventions for the same loss")
+                             "conventions for the same loss",
+                             names=("attrition", "dropout_rate"))
         dropout_rate = v.in_range("dropout_rate", dropout_rate, 0.0, 1.0)
         dropout_time = v.positive("dropout_time", dropout_time)
         dropout_hazard = -np.log(1.0 - dropout_rate) / dropout_time

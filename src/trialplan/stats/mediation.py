@@ -309,7 +309,8 @@ def _pn_paths(spec: _Spec, n_c, n_t):
             raise InputError(
                 f"with an unconditional icc_y of {rho_y:g} the mediator would explain all of the "
                 "outcome's variance at one level (b too large for this ICC); use a larger "
-                "icc_y or icc_y_type 'conditional'")
+                "icc_y or icc_y_type 'conditional'",
+                names=("icc_y", "icc_y_type"))
     var_b = (rho_y * (1.0 - r2y2) + (1.0 - rho_y) * (1.0 - r2y1) / m) / (
         df * (tau_m + sig_m / m))
     return es_a, se_a, es_b, math.sqrt(var_b), df, df
@@ -554,7 +555,8 @@ def mediation(
     nested_args = (icc_m, icc_y, cluster_size)
     if cluster_size is None and (r2_m2 > 0 or r2_y2 > 0):
         raise InputError("r2_m2 and r2_y2 (peer-worker level) apply under partial nesting; "
-                         "give icc_m, icc_y and cluster_size, or leave them out")
+                         "give icc_m, icc_y and cluster_size, or leave them out",
+                names=("r2_m2", "r2_y2", "icc_m", "icc_y", "cluster_size"))
     if any(t is not None for t in nested_args):
         if any(t is None for t in nested_args):
             raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size")
@@ -573,13 +575,15 @@ def mediation(
                     or icc_y_type != "conditional"):
             raise InputError("simulation with partial nesting uses control_variance 'within', "
                              "icc_y_type 'conditional' and no covariates; use the analytic "
-                             "test")
+                             "test",
+                names=("control_variance", "icc_y_type"))
         icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
         icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
         if icc_y_type == "unconditional" and icc_y == 0 and b_level == "caseload":
             raise InputError("icc_y_type 'unconditional' needs icc_y > 0 (the mediator's share "
-                             "of the peer-worker variance is relative to it)")
+                             "of the peer-worker variance is relative to it)",
+                names=("icc_y_type", "icc_y"))
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
