@@ -203,8 +203,10 @@ SIZE_EDGES = [
      "1<=x<=20"),
     (["survival", "--hr", "0.7", "--events", "3", "--clustering", "partial", "--icc", "0.05",
       "--cluster-size", "5"], 1, "cannot be computed"),
+    # numpy's and scipy's special functions (whichever is loaded) fail at different points
+    # here; either way the answer is a refusal.
     (["means", "--d", "0.3", "--power", "0.8", "--cluster-size", "1e15", "--clustering",
-      "cluster", "--icc", "0.05"], 1, "more than the limit"),
+      "cluster", "--icc", "0.05"], 1, ("more than the limit", "cannot be computed")),
     (["means", "--d", "1e-300", "--power", "0.8"], 1, "no sample size reaches the target"),
     (["means", "--d", "0.3", "--power", "0.8", "--plot", "/dev/full"], 1, "must end in"),
 ]
@@ -215,7 +217,7 @@ SIZE_EDGES = [
 def test_size_edge_values(args, code, message, capsys):
     got, out, err = main_exit(["size", *args], capsys)
     assert (got, "internal error" in err) == (code, False), err
-    assert message in err
+    assert any(m in err for m in ((message,) if isinstance(message, str) else message)), err
 
 
 MEDIATION_EDGES = [

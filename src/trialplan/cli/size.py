@@ -193,10 +193,10 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
 @click.option("--diff", type=NUM, help="Difference in means (with --sd).")
 @click.option("--sd", type=NUM, help="Outcome standard deviation (with --diff).")
 @click.option("--baseline-corr", type=NUM, help="Baseline-outcome correlation (ANCOVA).")
-@click.option("--baselines", type=one(click.IntRange(0, 100)),
+@click.option("--baselines", type=one(int),
               help="Baseline measurements analysed as their mean (Frison & Pocock); default 1 "
               "with --baseline-corr, 0 without (no adjustment, no df lost).")
-@click.option("--follow-ups", type=one(click.IntRange(1, 100)), default=1, show_default=True,
+@click.option("--follow-ups", type=one(int), default=1, show_default=True,
               help="Follow-up measurements analysed as their mean (Frison & Pocock); more than "
               "1 needs --follow-up-corr.")
 @click.option("--follow-up-corr", type=NUM,

@@ -410,7 +410,8 @@ def _check_promises(*, solved, n_c, n_i, rec_c, rec_i, achieved, target, effect,
         cause = ("attrition close to 1, the cluster size, or an effect too small"
                  if solved == "n" else
                  "the n or cluster size given")
-        raise error(f"this needs {biggest:,.0f} {unit} in one arm, more than the limit of "
+        shown = f"{biggest:,.0f}" if biggest < 1e15 else f"{biggest:.3g}"
+        raise error(f"this needs {shown} {unit} in one arm, more than the limit of "
                     f"{N_LIMIT:,.0f}: check {cause}")
     power = np.asarray(achieved, dtype=float)
     if np.any((power < 0.0) | (power > 1.0)):
