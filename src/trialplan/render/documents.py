@@ -134,7 +134,9 @@ def _fixed(value, digits=2) -> str:
 # Templates: confined to their directory, rendered within limits
 
 MAX_TEMPLATE_BYTES = 1_000_000
-MAX_OUTPUT_CHARS = 20_000_000
+# pandoc needs minutes and gigabytes for a few megabytes of Markdown; a full protocol is
+# about 25,000 characters.
+MAX_OUTPUT_CHARS = 500_000
 MAX_RENDER_SECONDS = 20.0
 MAX_VALUE_SIZE = 1_000_000  # longest string or sequence one template operation may build
 MAX_LOOP_STEPS = 5_000_000  # range() steps over a whole render
@@ -388,7 +390,8 @@ def _render_limited(template, context: dict) -> str:
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 raise TemplateLimitError(f"the document is longer than {MAX_OUTPUT_CHARS:,} "
-                                         "characters")
+                                         "characters (a full protocol is about 25,000): "
+                                         "shorten the template or the trial file's text")
             if time.monotonic() - started > MAX_RENDER_SECONDS:
                 raise TemplateLimitError(f"rendering took longer than {MAX_RENDER_SECONDS:g} s")
     return "".join(parts)
