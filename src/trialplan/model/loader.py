@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ MAX_EVENTS = 200_000
 
 # libyaml's parser when PyYAML was built with it (the same events, several times faster).
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Control characters (other than tab and line breaks) typed as escapes in quoted strings.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # The plain-scalar types built as Python values; any other type YAML 1.1 resolves stays text.
 _CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))
 
@@ -86,6 +89,10 @@ class Located:
 def _scalar(event: yaml.ScalarEvent):
     """Resolve a plain scalar as YAML 1.1 safe types (int, float, bool, null, str)."""
     value = event.value
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ValueError(f"control character U+{ord(bad.group()):04X} is not allowed in a trial "
+                         "file (it could rewrite the terminal or break the documents)")
     if event.style or event.tag == "tag:yaml.org,2002:str":  # quoted or block ("" is plain)
         return value
     if event.tag not in (None, "!"):
