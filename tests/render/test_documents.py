@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from trialplan.errors import InputError
-from trialplan.model.checks import example_text, load_trial_text
+from trialplan.model.checks import example_text, load_trial, load_trial_text
 from trialplan.planning.context import SPIRIT_2025
 from trialplan.render.documents import export_templates
-from trialplan.render.drafts import checklist, markdown_for, write_draft
+from trialplan.render.drafts import STATUSES, checklist, judge, markdown_for, write_draft
 
 
 @pytest.fixture(scope="module")
@@ -128,19 +128,24 @@ def test_companion_documents_render(trial, document):
 def test_checklist_finds_every_item_and_counts(tmp_path, trial):
     items = checklist(trial)
     assert [i["item"] for i in items] == [i for i, _ in SPIRIT_2025]
-    assert all(i["status"] in ("filled", "to complete") for i in items)
+    assert all(i["status"] in STATUSES for i in items)
     by_id = {i["item"]: i for i in items}
     assert by_id["19"]["status"] == "filled"  # the sample size is always written
     assert by_id["30"]["status"] == "to complete"  # no ethics text in the example
+    assert by_id["30"]["where"] == "protocol, section '30. Research ethics approval'"
+    # Content, not headings: 9b names the comparator but not why it was chosen.
+    assert by_id["9b"]["status"] == "partly filled"
+    assert by_id["9b"]["missing"] == ["why this comparator was chosen"]
+    assert by_id["10"]["status"] == "filled"  # the example defines both estimands
     (tmp_path / "trial.yaml").write_text(example_text())
     proc = run("checklist", "trial.yaml", "--json", cwd=tmp_path)
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert data["filled"] + data["to_complete"] == len(SPIRIT_2025)
+    assert data["filled"] + data["partly_filled"] + data["to_complete"] == len(SPIRIT_2025)
     plain = run("checklist", "trial.yaml", cwd=tmp_path)
     assert plain.stdout.strip().splitlines()[-1] == (
-        f"{data['filled']} filled, {data['to_complete']} to complete, of {len(SPIRIT_2025)} "
-        "items")
+        f"{data['filled']} filled, {data['partly_filled']} partly filled, "
+        f"{data['to_complete']} to complete, of {len(SPIRIT_2025)} items")
     tidier = run("checklist", "trial.yaml", "--guideline", "tidier", cwd=tmp_path)
     assert tidier.returncode == 0 and "of 12 items" in tidier.stdout
 
@@ -149,3 +154,27 @@ def test_templates_export_command(tmp_path):
     proc = run("templates", "export", str(tmp_path / "mine"))
     assert proc.returncode == 0
     assert (Path(tmp_path / "mine") / "protocol.md.j2").exists()
+
+
+@pytest.mark.parametrize("body, status, missing", [
+    ("Text the trial file gave.", "filled", []),
+    ("**[TO COMPLETE: sponsor name]**", "to complete", ["sponsor name"]),
+    ("| a | **[TO COMPLETE: x]** |\n|---|---|", "to complete", ["x"]),
+    ("The comparator is care as usual. **[TO COMPLETE: why]**", "partly filled", ["why"]),
+    ("", "to complete", []),
+])
+def test_judge_reads_content_not_headings(body, status, missing):
+    assert judge(body) == (status, missing)
+
+
+def test_checklist_marks_a_missing_estimand_as_partly_filled():
+    trial = load_trial(Path(__file__).resolve().parents[2] / "protocols" / "feasibility-pilot"
+                       / "trial.yaml")
+    by_id = {i["item"]: i for i in checklist(trial)}
+    assert by_id["10"]["status"] == "partly filled"
+    assert any("intercurrent events" in m for m in by_id["10"]["missing"])
+    assert by_id["27a"]["status"] == "partly filled"
+    tidier = {i["item"]: i for i in checklist(trial, "tidier")}
+    # TIDieR 10 and 12 are plans for recording, not facts that cannot exist yet.
+    assert tidier["10"]["status"] == "filled" and tidier["12"]["status"] == "filled"
+    assert tidier["3"]["status"] == "to complete"  # no materials in this file
