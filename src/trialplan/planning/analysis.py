@@ -460,7 +460,9 @@ def cace_spec(trial, plan) -> CaceSpec:
         compliance=compliance, compliance_source=source,
         estimator="instrumental-variable estimation by two-stage least squares, with random "
                   "allocation as the instrument for compliance and the same covariates as the "
-                  "primary analysis; for a binary outcome the effect is a risk difference",
+                  "primary analysis"
+                  + ("; the effect is a risk difference"
+                     if trial.primary_outcome().type == "binary" else ""),
         clustering=clustering,
         software=an.software or "R: ivreg, with sandwich (vcovCL) for the clustered variance")
 

@@ -132,7 +132,8 @@ def _change_model(trial, plan) -> dict:
                          "instrument": _instrument(trial, p.measure),
                          "timepoints": [labels[t] for t in p.timepoints],
                          "when": when_phrase(trial, p.timepoints)} for p in process],
-            "outcomes": [{"id": o.id, "label": o.label, "role": o.role} for o in outcomes],
+            "outcomes": [{"id": o.id, "label": o.label, "role": o.role,
+                          "direction": _direction(trial, o)} for o in outcomes],
             "paths": paths,
         })
     sources = sorted({m.source for m in trial.change_model.mechanisms if m.source})
@@ -413,8 +414,8 @@ def _covariates_text(trial, baseline: bool, where_measured: bool = False) -> str
         parts.append(f"{_join(an.stratification_factors)} (the stratification "
                      f"factor{'s' if n > 1 else ''} of the randomisation)")
     else:
-        parts.append(f"the stratification factors of the randomisation {TODO} list them in "
-                     "the analysis section of the trial file]")
+        parts.append("the stratification factors of the randomisation "
+                     + _todo("list them in the analysis section of the trial file"))
     if baseline:
         parts.append("the baseline value of the outcome"
                      + (" where it is measured" if where_measured else ""))
@@ -460,12 +461,13 @@ def _analysis_items(trial, spec, alpha) -> list[dict]:
         items.append(("Intercurrent events", "; ".join(
             f"{ev.event.rstrip('.')}: {ev.strategy}" for ev in e.intercurrent_events)))
     else:
-        items.append(("Intercurrent events", f"{TODO} intercurrent events and their "
-                      "strategies: add an estimand for this outcome to the trial file]"))
+        items.append(("Intercurrent events", _todo(
+            "intercurrent events and their strategies: add an estimand for this outcome to the "
+            "trial file")))
     items.append(("Sensitivity analyses", _join(spec.sensitivity)))
     items.append(("Assumption checks", spec.assumption_checks))
     items.append(("Software", spec.software))
-    return [{"label": k, "text": _cap(v).rstrip(".") + ("" if v.endswith("]") else ".")}
+    return [{"label": k, "text": _cap(v).rstrip(".") + ("" if v.endswith("]**") else ".")}
             for k, v in items]
 
 
@@ -476,8 +478,8 @@ def _cace_paragraph(trial, cace) -> str:
         if cace.compliance_source:
             how += f" ({cace.compliance_source})"
     else:
-        how = (f"compliance is defined as {TODO} compliance definition, the same as the "
-               "pilot's adherence criterion]")
+        how = "compliance is defined as " + _todo(
+            "compliance definition, the same as the pilot's adherence criterion")
     return (
         "A supplementary estimand addresses non-adherence with the principal stratum "
         f"strategy: the complier average causal effect (CACE), the effect of {name} among "
@@ -575,7 +577,7 @@ def _statistics(trial, plan, specs=None) -> dict:
     additional.append("Missing data: delta-based sensitivity analyses, as under item 27c.")
     additional.append(subgroups)
     if cl.kind != "none":
-        additional.append(f"The intraclass correlation for {unit} will be reported with its "
+        additional.append(f"The intraclass correlation by {unit} will be reported with its "
                           "confidence interval for each outcome, to inform future trials.")
     visit_windows = an.visit_windows
     software = [f"Sample size: trialplan {__version__}."]

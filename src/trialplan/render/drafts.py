@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from trialplan.planning import build_plan
-from trialplan.planning.context import SPIRIT_2025, TIDIER, TODO, build_context
+from trialplan.planning.context import SPIRIT_2025, TODO, build_context
 from trialplan.render import documents
 
 _FIGURES = {"change_model": "figures/change-model.png",
