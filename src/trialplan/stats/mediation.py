@@ -28,8 +28,8 @@ from functools import lru_cache
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
+from trialplan.stats import _dist as sp
 from trialplan.stats import _medsim
-from trialplan.stats import _special as sp
 from trialplan.stats import _validate as v
 
 ANALYTIC = ("sobel", "aroian", "joint", "vsm")
@@ -471,6 +471,7 @@ def mediation(
     >>> round(mediation(a=0.39, b=0.39, n=74, x="continuous", test="sobel").power, 3)
     0.66
     """
+    sp.use_scipy()  # the b path needs scipy.special.chdtri anyway (see _dist)
     test = v.choice("test", test, TESTS)
     x = v.choice("x", x, ("binary", "continuous"))
     scale = v.choice("scale", scale, ("residual", "standardized"))
