@@ -319,8 +319,8 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                                   "for skewness and outliers; if residuals are markedly "
                                   "non-normal, confidence intervals come from a bootstrap that "
                                   "resamples caseloads and control participants within arm",
-                software="Stata: mixed, with residuals(independent, by(arm)), reml and "
-                         "dfmethod(kroger)")
+                software="Stata: mixed, fitted by restricted maximum likelihood with "
+                         "arm-specific residual variances and Kenward-Roger degrees of freedom")
         if cl == "cluster" and few_clusters:
             return dict(
                 model="cluster-level",
