@@ -382,6 +382,10 @@ class ProtocolText(_Model):
     post_trial_care: Text | None = Field(None, description="Item 34: ancillary and "
                                          "post-trial care, compensation.")
     context: Text | None = Field(None, description="Process evaluation: context of delivery.")
+    fidelity_source: Text | None = Field(None, description="Process evaluation: where fidelity "
+                                         "data come from (default: a proposal).")
+    fidelity_timing: Text | None = Field(None, description="Process evaluation: when fidelity "
+                                         "is assessed (default: a proposal).")
 
 
 class TrialFile(_Model):

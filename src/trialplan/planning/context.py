@@ -736,12 +736,12 @@ def _process_evaluation(trial, plan, change_model, cace) -> dict:
     return {
         "questionnaire_times": when_phrase(trial, asked) if asked else "none",
         "fidelity_measure": m.intervention.how_well_planned or _todo("fidelity measure"),
-        "fidelity_source": (
-            "interviews with each peer worker, their supervisor and a sample of the "
+        "fidelity_source": m.protocol.fidelity_source or (
+            "Interviews with each peer worker, their supervisor and a sample of the "
             "participants they support, rated on the fidelity index by two raters "
             "independently, as in the index's development"),
-        "fidelity_timing": (
-            "twice for each peer worker: about three months after they start supporting trial "
+        "fidelity_timing": m.protocol.fidelity_timing or (
+            "Twice for each peer worker: about three months after they start supporting trial "
             "participants, and again near the end of delivery"),
         "domains": domains,
         "fidelity_moderator": (
@@ -759,7 +759,7 @@ def _process_evaluation(trial, plan, change_model, cace) -> dict:
             "representativeness of those randomised are reported in the CONSORT flow diagram."),
         "dose": (
             "Dose is taken from the peer workers' contact logs: the number, length and mode of "
-            "contacts with each participant, before and after discharge. The relation between "
+            "contacts with each participant. The relation between "
             "dose and outcome is estimated by instrumental variables with randomisation as the "
             "instrument, as for the complier average causal effect, "
             "assuming an effect proportional to the number of contacts; a per-protocol "
