@@ -178,3 +178,29 @@ def test_checklist_marks_a_missing_estimand_as_partly_filled():
     # TIDieR 10 and 12 are plans for recording, not facts that cannot exist yet.
     assert tidier["10"]["status"] == "filled" and tidier["12"]["status"] == "filled"
     assert tidier["3"]["status"] == "to complete"  # no materials in this file
+
+
+def test_documents_carry_estimands_harms_and_the_gamble_items(trial):
+    protocol, _ = markdown_for(trial, "protocol", with_figures=False)
+    item10 = protocol.split("### 10. Objectives")[1].split("### 11.")[0]
+    assert "| Intercurrent event | Strategy |" in item10
+    assert "| Death before readmission | composite |" in item10
+    item27a = protocol.split("### 27a.")[1].split("### 27b.")[0]
+    assert "standardisation" in item27a and "likelihood-ratio test" in item27a
+    assert "at least one serious adverse event" in item27a  # SPIRIT 2025 27a: harms
+    assert "heteroscedastic" not in item27a.split("(primary outcome)")[1].split(
+        "(secondary outcome)")[0]
+    assert protocol.count("| 1 | Primary registry") == 1 and "| 24 | IPD sharing" in protocol
+    sap, _ = markdown_for(trial, "sap", with_figures=False)
+    for heading in ("### Estimands", "### Covariates", "### Assumption checks and alternatives",
+                    "### Complier average causal effect", "### Missing data",
+                    "### Subgroup analyses", "### Harms", "### Statistical software"):
+        assert heading in sap, heading
+    assert "Visit windows: Questionnaires completed within 6 weeks" in sap
+    assert "No subgroup analyses are pre-specified" in sap
+    assert "to be named" not in sap and "jomo" in sap  # imputation respects clustering
+    process, _ = markdown_for(trial, "process-evaluation", with_figures=False)
+    for phrase in ("Leadership, choice and control", "met a peer worker at least once",
+                   "instrumental variables", "sampled purposively", "before the trial outcomes "
+                   "are known", "Contamination is recorded", "for peer workers"):
+        assert phrase in process, phrase

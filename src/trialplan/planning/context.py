@@ -186,7 +186,8 @@ def _estimands(trial, specs) -> list[dict]:
     for s in specs:
         e = s.estimand
         events = [{"event": ev.event, "strategy": ev.strategy,
-                   "handling": _cap(ev.handling or _strategy_default(ev.strategy))}
+                   "handling": _cap(ev.handling or _strategy_default(ev.strategy)).rstrip(".")
+                   + "."}
                   for ev in e.intercurrent_events]
         out.append({"outcome": s.label, "outcome_id": s.outcome_id, "role": s.role,
                     "population": e.population, "treatment": e.treatment,
@@ -733,7 +734,12 @@ def _process_evaluation(trial, plan, change_model, cace) -> dict:
     months = trial.timepoint_months()
     asked = sorted({t for v in trial.change_model.process_variables for t in v.timepoints},
                    key=lambda t: months[t])
+    fidelity = m.intervention.how_well_planned
     return {
+        "compliance": cace.compliance.rstrip(".") if cace.compliance else None,
+        "fidelity_sentence": (None if not fidelity else fidelity if
+                              fidelity.lower().startswith("fidelity") else
+                              f"Fidelity: {fidelity}"),
         "questionnaire_times": when_phrase(trial, asked) if asked else "none",
         "fidelity_measure": m.intervention.how_well_planned or _todo("fidelity measure"),
         "fidelity_source": m.protocol.fidelity_source or (
