@@ -485,7 +485,7 @@ def _cace_paragraph(trial, cace) -> str:
         "A supplementary estimand addresses non-adherence with the principal stratum "
         f"strategy: the complier average causal effect (CACE), the effect of {name} among "
         f"participants who would comply with it if offered it; {how}. It is estimated by "
-        f"{cace.estimator}, with {cace.clustering}. The estimator assumes that allocation "
+        f"{cace.estimator}; {cace.clustering} are used. The estimator assumes that allocation "
         "affects the outcome only through the peer support received (exclusion restriction) and "
         "that no one would comply only if allocated to control (monotonicity); peer support "
         "received in the control arm is recorded so that the estimator allows for it. "
