@@ -86,6 +86,10 @@ def test_outcome_types_get_their_model(kind, clustering, model):
     assert spec.model == model
     if kind == "time-to-event":
         assert "Schoenfeld" in spec.assumption_checks
+        assert not spec.baseline_adjusted  # a time to event has no baseline value
+    if kind == "count":
+        # log link, random intercept in one arm only: the marginal ratio is not the conditional
+        assert ("exp(variance / 2)" in spec.marginal_method) == (clustering == "partial")
 
 
 def test_cluster_trials_use_a_cluster_level_analysis_when_clusters_are_few():

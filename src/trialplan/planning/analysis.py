@@ -295,7 +295,7 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                             "the covariates (g-computation); the risk difference and marginal "
                             "odds ratio are formed from them, with delta-method confidence "
                             "intervals",
-            small_sample="Wald test; none needed at this size",
+            small_sample="Wald test",
             sensitivity=("an unadjusted comparison of proportions",),
             assumption_checks="if the model separates (too few events in a stratum), sparse "
                               "stratification levels are merged before unblinding",
@@ -362,6 +362,17 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
             software="R: stats (lm)" if not repeated else "R: lme4 (lmer) with lmerTest")
     if kind == "count":
         clustered = cl != "none"
+        marginal = (
+            "with a normal random intercept in the intervention arm only, the arm's marginal "
+            "mean is its conditional mean times exp(variance / 2), so the marginal rate ratio is "
+            "obtained by standardisation over the peer-worker random-effect distribution, with "
+            "a bootstrap over caseloads and control participants within arm"
+            if cl == "partial" else
+            "a rate ratio from a log-link model is collapsible (a random intercept shared by "
+            "both arms shifts their means by the same factor), so the model's ratio is the "
+            "marginal one" if clustered else
+            "a rate ratio from a log-link model is collapsible, so the adjusted ratio is the "
+            "marginal one")
         return dict(
             model="glmm-negative-binomial" if clustered else "negative-binomial",
             model_text=("a negative binomial mixed model" if clustered else
@@ -371,7 +382,7 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                                  + (" in the intervention arm only; " + singletons
                                     if cl == "partial" else "")
                                  if clustered else "participants are independent"),
-            marginal_method=None,
+            marginal_method=marginal,
             small_sample="likelihood-ratio test" if clustered else "Wald test",
             sensitivity=("a zero-inflated negative binomial model if there are more zeros "
                          "than the negative binomial predicts",),
@@ -384,7 +395,8 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
         model="cox-robust" if clustered else "cox",
         model_text="a Cox proportional hazards model",
         clustering_handling=(f"a robust (sandwich) variance clustered by {unit}"
-                             + ("; " + singletons if cl == "partial" else "")
+                             + ("; each control participant forms a cluster of one, since the "
+                                "control arm is not clustered" if cl == "partial" else "")
                              if clustered else "participants are independent"),
         marginal_method="the marginal difference in the proportion with the event by the "
                         "time point is obtained from covariate-standardised survival curves",
@@ -426,7 +438,8 @@ def analysis_specs(trial, plan) -> tuple[AnalysisSpec, ...]:
         follow = tuple(sorted((t for t in o.timepoints if tps[t].month > 0),
                               key=lambda t: tps[t].month))
         repeated = len(follow) > 1 and o.type == "continuous"
-        baseline = any(tps[t].month <= 0 for t in o.timepoints)
+        # A time to event has no baseline value; other outcomes adjust for theirs.
+        baseline = o.type != "time-to-event" and any(tps[t].month <= 0 for t in o.timepoints)
         m = _model(o.type, cl, repeated, few)
         specs.append(AnalysisSpec(
             outcome_id=o.id, label=o.label, role=o.role, outcome_type=o.type,
@@ -461,8 +474,11 @@ def cace_spec(trial, plan) -> CaceSpec:
         estimator="instrumental-variable estimation by two-stage least squares, with random "
                   "allocation as the instrument for compliance and the same covariates as the "
                   "primary analysis"
-                  + ("; the effect is a risk difference"
-                     if trial.primary_outcome().type == "binary" else ""),
+                  + {"binary": "; the effect is a risk difference",
+                     "count": "; the effect is a difference in mean counts",
+                     "time-to-event": "; the effect is a difference in the proportion with the "
+                                      "event by the estimand's time point",
+                     "continuous": ""}[trial.primary_outcome().type],
         clustering=clustering,
         software=an.software or "R: ivreg, with sandwich (vcovCL) for the clustered variance")
 
