@@ -72,6 +72,15 @@ def _g(value, digits=3) -> str:
     return text
 
 
+_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _words(value) -> str:
+    """A count as prose writes it: words below ten, figures from ten."""
+    n = int(value)
+    return _WORDS[n] if 0 <= n < len(_WORDS) else f"{n:,}"
+
+
 def _sentence(value) -> str:
     """Text ending in exactly one full stop (file text may or may not end with one)."""
     text = str(value).rstrip()
@@ -97,7 +106,7 @@ def environment(template_dir=None):
         keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
     )
     env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, g=_g,
-                       sentence=_sentence)
+                       sentence=_sentence, words=_words)
     return env
 
 
