@@ -11,16 +11,19 @@ The choice of model follows the outcome type and the clustering:
 =============  =====================================  ===================================
 outcome        partially nested (peer workers)        cluster randomised
 =============  =====================================  ===================================
-binary         random-intercept logistic model, peer  logistic GEE, exchangeable working
-               worker in the intervention arm only,   correlation, Mancl-DeRouen
-               likelihood-ratio test (Roberts,        bias-corrected sandwich variance
-               Batistatou & Roberts 2016); GEE with
-               bias-corrected sandwich as sensitivity
+binary         random-intercept logistic model,       logistic GEE, exchangeable working
+               caseloads and control participants as  correlation, Mancl-DeRouen
+               clusters (of one) sharing one random-  bias-corrected sandwich variance
+               intercept distribution, likelihood-
+               ratio test (Roberts, Batistatou &
+               Roberts 2016); GEE with bias-corrected
+               sandwich as sensitivity
 continuous     heteroscedastic partially nested       linear mixed model, random
                mixed model, Kenward-Roger df          intercept for cluster, Kenward-Roger
                (Candlish et al. 2018)                 df; cluster-level analysis when
                                                       clusters are few
-count          negative binomial mixed model          negative binomial mixed model
+count          negative binomial regression, variance  negative binomial mixed model
+               robust to clustering by peer worker
 time-to-event  Cox model, robust variance clustered   Cox model, robust variance
                by peer worker; frailty as             clustered by cluster; frailty as
                sensitivity                            sensitivity
@@ -244,12 +247,20 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                 model="glmm-logistic",
                 model_text="a random-intercept logistic regression model fitted by adaptive "
                            "Gauss-Hermite quadrature",
-                clustering_handling="a random intercept for peer worker in the intervention "
-                                    f"arm only; {singletons}{rm}",
+                clustering_handling="a random intercept for each cluster, the clusters being "
+                                    "peer workers' caseloads in the intervention arm and each "
+                                    "control participant as a cluster of one, all sharing one "
+                                    "random-intercept distribution. A random effect in the "
+                                    "intervention arm only is not used: with a logit link it "
+                                    "would make the treatment coefficient non-zero when the "
+                                    "marginal effect is null, and Roberts, Batistatou and "
+                                    "Roberts (Stat Med 2016) found the random-coefficient model "
+                                    "inconsistent with other methods under a null effect and do "
+                                    f"not recommend it for this design{rm}",
                 marginal_method="the marginal risk in each arm is obtained by standardisation: "
                                 "predicted probabilities are averaged over the trial sample's "
-                                "covariates and integrated over the estimated peer-worker "
-                                "random-effect distribution; the risk difference and marginal "
+                                "covariates and integrated over the estimated random-intercept "
+                                "distribution; the risk difference and marginal "
                                 "odds ratio are formed from these two risks, with confidence "
                                 "intervals from a bootstrap that resamples peer-worker "
                                 "caseloads and control participants within arm",
@@ -361,13 +372,30 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                               "errors are used",
             software="R: stats (lm)" if not repeated else "R: lme4 (lmer) with lmerTest")
     if kind == "count":
+        offset = " with the log of each participant's time at risk as an offset"
+        if cl == "partial":
+            # A random intercept in one arm only would multiply that arm's marginal mean by
+            # exp(variance / 2): the model's ratio would not be the marginal one.  A robust
+            # variance keeps the marginal rate ratio and allows for the clustering.
+            return dict(
+                model="negative-binomial",
+                model_text="a negative binomial regression model" + offset,
+                clustering_handling="a robust (sandwich) variance clustered by peer worker, each "
+                                    "control participant forming a cluster of one",
+                marginal_method="a rate ratio from a log-link model without random effects is "
+                                "collapsible, so the adjusted ratio is the marginal one",
+                small_sample="the cluster-robust variance with its G/(G - 1) small-sample "
+                             "adjustment (G clusters)",
+                sensitivity=("a zero-inflated negative binomial model if there are more zeros "
+                             "than the negative binomial predicts",
+                             "a negative binomial mixed model with a random intercept for each "
+                             "cluster (control participants as clusters of one)"),
+                assumption_checks="overdispersion and excess zeros are checked against the "
+                                  "fitted distribution; the zero-inflated model is the "
+                                  "pre-specified alternative",
+                software="R: MASS (glm.nb) with sandwich (vcovCL)")
         clustered = cl != "none"
         marginal = (
-            "with a normal random intercept in the intervention arm only, the arm's marginal "
-            "mean is its conditional mean times exp(variance / 2), so the marginal rate ratio is "
-            "obtained by standardisation over the peer-worker random-effect distribution, with "
-            "a bootstrap over caseloads and control participants within arm"
-            if cl == "partial" else
             "a rate ratio from a log-link model is collapsible (a random intercept shared by "
             "both arms shifts their means by the same factor), so the model's ratio is the "
             "marginal one" if clustered else
@@ -376,11 +404,8 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
         return dict(
             model="glmm-negative-binomial" if clustered else "negative-binomial",
             model_text=("a negative binomial mixed model" if clustered else
-                        "a negative binomial regression model") + " with the log of each "
-                       "participant's time at risk as an offset",
+                        "a negative binomial regression model") + offset,
             clustering_handling=(f"a random intercept for {unit}"
-                                 + (" in the intervention arm only; " + singletons
-                                    if cl == "partial" else "")
                                  if clustered else "participants are independent"),
             marginal_method=marginal,
             small_sample="likelihood-ratio test" if clustered else "Wald test",
@@ -401,7 +426,9 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
         marginal_method="the marginal difference in the proportion with the event by the "
                         "time point is obtained from covariate-standardised survival curves",
         small_sample="robust score test" if clustered else "Wald test",
-        sensitivity=(f"a shared gamma frailty for {unit}",) if clustered else (
+        sensitivity=(f"a shared gamma frailty for {unit}"
+                     + (", control participants as clusters of one sharing its distribution"
+                        if cl == "partial" else ""),) if clustered else (
             "an unadjusted log-rank test",),
         assumption_checks="proportional hazards are checked with scaled Schoenfeld residuals; "
                           "if they fail, the difference in restricted mean survival time to "
