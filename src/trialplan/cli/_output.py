@@ -66,8 +66,26 @@ _EFFECT_LABELS = {
 }
 
 
+# Design inputs echoed under "assumptions", with the words and units a reader expects.
+_DESIGN_INPUTS = (
+    ("baseline_corr", "baseline-outcome correlation"),
+    ("baselines", "baseline measurements"),
+    ("follow_ups", "follow-up measurements (analysed as their mean)"),
+    ("method", "method"),
+    ("continuity", "Fleiss continuity correction"),
+    ("event_prob", "probability of an event during the trial"),
+    ("control_median", "control-arm median time to event (months)"),
+    ("accrual", "accrual period, uniform (months)"),
+    ("follow_up", "follow-up after accrual closes (months)"),
+    ("dispersion", "negative binomial dispersion k (0: Poisson)"),
+    ("exposure", "exposure per participant (units of the rate)"),
+)
+# The effect keys a user gives when the detectable effect is solved for.
+_GIVEN_WHEN_EFFECT_SOLVED = {"p_control", "rate_control"}
+
+
 def describe_size(r) -> str:
-    """A readable account of a :class:`trialplan.stats.SizeResult`, assumptions echoed."""
+    """A readable account of a :class:`trialplan.stats.SizeResult`: every input it used echoed."""
     inp = r.inputs
     lines = [f"{r.design}: {r.method}", f"solved for: {r.solved_for}", ""]
     lines.append("assumptions")
@@ -78,13 +96,29 @@ def describe_size(r) -> str:
     lines.append(alpha_line)
     if r.solved_for != "power":
         lines.append(f"  target power {_num(inp['power'])}")
+    if inp.get("n") is not None:
+        what = "total events" if r.design == "survival" else (
+            "participants analysed per arm" if inp.get("ratio", 1) == 1 else
+            "participants analysed in the control arm")
+        lines.append(f"  {what} {_num(inp['n'])}")
+    solved_effect = []
     for key, value in r.effect.items():
-        mark = "  (solved)" if r.solved_for == "effect" else ""
-        lines.append(f"  {_EFFECT_LABELS.get(key, key)} {_num(value)}{mark}")
+        if r.solved_for == "effect" and key not in _GIVEN_WHEN_EFFECT_SOLVED:
+            solved_effect.append(f"  {_EFFECT_LABELS.get(key, key)} {_num(value)}")
+        else:
+            lines.append(f"  {_EFFECT_LABELS.get(key, key)} {_num(value)}")
     if inp.get("ratio", 1) != 1:
         lines.append(f"  allocation intervention:control {_num(inp['ratio'])}:1")
-    if inp.get("baseline_corr") is not None:
-        lines.append(f"  baseline-outcome correlation {_num(inp['baseline_corr'])}")
+    for key, label in _DESIGN_INPUTS:
+        value = inp.get(key)
+        if value is None or (key in ("baselines", "follow_ups") and
+                             inp.get("baseline_corr") is None and value == 1):
+            continue
+        if isinstance(value, bool):
+            if value:
+                lines.append(f"  {label}")
+            continue
+        lines.append(f"  {label} {value if isinstance(value, str) else _num(value)}")
     if inp["clustering"] != "none":
         what = "cluster randomised" if inp["clustering"] == "cluster" else (
             "partially nested (peer workers in the intervention arm)")
@@ -93,19 +127,28 @@ def describe_size(r) -> str:
                      f"{_num(inp['cluster_size'])}{cv}")
         lines.append(f"  design effect: control {_num(r.design_effect['control'])}, "
                      f"intervention {_num(r.design_effect['intervention'])}")
-    if inp.get("attrition"):
-        lines.append(f"  attrition {_num(inp['attrition'])}")
+    lines.append(f"  attrition {_num(inp.get('attrition') or 0)}")
+    events_only = r.design == "survival" and inp.get("event_prob") is None and inp.get(
+        "control_median") is None
     lines.append("")
     lines.append("result")
+    if solved_effect:
+        lines.append("  detectable effect")
+        lines.extend("  " + line for line in solved_effect)
     if r.events is not None:
         lines.append(f"  events {_num(r.events)}")
-    a = r.n_analysed_per_arm
-    lines.append(f"  analysed per arm: control {_num(a['control'])}, "
-                 f"intervention {_num(a['intervention'])}")
-    p = r.n_per_arm
-    lines.append(f"  recruit per arm: control {_num(p['control'])}, "
-                 f"intervention {_num(p['intervention'])}")
-    lines.append(f"  total to recruit: {_num(r.n_total)}")
+    if events_only:
+        lines.append("  participants: not computed. These numbers are EVENTS, not participants: "
+                     "give --event-prob, or --control-median with --accrual and --follow-up, "
+                     "to turn events into participants")
+    else:
+        a = r.n_analysed_per_arm
+        lines.append(f"  analysed per arm: control {_num(a['control'])}, "
+                     f"intervention {_num(a['intervention'])}")
+        p = r.n_per_arm
+        lines.append(f"  recruit per arm: control {_num(p['control'])}, "
+                     f"intervention {_num(p['intervention'])}")
+        lines.append(f"  total to recruit: {_num(r.n_total)}")
     if r.clusters_per_arm:
         lines.append(f"  clusters per arm: control {_num(r.clusters_per_arm['control'])}, "
                      f"intervention {_num(r.clusters_per_arm['intervention'])}")
@@ -113,8 +156,8 @@ def describe_size(r) -> str:
         lines.append(f"  peer workers (intervention arm): {_num(r.peer_workers)}")
     label = "achieved power" if r.solved_for == "n" else "power"
     lines.append(f"  {label}: {r.power:.4f}")
-    if r.n_exact is not None:
-        lines.append(f"  unrounded solution: {r.n_exact:.4f}")
+    if r.n_exact is not None and not events_only:
+        lines.append(f"  unrounded solution (analysed, control arm): {r.n_exact:.4f}")
     if r.notes:
         lines.append("")
         lines.append("notes")
