@@ -277,8 +277,8 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                              "difference and odds ratio standardised over the covariates in "
                              "the same way",),
                 assumption_checks="if the mixed model fails to converge or estimates a zero "
-                                  "peer-worker variance, the GEE analysis becomes the primary "
-                                  "analysis",
+                                  "random-intercept variance, the GEE analysis becomes the "
+                                  "primary analysis",
                 software="R: lme4 (glmer) for the mixed model, glmtoolbox (glmgee, "
                          "bias-corrected variance) for the GEE analysis")
         if cl == "cluster":

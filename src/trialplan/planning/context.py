@@ -460,7 +460,7 @@ def _analysis_items(trial, spec, alpha) -> list[dict]:
                   "interval and two-sided p value"))
     if e.intercurrent_events:
         items.append(("Intercurrent events", "; ".join(
-            f"{ev.event.rstrip('.')}: {ev.strategy}" for ev in e.intercurrent_events)))
+            f"{_lc(ev.event.rstrip('.'))}: {ev.strategy}" for ev in e.intercurrent_events)))
     else:
         items.append(("Intercurrent events", _todo(
             "intercurrent events and their strategies: add an estimand for this outcome to the "
