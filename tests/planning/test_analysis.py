@@ -127,3 +127,10 @@ def test_bad_estimands_are_reported_with_their_line(old, new, message):
         load_trial_text(_with(example_text(), old, new), "trial.yaml")
     text = str(info.value)
     assert message in text and "trial.yaml:" in text and "estimands" in text
+
+
+def test_a_primary_outcome_without_an_estimand_is_warned_about(example):
+    trial, _ = example
+    assert not any("has no estimand" in w.message for w in trial.warnings)
+    pilot = load_trial(PROTOCOLS / "feasibility-pilot" / "trial.yaml")
+    assert any("'readmission' has no estimand" in w.message for w in pilot.warnings)

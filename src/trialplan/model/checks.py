@@ -325,6 +325,12 @@ def _semantic(model, located: Located) -> TrialPlan:
                             f"{est.timepoint!r} is not a time point of outcome {est.outcome!r} "
                             f"({', '.join(outcome.timepoints)})"))
 
+    if primaries and cm.outcomes[primaries[0]].id not in seen_estimands:
+        warnings.append(P(("change_model", "outcomes", primaries[0]),
+                          f"the primary outcome {cm.outcomes[primaries[0]].id!r} has no estimand: "
+                          "add one under `estimands` (ICH E9(R1)) to say how intercurrent "
+                          "events such as death or non-adherence are handled", "warning"))
+
     if errors:
         raise TrialFileError(errors)
     warnings += _warnings(model, located, used, months, primaries)
