@@ -37,6 +37,7 @@ from pathlib import Path
 
 from trialplan.errors import InputError, OutputExistsError
 from trialplan.fileio import check_directory, check_target, write_directory, write_output
+from trialplan.planning.context import TODO
 
 DOCUMENTS = {
     "protocol": "protocol.md.j2",
@@ -64,6 +65,12 @@ _ORDERED = re.compile(r"^(\s*)(\d+|[A-Za-z]|[ivxlcdmIVXLCDM]+)([.)])(?=\s|$)")
 _NOT_USER_TEXT = frozenset({"figures", "command", "mechanism_commands", "todo_mark", "tool"})
 
 
+# trialplan's placeholder, **[TO COMPLETE: what]**, the one piece of Markdown that context
+# strings may carry (the planning layer writes it where the file has no text).
+_PLACEHOLDER = re.compile(r"\*\*" + re.escape(TODO) + r" ([^\]\n]*)\]\*\*")
+_HELD = re.compile("\ue000(\\d+)\ue001")
+
+
 def escape_markdown(text: str) -> str:
     r"""``text`` with every Markdown special character backslash-escaped: it renders as itself.
 
@@ -72,7 +79,17 @@ def escape_markdown(text: str) -> str:
     >>> print(escape_markdown("- item\n1. item"))
     \- item
     1\. item
+    >>> print(escape_markdown("**[TO COMPLETE: sponsor]** | *x*"))
+    **[TO COMPLETE: sponsor]** \| \*x\*
     """
+    found = []
+
+    def hold(match):
+        found.append(match.group(1))
+        return f"\ue000{len(found) - 1}\ue001"
+
+    text = text.replace("\ue000", "").replace("\ue001", "")  # the hold marks, if typed
+    text = _PLACEHOLDER.sub(hold, text) if "**" in text else text
     out = []
     for line in text.split("\n"):
         chars = []
@@ -86,7 +103,11 @@ def escape_markdown(text: str) -> str:
                 chars.append(ch)
         escaped = _BLOCK_START.sub(r"\1\\", "".join(chars), count=1)
         out.append(_ORDERED.sub(r"\1\2\\\3", escaped, count=1))
-    return "\n".join(out)
+    escaped = "\n".join(out)
+    if found:  # the placeholders come back as bold text, their words escaped
+        escaped = _HELD.sub(lambda m: f"**{TODO} {escape_markdown(found[int(m.group(1))])}]**",
+                            escaped)
+    return escaped
 
 
 def _escape_tree(value, key=None):
