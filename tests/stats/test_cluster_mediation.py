@@ -4,10 +4,16 @@ Each reference row is PowerUpR's printed power table (3 decimals): path t tests,
 then Sobel and joint for the indirect effect (aB in 2-1-1, ab in 2-2-1).
 """
 
+from functools import partial
+
 import pytest
 
 from trialplan.errors import InputError
-from trialplan.stats.cluster_mediation import cluster_mediation, from_residual
+from trialplan.stats.cluster_mediation import cluster_mediation as _cm
+from trialplan.stats.cluster_mediation import from_residual
+
+# PowerUpR's effect sizes are in total-variance units
+cluster_mediation = partial(_cm, scale="total")
 
 # R: power.med221(esa=0.6596, esb=0.1891, escp=.1, rho2=.15, r22=.52, r21=.40, r2m2=.50,
 #                 n=100, J=40, p=.5)   (Rd example)  -> a .901, b .900, sobel .654, joint .810
@@ -100,7 +106,7 @@ def test_power_rises_with_clusters_and_is_alpha_free_at_zero_indirect_effect():
 def test_residual_scale_converts_to_total_variance_units():
     a, b, c = from_residual(0.3, 0.3, 0.1, allocation=0.5)
     base = dict(icc_y=0.05, icc_m=0.05, cluster_size=20, clusters=40)
-    res = cluster_mediation("2-1-1", 0.3, 0.3, cprime=0.1, scale="residual", **base)
+    res = _cm("2-1-1", 0.3, 0.3, cprime=0.1, **base)
     tot = cluster_mediation("2-1-1", a, b, cprime=c, **base)
     assert res.power == pytest.approx(tot.power, rel=1e-12)
     # Var(M) = 1 + 0.25 * 0.09 on the residual scale

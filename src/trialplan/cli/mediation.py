@@ -27,8 +27,10 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
               show_default=True, help="0/1 treatment, or standard-normal X (as the literature).")
 @click.option("--allocation", type=float, default=0.5, show_default=True,
               help="Share allocated to the intervention (binary X).")
-@click.option("--scale", type=click.Choice(["residual", "standardized"]), default="residual",
-              show_default=True, help="Paths in residual-SD units, or standardised coefficients.")
+@click.option("--scale", type=click.Choice(["residual", "standardized", "total"]),
+              default="residual", show_default=True,
+              help="Paths in residual-SD units, standardised coefficients, or (with "
+              "--cluster-design) PowerUpR's total-variance units.")
 @click.option("--r2-m", type=float, default=0.0, show_default=True,
               help="Share of M's residual variance explained by baseline covariates.")
 @click.option("--r2-y", type=float, default=0.0, show_default=True,
@@ -44,6 +46,22 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--outcome", type=click.Choice(["continuous", "binary"]), default="continuous",
               show_default=True, help="Binary: logistic b path (analytic tests).")
 @click.option("--base-rate", type=float, help="Binary outcome: rate in the control arm.")
+@click.option("--outcome-rate", type=float, help="Binary outcome: overall rate at the planned "
+              "effect, for the b path's variance (default --base-rate).")
+@click.option("--cluster-design", type=click.Choice(["2-1-1", "2-2-1"]),
+              help="Cluster-randomised trial: process variable on individuals (2-1-1) or on the "
+              "cluster (2-2-1); give --clusters or --power, --cluster-size, --icc-y (and --icc-m "
+              "for 2-1-1).")
+@click.option("--clusters", type=int, help="With --cluster-design: clusters randomised. Leave "
+              "out to solve for them.")
+@click.option("--b-within", type=float, help="2-1-1: the within-cluster path b1 (default --b, "
+              "which is then the between-cluster path B).")
+@click.option("--r2-m2", type=float, default=0.0, show_default=True,
+              help="With --cluster-design: share of M's level-2 variance explained by "
+              "covariates (--r2-m is level 1).")
+@click.option("--r2-y2", type=float, default=0.0, show_default=True,
+              help="With --cluster-design: share of Y's level-2 variance explained by "
+              "covariates (--r2-y is level 1).")
 @click.option("--reps", type=int, default=1000, show_default=True,
               help="Simulation replicates.")
 @click.option("--draws", type=int, default=5000, show_default=True,
@@ -81,6 +99,16 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
         return
     if serial is not None or correlation is not None:
         raise click.UsageError("--serial and --correlation go with --mediator")
+    cluster_only = {k: kwargs.pop(k) for k in ("cluster_design", "clusters", "b_within",
+                                               "r2_m2", "r2_y2")}
+    if cluster_only["cluster_design"] is not None:
+        _cluster(kwargs, cluster_only, as_json, plot)
+        return
+    given = [k for k, val in cluster_only.items() if val not in (None, 0.0)]
+    if given:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --cluster-design")
+    if kwargs["scale"] == "total":
+        raise click.UsageError("--scale total goes with --cluster-design")
     kwargs = {k: val for k, val in kwargs.items()}
     kwargs["progress"] = True  # shown on stderr only when it is a terminal
     result = mediation(**kwargs)
@@ -98,6 +126,69 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
         click.echo(describe(result))
 
 
+_CLUSTER_IGNORED = {"n": None, "simulate": False, "x": "binary", "covariates": None,
+                    "b_level": "caseload", "outcome": "continuous", "base_rate": None,
+                    "outcome_rate": None, "reps": 1000, "draws": 5000, "boot": 1000,
+                    "seed": 20261126}
+
+
+def _cluster(kwargs, extra, as_json, plot):
+    from trialplan.stats.cluster_mediation import TESTS as CLUSTER_TESTS
+    from trialplan.stats.cluster_mediation import cluster_mediation
+
+    for key, default in _CLUSTER_IGNORED.items():
+        if kwargs[key] != default:
+            hint = "use --clusters" if key == "n" else "it does not apply"
+            raise click.UsageError(f"--{key.replace('_', '-')} does not go with "
+                                   f"--cluster-design ({hint})")
+    if plot:
+        raise click.UsageError("--plot is not available with --cluster-design")
+    if kwargs["test"] not in CLUSTER_TESTS:
+        raise click.UsageError(f"with --cluster-design the test is {' or '.join(CLUSTER_TESTS)}")
+    if kwargs["scale"] == "standardized":
+        raise click.UsageError("with --cluster-design give paths as --scale residual or total")
+    if kwargs["cluster_size"] is None or kwargs["icc_y"] is None:
+        raise click.UsageError("--cluster-design needs --cluster-size and --icc-y")
+    result = cluster_mediation(
+        extra["cluster_design"], kwargs["a"], kwargs["b"], b_within=extra["b_within"],
+        cprime=kwargs["cprime"], clusters=extra["clusters"], power=kwargs["power"],
+        cluster_size=kwargs["cluster_size"], icc_y=kwargs["icc_y"], icc_m=kwargs["icc_m"],
+        r2_m1=kwargs["r2_m"], r2_m2=extra["r2_m2"], r2_y1=kwargs["r2_y"], r2_y2=extra["r2_y2"],
+        allocation=kwargs["allocation"], alpha=kwargs["alpha"], test=kwargs["test"],
+        scale=kwargs["scale"])
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(describe_cluster(result))
+
+
+def describe_cluster(r) -> str:
+    inp = r.inputs
+    lines = [f"mediation: {r.method}", f"solved for: {r.solved_for}", "", "assumptions"]
+    paths = f"a {_fmt(r.a)}, b {_fmt(r.b)}"
+    if r.b_within is not None:
+        paths = f"a {_fmt(r.a)}, B (between clusters) {_fmt(r.b)}, b1 (within) " \
+                f"{_fmt(r.b_within)}"
+    lines.append(f"  paths (total-variance units): {paths}, c' {_fmt(r.cprime)}; indirect "
+                 f"effect {_fmt(r.indirect_effect)}")
+    icc = f"ICC of Y {inp['icc_y']:g}"
+    if inp["icc_m"] is not None:
+        icc = f"ICC of M {inp['icc_m']:g}, " + icc
+    lines.append(f"  clusters of {r.cluster_size:g}; {icc}; {inp['allocation']:g} of clusters "
+                 "to the intervention")
+    lines.append(f"  alpha {inp['alpha']:g} two-sided")
+    if r.solved_for != "power":
+        lines.append(f"  target power {inp['power']:g}")
+    lines += ["", "result", f"  clusters: {r.clusters:,} ({_fmt(r.n_total)} participants)",
+              f"  power ({r.test}): {r.power:.4f}",
+              "  power of the separate path tests: "
+              + ", ".join(f"{k} {v:.4f} (df {_fmt(r.df[k])})" for k, v in r.path_power.items())]
+    if r.notes:
+        lines += ["", "notes"] + [f"  - {n}" for n in r.notes]
+    lines += ["", f"reference: {r.reference}"]
+    return "\n".join(lines)
+
+
 def _parse_mediator(text):
     parts = text.split(":")
     if len(parts) != 3:
@@ -110,7 +201,7 @@ def _parse_mediator(text):
 
 
 _SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y",
-                "cluster_size")
+                "cluster_size", "outcome_rate")
 
 
 def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):

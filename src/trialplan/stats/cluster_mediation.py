@@ -215,7 +215,7 @@ def cluster_mediation(
     allocation=0.5,
     alpha=0.05,
     test="joint",
-    scale="total",
+    scale="residual",
 ) -> ClusterMediationResult:
     """Power, or the clusters needed, for a mechanism in a cluster-randomised trial.
 
@@ -253,10 +253,11 @@ def cluster_mediation(
         Two-sided significance level.
     test : {"joint", "sobel"}
         Joint significance of a and b (B), or the Sobel test.
-    scale : {"total", "residual"}
-        ``"total"``: PowerUpR's scale (unconditional variances 1).
-        ``"residual"``: trialplan's residual-SD scale, converted with
-        :func:`from_residual`.
+    scale : {"residual", "total"}
+        ``"residual"`` (default): trialplan's residual-SD scale (as the trial
+        file and :func:`trialplan.stats.mediation`), converted with
+        :func:`from_residual`.  ``"total"``: PowerUpR's scale (unconditional
+        variances 1).
 
     Returns
     -------
@@ -287,7 +288,7 @@ def cluster_mediation(
     --------
     >>> r = cluster_mediation("2-2-1", a=0.6596, b=0.1891, cprime=0.1, icc_y=0.15,
     ...                       r2_y2=0.52, r2_y1=0.40, r2_m2=0.50, cluster_size=100,
-    ...                       clusters=40)
+    ...                       clusters=40, scale="total")
     >>> round(r.power, 2)   # R PowerUpR power.med221 Rd example: joint 0.81
     0.81
     """

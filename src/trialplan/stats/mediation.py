@@ -189,10 +189,16 @@ class _Spec:
     b_level: str = "caseload"
     outcome: str = "continuous"
     base_rate: float | None = None
+    outcome_rate: float | None = None
 
     @property
     def nested(self) -> bool:
         return self.cluster_size is not None
+
+    @property
+    def b_rate(self) -> float | None:
+        """The outcome rate in the logistic b path's variance p (1 - p)."""
+        return self.outcome_rate if self.outcome_rate is not None else self.base_rate
 
 
 def _arms(spec: _Spec, n_total):
@@ -297,7 +303,7 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
         if spec.outcome == "binary":
             # Logistic b within caseloads and the control arm (caseload fixed effects):
             # the VSM approximation with n - J - 2 observations' worth of information.
-            p = spec.base_rate
+            p = spec.b_rate
             se_b = 1.0 / math.sqrt(df_b * (1.0 - spec.r2_m) * p * (1.0 - p))
             es_b = spec.b
             pb = _z_power(abs(es_b) / se_b, spec.alpha)
@@ -313,7 +319,7 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
         if spec.outcome == "binary":
             # Logistic b path: Vittinghoff, Sen & McCulloch (2009) approximation,
             # SE_b^2 = 1 / (n Var(M | X) p (1 - p)), p the outcome rate.
-            p = spec.base_rate
+            p = spec.b_rate
             se_b = 1.0 / math.sqrt(n * (1.0 - spec.r2_m) * p * (1.0 - p))
             pa = (_r_power(n - k, spec.a / math.sqrt(spec.a**2 + 1.0 - spec.r2_m), spec.alpha)
                   if spec.x == "continuous"
@@ -393,6 +399,7 @@ def mediation(
     b_level="caseload",
     outcome="continuous",
     base_rate=None,
+    outcome_rate=None,
     reps=1000,
     draws=5000,
     boot=1000,
@@ -431,8 +438,11 @@ def mediation(
         sobel, aroian and vsm).
     outcome : {"continuous", "binary"}
         A binary outcome has a logistic b path (b on the log-odds scale per
-        residual SD of M); analytic tests only, with the outcome rate
-        ``base_rate``.
+        residual SD of M), with the control-arm outcome rate ``base_rate``.
+    outcome_rate : float, optional
+        Binary outcome: the rate in the b path's variance p (1 - p), which
+        should be the overall rate of both arms at the planned effect
+        (Hsieh, Bloch & Larsen 1998); default ``base_rate``.
     b_level : {"caseload", "individual"}
         Under partial nesting, how b is estimated: ``"caseload"`` from the
         variation between peer workers' caseload means, with df J - g - 1
@@ -533,8 +543,11 @@ def mediation(
             raise InputError("with a binary outcome under partial nesting, b is estimated "
                              "within caseloads: use b_level='individual' (--b-level "
                              "individual)")
-    elif base_rate is not None:
-        raise InputError("base_rate applies to a binary outcome only (outcome='binary')")
+        if outcome_rate is not None:
+            outcome_rate = float(v.in_range("outcome_rate", outcome_rate, 0.0, 1.0))
+    elif base_rate is not None or outcome_rate is not None:
+        raise InputError("base_rate and outcome_rate apply to a binary outcome only "
+                         "(outcome='binary')")
     if sim:
         reps = int(v.at_least("reps", reps, 1))
         boot = int(v.at_least("boot", boot, 1))
@@ -546,7 +559,7 @@ def mediation(
                   scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates, icc_m=icc_m,
                   icc_y=icc_y, cluster_size=cluster_size,
                   b_level=b_level if cluster_size is not None else None,
-                  outcome=outcome, base_rate=base_rate,
+                  outcome=outcome, base_rate=base_rate, outcome_rate=outcome_rate,
                   reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
                   boot=boot if sim and "bootstrap" in test else None,
                   seed=seed if sim else None)
@@ -559,7 +572,7 @@ def mediation(
     def make_spec(a_, b_):
         ra, rb, rc = residual(a_, b_)
         return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
-                     cluster_size, b_level, outcome, base_rate)
+                     cluster_size, b_level, outcome, base_rate, outcome_rate)
 
     notes: list[str] = []
     prog = _Progress(reps, f"simulating {test}", progress) if sim else None
@@ -858,7 +871,7 @@ def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
     if spec.outcome == "binary":
         notes.append(f"binary outcome: b is on the log-odds scale per residual SD of the process "
                      f"variable, tested by the Vittinghoff-Sen-McCulloch logistic approximation "
-                     f"with outcome rate {spec.base_rate:g}; the indirect effect ab is a product "
+                     f"with outcome rate {spec.b_rate:g}; the indirect effect ab is a product "
                      "on the log-odds scale")
     if spec.r2_m > 0 or spec.r2_y > 0:
         notes.append(f"baseline covariates explain {spec.r2_m:g} of the process variable's and "
