@@ -1,0 +1,146 @@
+"""Every command the plan quotes reproduces its number through the real CLI.
+
+The Call specification derives both the Python call and the command line; these
+tests run the quoted commands with click's CliRunner (the real commands) for the
+three protocols/ examples and variants with a non-default alpha, 2:1
+allocation, and each design (individual, partially nested, cluster-randomised).
+"""
+
+import json
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from trialplan.cli import cli
+from trialplan.model.checks import load_trial_text
+from trialplan.planning import build_plan
+from trialplan.planning.calls import FUNCTIONS, Call, defaults, flag, number
+
+ROOT = Path(__file__).resolve().parents[2] / "protocols"
+FILES = sorted(ROOT.glob("*/trial.yaml"))
+
+
+def _variants():
+    for path in FILES:
+        text = path.read_text()
+        name = path.parent.name
+        yield name, text
+        yield f"{name}-alpha", text.replace("alpha: 0.05", "alpha: 0.025")
+        yield f"{name}-2to1", text.replace("allocation_ratio: 1", "allocation_ratio: 2")
+    # individually randomised, unclustered, with the discharge example's mechanisms
+    discharge = (ROOT / "peer-discharge" / "trial.yaml").read_text()
+    plain = discharge.replace("kind: partial", "kind: none")
+    yield "discharge-unclustered", plain.replace("allocation_ratio: 1", "allocation_ratio: 2")
+    yield "discharge-mc", plain.replace("mediation_test: joint", "mediation_test: mc")
+
+
+VARIANTS = [pytest.param(name, text, id=name,
+                         marks=[pytest.mark.slow] if name.endswith("-mc") else [])
+            for name, text in _variants()]
+
+
+def _cli_json(command: str) -> dict:
+    args = shlex.split(command)
+    assert args[0] == "trialplan"
+    r = CliRunner().invoke(cli, args[1:] + ["--json"])
+    assert r.exit_code == 0, (command, r.output)
+    return json.loads(r.output)
+
+
+@pytest.mark.parametrize("name, text", VARIANTS)
+def test_every_quoted_command_reproduces_its_number(name, text):
+    plan = build_plan(load_trial_text(text, f"{name}.yaml"))
+    primary = plan["primary"]
+    got = _cli_json(primary["command"])
+    assert got["n_total"] == primary["result"]["n_total"]
+    assert got["power"] == primary["result"]["power"]
+    assert "--power" in primary["command"]
+    computed = [m for m in plan["mechanisms"] if m["status"] == "computed"]
+    assert computed, "each variant has at least one mechanism with power"
+    for m in computed:
+        assert ("--n " in m["command"]) or ("--clusters " in m["command"])
+        at_n = _cli_json(m["command"])
+        assert at_n["power"] == m["power_at_planned_n"]
+        needed = _cli_json(m["command_needed"])
+        assert needed["n_total"] == m["n_needed_analysed"]
+        if m["function"] == "cluster_mediation":
+            assert needed["clusters"] == m["clusters_needed"]
+        if plan["assumptions"]["alpha"] != 0.05:
+            assert f"--alpha {plan['assumptions']['alpha']}" in m["command"]
+            assert f"--alpha {plan['assumptions']['alpha']}" in primary["command"]
+
+
+def test_allocation_two_to_one_is_quoted_so_it_reads_back_exactly():
+    text = (ROOT / "peer-discharge" / "trial.yaml").read_text().replace(
+        "allocation_ratio: 1", "allocation_ratio: 2")
+    plan = build_plan(load_trial_text(text, "t.yaml"))
+    m = plan["mechanisms"][0]
+    assert "--allocation 0.6666666666666666" in m["command"]
+    assert float("0.6666666666666666") == 2 / 3
+    assert "--ratio 2" in plan["primary"]["command"]
+
+
+def test_cluster_example_reports_mechanism_power():
+    plan = build_plan(load_trial_text((ROOT / "cluster-wards" / "trial.yaml").read_text(),
+                                      "c.yaml"))
+    m = plan["mechanisms"][0]
+    assert m["status"] == "computed" and m["design"] == "2-1-1"
+    assert "--cluster-design 2-1-1" in m["command"]
+    clusters = sum(plan["primary"]["result"]["clusters_per_arm"].values())
+    assert f"--clusters {clusters}" in m["command"]
+
+
+_UNSET = getattr(click.core, "UNSET", object())  # click >= 8.2: an option without a default
+
+
+def _option(command: click.Command, opt: str):
+    return next(p for p in command.params if opt in getattr(p, "opts", ()))
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_command_line_defaults_are_the_functions_defaults(function):
+    """A Call leaves out arguments equal to the function's default, so the CLI must agree."""
+    words = FUNCTIONS[function].words.split()[1:]
+    command = cli
+    ctx = click.Context(cli)
+    for w in words:
+        command = command.get_command(ctx, w)
+    skip = {"progress", "n", "power", "clusters"}
+    for key, default in defaults(function).items():
+        if key in skip or (function == "survival" and key == "n"):
+            continue
+        try:
+            param = _option(command, flag(function, key))
+        except StopIteration:
+            pytest.fail(f"{function}: no option {flag(function, key)} for keyword {key}")
+        value = param.default
+        if value is _UNSET:
+            value = None
+        if isinstance(value, str) and isinstance(param.type, click.ParamType) and \
+                not isinstance(default, str):
+            value = param.type.convert(value, param, ctx)
+        if isinstance(value, tuple):
+            value = value[0] if len(value) == 1 else value
+        if default is None:
+            assert value in (None, False), (function, key, value)
+        elif isinstance(default, bool):
+            assert bool(value) is default, (function, key)
+        elif isinstance(default, int | float):
+            assert float(value) == float(default), (function, key, value, default)
+        else:
+            assert value == default, (function, key, value, default)
+
+
+def test_numbers_read_back_exactly():
+    for x in (2 / 3, 0.1 + 0.2, 1e-7, 0.272899472588, 590, 9.0, -0.3):
+        assert float(number(x)) == x
+
+
+def test_a_changed_argument_changes_both_call_and_command():
+    c = Call.of("mediation", a=0.3, b=0.3, n=200, alpha=0.025)
+    d = c.replace(alpha=0.05)
+    assert "--alpha 0.025" in c.command() and "--alpha" not in d.command()
+    assert c.run().power < d.run().power
