@@ -91,6 +91,14 @@ def test_cluster_example_reports_mechanism_power():
     assert "--cluster-design 2-1-1" in m["command"]
     clusters = sum(plan["primary"]["result"]["clusters_per_arm"].values())
     assert f"--clusters {clusters}" in m["command"]
+    # a = b = 0.3 on the residual scale are 0.29668090586048923 and 0.2902930394663639 in
+    # total-variance units (1:1 allocation).
+    # R: power.med211(esa=0.29668090586048923, esB=0.2902930394663639,
+    #    esb1=0.2902930394663639, escp=0, rhom2=.05, rho2=.05, r22=0, r21=0, r2m2=0, r2m1=0,
+    #    n=20, J=56, p=.5)  -> aB joint 0.506, a 0.977, B 0.518
+    assert clusters == 56
+    assert round(m["power_at_planned_n"], 3) == 0.506
+    assert round(m["path_power"]["a"], 3) == 0.977 and round(m["path_power"]["b"], 3) == 0.518
 
 
 _UNSET = getattr(click.core, "UNSET", object())  # click >= 8.2: an option without a default

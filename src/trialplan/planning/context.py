@@ -11,6 +11,7 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.planning.mediation_text import mediation_paragraphs
 
 TODO = "[TO COMPLETE:"
 FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment")
@@ -283,15 +284,30 @@ def _sample_size(trial, plan) -> dict:
             mech.append(f"The mechanism {m['mechanism']} ({m['mediator']} -> {m['outcome']}) "
                         f"was not assessed: {m['reason']}.")
             continue
+        clusters = m.get("planned_clusters")
+        need = (f"{_n(m['clusters_needed'])} clusters would be needed" if clusters else
+                f"{_n(m['n_needed_analysed'])} analysed would be needed")
         verdict = ("so the trial can expect to detect it" if m["detectable"] else
                    f"below the {_pct(m['target_power'])} target: the trial cannot expect to "
-                   f"detect it ({_n(m['n_needed_analysed'])} analysed would be needed)")
+                   f"detect it ({need})")
+        at = (f"{_n(clusters)} clusters of {_g(m['arguments']['cluster_size'])} ({m['design']} "
+              "multilevel mediation)" if clusters else f"{_n(m['planned_n'])} analysed")
+        where = (f" ({m['outcome_label'].lower()} from month {_g(m['landmark']['from_month'])} "
+                 f"to month {_g(m['landmark']['to_month'])} among those without the event by "
+                 f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost)"
+                 if m.get("landmark") else
+                 f" (complete cases on both, {_pct(m['attrition'])} lost)")
+        share = ""
+        if m.get("proportion_mediated") is not None:
+            share = (f" The paths imply an indirect effect of {m['indirect_effect']:.3g}, "
+                     f"{_pct(m['proportion_mediated'])} of the total effect assumed for this "
+                     "outcome.")
         mech.append(
             f"For the mechanism {m['mechanism_label'].lower()}, the indirect effect of the "
             f"intervention on {m['outcome_label'].lower()} through "
             f"{m['mediator_label'].lower()} (paths a = {_g(m['a'])}, b = {_g(m['b'])}; "
             f"{m['source'] or 'source to be given'}) is detected by the {m['test']} test with "
-            f"power {m['power_at_planned_n']:.3f} at {_n(m['planned_n'])} analysed, {verdict}.")
+            f"power {m['power_at_planned_n']:.3f} at {at}{where}, {verdict}.{share}")
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
                                    if m.get("status") == "computed"],
@@ -339,26 +355,7 @@ def _statistics(trial, plan) -> dict:
         if o.role == "primary":
             continue
         secondary.append(f"{o.label}: {model_for(o.type, cl.kind)}, adjusted for baseline.")
-    test = a.mediation_test
-    interval = {"joint": "the joint significance test of the two paths, with a Monte Carlo "
-                         "confidence interval for the product",
-                "sobel": "the Sobel test", "aroian": "the Aroian test",
-                "vsm": "the test of the mediator coefficient",
-                "mc": "a Monte Carlo confidence interval (Preacher and Selig 2012)",
-                "bootstrap": "a percentile bootstrap confidence interval",
-                "bc-bootstrap": "a bias-corrected bootstrap confidence interval"}[test]
-    mediation = (
-        "Each mechanism in the programme theory will be tested as an indirect effect. The "
-        "process variable is regressed on allocation (path a) and the outcome on the process "
-        "variable and allocation (path b), both adjusted for baseline values"
-        + (" and with the peer-worker random effects of the primary analysis"
-           if cl.kind == "partial" else "")
-        + f"; the indirect effect ab is tested by {interval}. Process variables are measured "
-        "before the outcomes they are hypothesised to change. Because the process variable is "
-        "not randomised, the mediator-outcome relation may be confounded: baseline values of "
-        "both will be adjusted for, and a sensitivity analysis will report how strong "
-        "unmeasured mediator-outcome confounding would need to be to remove the indirect "
-        "effect (correlation of the residuals; Imai, Keele and Tingley 2010).")
+    mediation = "\n\n".join(mediation_paragraphs(trial, plan))
     missing = (
         "The primary analysis will use all observed outcomes under a missing-at-random "
         "assumption (likelihood-based mixed models, or multiple imputation by chained equations "

@@ -772,11 +772,14 @@ def build_plan(trial) -> dict:
     if a.clustering.kind == "partial":
         final["peer_workers"] = math.ceil(final["n_analysed_per_arm"]["intervention"]
                                           / a.clustering.cluster_size - 1e-9)
-    can = [mm["mechanism"] for mm in computed if mm["detectable"]]
-    cannot = [mm["mechanism"] for mm in computed if not mm["detectable"]]
+    def label(mm):
+        return f"{mm['mechanism']} ({mm['mediator']} -> {mm['outcome']})"
+
+    can = [label(mm) for mm in computed if mm["detectable"]]
+    cannot = [label(mm) for mm in computed if not mm["detectable"]]
     final["mechanisms_detectable"] = can
     final["mechanisms_not_detectable"] = cannot
-    final["mechanisms_not_computed"] = [mm["mechanism"] for mm in mechanisms
+    final["mechanisms_not_computed"] = [label(mm) for mm in mechanisms
                                         if mm.get("status") != "computed"]
     recruitment = _recruitment(trial, final)
     if recruitment is None:
