@@ -70,6 +70,16 @@ def test_every_quoted_command_reproduces_its_number(name, text):
             assert needed["clusters"] == m["clusters_needed"]
         if plan["assumptions"]["alpha"] != 0.05:
             assert f"--alpha {plan['assumptions']['alpha']}" in m["command"]
+    for g in plan["parallel_mechanisms"]:
+        if g["status"] != "computed":
+            continue
+        got = _cli_json(g["command"])
+        assert got["total_indirect"]["power"] == g["total_indirect"]["power"]
+        assert got["all"]["power"] == g["power_all"]
+        assert [e["power"] for e in got["effects"]] == [e["power"] for e in g["effects"]]
+    for m in computed:
+        if plan["assumptions"]["alpha"] != 0.05:
+            assert f"--alpha {plan['assumptions']['alpha']}" in m["command"]
             assert f"--alpha {plan['assumptions']['alpha']}" in primary["command"]
 
 

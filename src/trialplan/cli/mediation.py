@@ -201,7 +201,8 @@ def _parse_mediator(text):
 
 
 _SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y",
-                "cluster_size", "outcome_rate")
+                "cluster_size", "outcome_rate", "cluster_design", "clusters", "b_within",
+                "r2_m2", "r2_y2")
 
 
 def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):
@@ -277,6 +278,10 @@ def describe_multi(r) -> str:
     for e in r.effects:
         lines.append(line(e["path"], e))
     lines.append(line("all of them", r.all))
+    if r.total_indirect is not None:
+        t = r.total_indirect
+        lines.append(f"  total indirect effect {_fmt(t['estimate'])} (SE {_fmt(t['se'])}): "
+                     f"power {t['power']:.4f}")
     lines.append(line("at least one", r.any))
     if r.reps:
         lines.append(f"  {r.reps:,} replicates, seed {r.seed}")

@@ -111,6 +111,16 @@ def summary(plan: dict) -> str:
             lines.append("    WARNING: " + next(n for n in m["notes"]
                                                 if "implies" in n or "imply" in n))
         lines.append(f"    same as: {m['command']}")
+    for g in plan.get("parallel_mechanisms", []):
+        head = f"  {g['mechanism']} together: {' + '.join(g['mediators'])} -> {g['outcome']}"
+        if g["status"] != "computed":
+            lines.append(f"{head}: not computed ({g['reason']})")
+            continue
+        t = g["total_indirect"]
+        lines.append(f"{head} (residual correlation {g['correlation']:g}): total indirect "
+                     f"effect {t['estimate']:.4g}, power {t['power']:.3f}; every specific "
+                     f"effect {g['power_all']:.3f} at n = {g['planned_n']:,}")
+        lines.append(f"    same as: {g['command']}")
     lines += ["", "FINAL SAMPLE SIZE"]
     driver = "the primary outcome" if f["driven_by"] == "primary" else (
         f"mechanism {f['driven_by']}")

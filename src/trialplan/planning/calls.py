@@ -29,6 +29,21 @@ class Command:
     function: str
     words: str
     flags: tuple = ()  # (keyword, flag) pairs that do not follow the dash rule
+    formats: tuple = ()  # (keyword, function value -> command-line text) for non-scalars
+
+
+def _mediator_flags(mediators) -> str:
+    return " ".join(f"--mediator {name}:{number(a)}:{number(b)}" for name, a, b in mediators)
+
+
+def _correlation_flag(corr) -> str:
+    """A residual correlation matrix as the one --correlation value it must be."""
+    k = len(corr)
+    off = {float(corr[i][j]) for i in range(k) for j in range(k) if i != j}
+    if len(off) != 1 or any(float(corr[i][i]) != 1.0 for i in range(k)):
+        raise ValueError("the command line takes one correlation for every pair of mediators")
+    (value,) = off
+    return "" if value == 0 else f"--correlation {number(value)}"
 
 
 FUNCTIONS = {
@@ -39,6 +54,10 @@ FUNCTIONS = {
     "survival": Command("trialplan.stats.designs", "survival", "trialplan size survival",
                         flags=(("n", "--events"),)),
     "mediation": Command("trialplan.stats.mediation", "mediation", "trialplan mediation"),
+    "mediation_multi": Command("trialplan.stats.multimed", "mediation_multi",
+                               "trialplan mediation",
+                               formats=(("mediators", _mediator_flags),
+                                        ("correlation", _correlation_flag))),
     "cluster_mediation": Command("trialplan.stats.cluster_mediation", "cluster_mediation",
                                  "trialplan mediation",
                                  flags=(("design", "--cluster-design"), ("r2_m1", "--r2-m"),
@@ -122,7 +141,13 @@ class Call:
         spec = FUNCTIONS[self.function]
         default = defaults(self.function)
         parts = [spec.words]
+        formats = dict(spec.formats)
         for key, value in self.arguments:
+            if key in formats:
+                text = formats[key](value)
+                if text:
+                    parts.append(text)
+                continue
             if value is None or (key in default and _same(value, default[key])):
                 continue
             opt = flag(self.function, key)

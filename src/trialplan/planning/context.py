@@ -308,9 +308,24 @@ def _sample_size(trial, plan) -> dict:
             f"{m['mediator_label'].lower()} (paths a = {_g(m['a'])}, b = {_g(m['b'])}; "
             f"{m['source'] or 'source to be given'}) is detected by the {m['test']} test with "
             f"power {m['power_at_planned_n']:.3f} at {at}{where}, {verdict}.{share}")
+    for g in plan.get("parallel_mechanisms", []):
+        if g["status"] != "computed":
+            continue
+        t = g["total_indirect"]
+        mech.append(
+            f"Analysed together as parallel mediators (residual correlation "
+            f"{_g(g['correlation'])} assumed), {_join(x.lower() for x in g['mediator_labels'])} "
+            f"carry a total indirect effect of {t['estimate']:.3g} of the mechanism "
+            f"{g['mechanism_label'].lower()} on {g['outcome_label'].lower()}, "
+            f"detected with power {t['power']:.3f} at {_n(g['planned_n'])} analysed; power to "
+            f"detect every specific indirect effect is {g['power_all']:.3f}"
+            + (" (ignoring the peer-worker clustering)." if any("ignores the peer-worker" in n
+                                                                for n in g["notes"]) else "."))
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
-                                   if m.get("status") == "computed"],
+                                   if m.get("status") == "computed"]
+            + [g["command"] for g in plan.get("parallel_mechanisms", [])
+               if g["status"] == "computed"],
             "sensitivity": plan["sensitivity"]}
 
 

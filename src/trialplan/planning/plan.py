@@ -407,6 +407,60 @@ def _cluster_calls(trial, path, mediator, node, kw, att, allocation, notes):
             Call.of("cluster_mediation", **args, power=a.mediation_power)), clusters
 
 
+def _parallel(trial, mechanisms: list[dict]) -> list[dict]:
+    """Process variables of one mechanism on one outcome, analysed together (parallel mediators).
+
+    Reports each specific indirect effect, all of them, and the mechanism's total
+    indirect effect, with the residual correlation assumptions.mediator_correlation.
+    """
+    a = trial.model.assumptions
+    cl = a.clustering
+    groups: dict = {}
+    for m in mechanisms:
+        if m.get("status") == "computed":
+            groups.setdefault((m["mechanism"], m["outcome"]), []).append(m)
+    out = []
+    for (mech, outcome), group in groups.items():
+        if len(group) < 2:
+            continue
+        k = len(group)
+        r = a.mediator_correlation
+        entry = {"mechanism": mech, "mechanism_label": group[0]["mechanism_label"],
+                 "outcome": outcome, "outcome_label": group[0]["outcome_label"],
+                 "mediators": [g["mediator"] for g in group],
+                 "mediator_labels": [g["mediator_label"] for g in group],
+                 "correlation": r, "notes": []}
+        if group[0]["outcome_type"] != "continuous" or cl.kind == "cluster" or k > 4:
+            entry.update(status="not computed",
+                         reason="several mediators are sized for a continuous outcome, 2 to 4 "
+                                "mediators, in individually randomised or partially nested "
+                                "trials")
+            out.append(entry)
+            continue
+        test = a.mediation_test if a.mediation_test in ("joint", "mc", "bootstrap") else "joint"
+        if cl.kind == "partial" and test != "joint":
+            test = "joint"
+        kw = dict(mediators=[(g["mediator"], g["a"], g["b"]) for g in group],
+                  correlation=[[1.0 if i == j else r for j in range(k)] for i in range(k)],
+                  alpha=a.alpha, allocation=group[0]["arguments"]["allocation"], test=test)
+        if test != "joint":
+            kw["seed"] = a.seed
+        n = min(g["planned_n"] for g in group)
+        call = Call.of("mediation_multi", **kw, n=n)
+        res = call.run()
+        if cl.kind == "partial":
+            entry["notes"].append("several-mediator power ignores the peer-worker clustering "
+                                  "(no partially nested form); the single-mediator powers "
+                                  "allow for it")
+        entry.update(status="computed", test=test, planned_n=n, command=call.command(),
+                     effects=[{"mediator": g["mediator"], "power": e["power"]}
+                              for g, e in zip(group, res.effects, strict=True)],
+                     power_all=res.all["power"], total_indirect=res.total_indirect,
+                     notes=entry["notes"] + list(res.notes))
+        out.append(entry)
+    return out
+
+
 def _check_totals(entries: list[dict]) -> None:
     """Warn when the paths imply more than the total effect, or the opposite sign."""
     by_outcome: dict = {}
@@ -795,6 +849,7 @@ def build_plan(trial) -> dict:
     notes += snotes
     sensitivity = _sensitivity(trial, ranges)
     simulated = [mm for mm in computed if mm["test"] in _SIMULATED]
+    parallel = _parallel(trial, mechanisms)
     return {
         "schema": PLAN_SCHEMA,
         "trial": {"title": m.trial.title, "acronym": m.trial.acronym,
@@ -807,6 +862,7 @@ def build_plan(trial) -> dict:
                         "clustering": a.clustering.model_dump()},
         "primary": primary,
         "mechanisms": mechanisms,
+        "parallel_mechanisms": parallel,
         "final": final,
         "recruitment": recruitment,
         "feasibility": feasibility,
