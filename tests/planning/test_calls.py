@@ -162,3 +162,23 @@ def test_a_changed_argument_changes_both_call_and_command():
     d = c.replace(alpha=0.05)
     assert "--alpha 0.025" in c.command() and "--alpha" not in d.command()
     assert c.run().power < d.run().power
+
+
+@pytest.mark.parametrize("trial_file", FILES, ids=lambda p: p.parent.name)
+def test_commands_quoted_in_the_drafts_are_the_plans_reproduced_commands(trial_file):
+    import re
+
+    plan = build_plan(load_trial_text(trial_file.read_text(), "t.yaml"))
+    known = {plan["primary"]["command"]}
+    for m in plan["mechanisms"]:
+        known |= {m.get("command"), m.get("command_needed")}
+    known |= {g.get("command") for g in plan["parallel_mechanisms"]}
+    quoted = set()
+    for draft in trial_file.parent.glob("*.md"):
+        quoted |= {c for c in re.findall(r"`(trialplan [^`]*)`", draft.read_text()) if " --" in c}
+    assert quoted, "the drafts quote their calculations"
+    assert quoted <= known
+    for command in quoted - {plan["primary"]["command"]}:
+        m = next((m for m in plan["mechanisms"] if m.get("command") == command), None)
+        if m is not None:
+            assert _cli_json(command)["power"] == m["power_at_planned_n"]
