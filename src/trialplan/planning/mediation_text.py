@@ -40,12 +40,15 @@ def mediation_paragraphs(trial, plan) -> list[str]:
     if mechs:
         out.append(
             "Mechanism analyses are secondary analyses: they explain how the intervention "
-            "works and do not change the conclusion of the primary analysis. Each of the "
-            f"{n_mech} mechanisms with a pre-specified path is estimated with its 95% "
-            "confidence interval; p values are not adjusted for the number of mechanisms, and "
-            "the pattern across mechanisms is interpreted as a whole, with Holm-adjusted "
-            "p values reported alongside to show which conclusions survive the multiplicity. "
-            "Reporting follows the AGReMA guideline for mediation analyses (Lee et al., JAMA "
+            "works and do not change the conclusion of the primary analysis. "
+            + ("The mechanism with a pre-specified path is estimated with its 95% confidence "
+               "interval. " if n_mech == 1 else
+               f"Each of the {n_mech} mechanisms with a pre-specified path is estimated with "
+               "its 95% confidence interval; p values are not adjusted for the number of "
+               "mechanisms, and the pattern across mechanisms is interpreted as a whole, with "
+               "Holm-adjusted p values reported alongside to show which conclusions survive "
+               "the multiplicity. ")
+            + "Reporting follows the AGReMA guideline for mediation analyses (Lee et al., JAMA "
             "2021).")
         out.append(_estimands(trial, mechs, labels))
         out.append(_models(trial, mechs, cl, a.mediation_test, a.mediation_b_level))
