@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, fields
 
 from trialplan.errors import InputError, UnreachableTargetError
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
 
 DESIGNS = ("2-1-1", "2-2-1")
