@@ -42,6 +42,11 @@ VARIANTS = [pytest.param(name, text, id=name,
             for name, text in _variants()]
 
 
+def _printed(x: float) -> float:
+    """A computed number as the CLI's JSON prints it (12 significant digits)."""
+    return float(f"{x:.12g}")
+
+
 def _cli_json(command: str) -> dict:
     args = shlex.split(command)
     assert args[0] == "trialplan"
@@ -56,14 +61,14 @@ def test_every_quoted_command_reproduces_its_number(name, text):
     primary = plan["primary"]
     got = _cli_json(primary["command"])
     assert got["n_total"] == primary["result"]["n_total"]
-    assert got["power"] == primary["result"]["power"]
+    assert got["power"] == _printed(primary["result"]["power"])
     assert "--power" in primary["command"]
     computed = [m for m in plan["mechanisms"] if m["status"] == "computed"]
     assert computed, "each variant has at least one mechanism with power"
     for m in computed:
         assert ("--n " in m["command"]) or ("--clusters " in m["command"])
         at_n = _cli_json(m["command"])
-        assert at_n["power"] == m["power_at_planned_n"]
+        assert at_n["power"] == _printed(m["power_at_planned_n"])
         needed = _cli_json(m["command_needed"])
         assert needed["n_total"] == m["n_needed_analysed"]
         if m["function"] == "cluster_mediation":
@@ -74,9 +79,10 @@ def test_every_quoted_command_reproduces_its_number(name, text):
         if g["status"] != "computed":
             continue
         got = _cli_json(g["command"])
-        assert got["total_indirect"]["power"] == g["total_indirect"]["power"]
-        assert got["all"]["power"] == g["power_all"]
-        assert [e["power"] for e in got["effects"]] == [e["power"] for e in g["effects"]]
+        assert got["total_indirect"]["power"] == _printed(g["total_indirect"]["power"])
+        assert got["all"]["power"] == _printed(g["power_all"])
+        assert [e["power"] for e in got["effects"]] == [_printed(e["power"])
+                                                       for e in g["effects"]]
     for m in computed:
         if plan["assumptions"]["alpha"] != 0.05:
             assert f"--alpha {plan['assumptions']['alpha']}" in m["command"]
@@ -181,4 +187,4 @@ def test_commands_quoted_in_the_drafts_are_the_plans_reproduced_commands(trial_f
     for command in quoted - {plan["primary"]["command"]}:
         m = next((m for m in plan["mechanisms"] if m.get("command") == command), None)
         if m is not None:
-            assert _cli_json(command)["power"] == m["power_at_planned_n"]
+            assert _cli_json(command)["power"] == _printed(m["power_at_planned_n"])

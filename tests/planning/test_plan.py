@@ -45,7 +45,7 @@ def test_mechanisms_agree_with_trialplan_mediation_run_by_hand(example):
     for m in computed:
         at_n = _cli_json(m["command"])
         assert f"--n {m['planned_n']}" in m["command"]
-        assert at_n["power"] == m["power_at_planned_n"]
+        assert at_n["power"] == float(f"{m['power_at_planned_n']:.12g}")  # JSON: 12 digits
         needed = _cli_json(m["command_needed"])
         assert needed["n_total"] == m["n_needed_analysed"]
         assert m["detectable"] == (m["power_at_planned_n"] >= m["target_power"])
