@@ -35,6 +35,11 @@ def _variants():
     plain = discharge.replace("kind: partial", "kind: none")
     yield "discharge-unclustered", plain.replace("allocation_ratio: 1", "allocation_ratio: 2")
     yield "discharge-mc", plain.replace("mediation_test: joint", "mediation_test: mc")
+    pilot = (ROOT / "feasibility-pilot" / "trial.yaml").read_text()
+    yield "pilot-survival", pilot.replace("type: binary, role: primary",
+                                          "type: time-to-event, role: primary").replace(
+        "    control_rate: 0.3\n    intervention_rate: 0.2\n",
+        "    hazard_ratio: 0.7\n    event_prob: 0.3\n").replace("alpha: 0.05", "alpha: 0.04")
 
 
 VARIANTS = [pytest.param(name, text, id=name,
@@ -63,8 +68,13 @@ def test_every_quoted_command_reproduces_its_number(name, text):
     assert got["n_total"] == primary["result"]["n_total"]
     assert got["power"] == _printed(primary["result"]["power"])
     assert "--power" in primary["command"]
+    alpha = plan["assumptions"]["alpha"]
+    assert (f"--alpha {number(alpha)}" in primary["command"]) == (alpha != 0.05)
     computed = [m for m in plan["mechanisms"] if m["status"] == "computed"]
-    assert computed, "each variant has at least one mechanism with power"
+    if name == "pilot-survival":
+        assert "time-to-event" in plan["mechanisms"][0]["reason"]
+    else:
+        assert computed, "each variant has at least one mechanism with power"
     for m in computed:
         assert ("--n " in m["command"]) or ("--clusters " in m["command"])
         at_n = _cli_json(m["command"])
@@ -73,8 +83,6 @@ def test_every_quoted_command_reproduces_its_number(name, text):
         assert needed["n_total"] == m["n_needed_analysed"]
         if m["function"] == "cluster_mediation":
             assert needed["clusters"] == m["clusters_needed"]
-        if plan["assumptions"]["alpha"] != 0.05:
-            assert f"--alpha {plan['assumptions']['alpha']}" in m["command"]
     for g in plan["parallel_mechanisms"]:
         if g["status"] != "computed":
             continue
@@ -84,9 +92,7 @@ def test_every_quoted_command_reproduces_its_number(name, text):
         assert [e["power"] for e in got["effects"]] == [_printed(e["power"])
                                                        for e in g["effects"]]
     for m in computed:
-        if plan["assumptions"]["alpha"] != 0.05:
-            assert f"--alpha {plan['assumptions']['alpha']}" in m["command"]
-            assert f"--alpha {plan['assumptions']['alpha']}" in primary["command"]
+        assert (f"--alpha {number(alpha)}" in m["command"]) == (alpha != 0.05)
 
 
 def test_allocation_two_to_one_is_quoted_so_it_reads_back_exactly():

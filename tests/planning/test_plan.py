@@ -219,3 +219,22 @@ def test_figures_are_written_once_and_identical(tmp_path):
     assert again.returncode == 1 and "--force" in again.stderr
     subprocess.run(run + ["--force"], capture_output=True, check=True)
     assert {p.name: p.read_bytes() for p in figs.iterdir()} == before
+
+
+def test_event_before_the_landmark_can_be_given_and_is_checked():
+    path = ("mechanism: engagement\n      mediator: service_engagement\n"
+            "      outcome: readmission")
+    trial = _variant(**{path: path + "\n      event_before_mediator: 0.2"})
+    m = next(x for x in build_plan(trial)["mechanisms"] if x["mechanism"] == "engagement")
+    lm = m["landmark"]
+    assert lm["event_before"]["control"] == 0.2 and lm["how"] == "event_before_mediator as given"
+    # P(no event by 12) = (1 - 0.2)(1 - after): 0.62 = 0.8 (1 - after)
+    assert lm["event_after"]["control"] == pytest.approx(1 - 0.62 / 0.8)
+    # the intervention arm keeps the ratio of cumulative hazards log(0.71) / log(0.62)
+    ratio = math.log(0.71) / math.log(0.62)
+    assert lm["event_before"]["intervention"] == pytest.approx(1 - 0.8 ** ratio)
+    bad = _variant(**{path: path + "\n      event_before_mediator: 0.5"})
+    with pytest.raises(TrialFileError) as exc:
+        build_plan(bad)
+    [p] = exc.value.problems
+    assert p.field == "assumptions.paths[3].event_before_mediator" and p.line is not None

@@ -170,9 +170,6 @@ def _landmark(path, rates: dict, m_month: float, y_month: float, y_start: float)
     pc, pt = rates["control"], rates["intervention"]
     if path.event_before_mediator is not None:
         qc = path.event_before_mediator
-        if qc >= pc:
-            raise InputError(f"event_before_mediator ({qc:g}) must be below the window's "
-                             f"control-arm rate ({pc:g})")
         ratio = math.log1p(-pt) / math.log1p(-pc)
         qt = 1.0 - (1.0 - qc) ** ratio
         how = "event_before_mediator as given"
@@ -264,6 +261,12 @@ def _mechanism(trial, i, path, nodes, months, recruited, allocation) -> dict:
         starts = [months[t] for t in node.timepoints if months[t] < y_month]
         y_start = max(min(starts), 0.0) if starts else 0.0
         if m_month > y_start:
+            if path.event_before_mediator is not None and \
+                    path.event_before_mediator >= rates["control"]:
+                raise TrialFileError([_problem(
+                    trial, ("assumptions", "paths", i, "event_before_mediator"),
+                    f"event_before_mediator ({path.event_before_mediator:g}) must be below the "
+                    f"control-arm rate over the whole window ({rates['control']:g})")])
             lm = _landmark(path, rates, m_month, y_month, y_start)
             keep = {arm: keep[arm] * (1.0 - lm["before"][arm]) for arm in keep}
             rates = lm["after"]
