@@ -120,7 +120,7 @@ def _change_model(trial, plan) -> dict:
         mechanisms.append({
             "id": mech.id, "label": mech.label, "source": mech.source,
             "description": mech.description,
-            "process": [{"id": p.id, "label": p.label,
+            "process": [{"id": p.id, "label": p.label, "arms": p.arms,
                          "instrument": _instrument(trial, p.measure),
                          "timepoints": [labels[t] for t in p.timepoints]} for p in process],
             "outcomes": [{"id": o.id, "label": o.label, "role": o.role} for o in outcomes],
@@ -145,10 +145,18 @@ def _objectives(trial, plan, change_model) -> dict:
     for mech in change_model["mechanisms"]:
         if not mech["process"] or not mech["outcomes"]:
             continue
-        hypotheses.append(
-            f"{mech['label']}: the intervention changes "
-            f"{_join(p['label'].lower() for p in mech['process'])}, which in turn improve "
-            f"{_join(o['label'].lower() for o in mech['outcomes'])}.")
+        changed = [p for p in mech["process"] if p["arms"] == "both"]
+        only = [p for p in mech["process"] if p["arms"] == "intervention"]
+        text = f"{mech['label']}: "
+        if changed:
+            text += (f"the intervention changes {_join(p['label'].lower() for p in changed)}, "
+                     f"which in turn improve "
+                     f"{_join(o['label'].lower() for o in mech['outcomes'])}")
+        if only:
+            text += ("; " if changed else "") + (
+                f"{_join(p['label'].lower() for p in only)} (intervention arm only) is "
+                "examined as engagement with the intervention, not as a mediator")
+        hypotheses.append(text + ".")
     return {"primary": primary_text, "secondary": secondary, "mechanisms": hypotheses,
             "harms": "To describe adverse events and serious adverse events in both arms."}
 
@@ -172,9 +180,13 @@ def _outcomes_table(trial) -> list[dict]:
                      "timepoints": [labels[t] for t in o.timepoints]})
     for p in trial.change_model.process_variables:
         inst = _instrument(trial, p.measure)
-        rows.append({"variable": p.label, "role": "process (mediator)", "type": p.type,
-                     "instrument": inst, "metric": "score at the time point",
-                     "aggregation": "mean; difference between arms (path a)",
+        only = p.arms == "intervention"
+        rows.append({"variable": p.label,
+                     "role": "process (intervention arm only)" if only else "process (mediator)",
+                     "type": p.type, "instrument": inst, "metric": "score at the time point",
+                     "aggregation": ("mean in the intervention arm; dose or engagement "
+                                     "(complier-average causal effect) and moderator analyses"
+                                     if only else "mean; difference between arms (path a)"),
                      "timepoints": [labels[t] for t in p.timepoints]})
     return rows
 
