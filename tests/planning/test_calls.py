@@ -194,3 +194,16 @@ def test_commands_quoted_in_the_drafts_are_the_plans_reproduced_commands(trial_f
         m = next((m for m in plan["mechanisms"] if m.get("command") == command), None)
         if m is not None:
             assert _cli_json(command)["power"] == _printed(m["power_at_planned_n"])
+
+
+def test_the_plan_text_output_quotes_the_same_commands():
+    path = ROOT / "peer-discharge" / "trial.yaml"
+    r = CliRunner().invoke(cli, ["plan", str(path)])
+    assert r.exit_code == 0, r.output
+    plan = build_plan(load_trial_text(path.read_text(), "t.yaml"))
+    quoted = [line.split("same as: ", 1)[1] for line in r.output.splitlines()
+              if "same as: " in line]
+    expected = [plan["primary"]["command"]] + [m["command"] for m in plan["mechanisms"]
+                                               if m["status"] == "computed"]
+    expected += [g["command"] for g in plan["parallel_mechanisms"] if g["status"] == "computed"]
+    assert quoted == expected

@@ -306,7 +306,10 @@ def _sample_size(trial, plan) -> dict:
               "multilevel mediation)" if clusters else f"{_n(m['planned_n'])} analysed")
         where = (f" ({m['outcome_label'].lower()} from month {_g(m['landmark']['from_month'])} "
                  f"to month {_g(m['landmark']['to_month'])} among those without the event by "
-                 f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost)"
+                 f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost; "
+                 f"the b path's variance uses the overall event rate of "
+                 f"{m['outcome_rate']:.3f} at the planned effect, following Hsieh, Bloch and "
+                 "Larsen 1998)"
                  if m.get("landmark") else
                  f" (complete cases on both, {_pct(m['attrition'])} lost)")
         share = ""
