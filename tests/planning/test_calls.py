@@ -35,6 +35,15 @@ def _variants():
     plain = discharge.replace("kind: partial", "kind: none")
     yield "discharge-unclustered", plain.replace("allocation_ratio: 1", "allocation_ratio: 2")
     yield "discharge-mc", plain.replace("mediation_test: joint", "mediation_test: mc")
+    wards = (ROOT / "cluster-wards" / "trial.yaml").read_text()
+    yield "cluster-221", wards.replace(
+        "{id: social_network, label: Social network, measure: LSNS-6, timepoints: [baseline, m6]}",
+        "{id: social_network, label: Team recovery climate, measure: LSNS-6,\n"
+        "       timepoints: [baseline, m6], level: cluster}").replace(
+        "  paths:\n", "  paths:\n    - {mechanism: engagement, mediator: social_network, "
+        "outcome: wellbeing, a: 0.5, b: 0.3, icc_y: 0.08, r2_y: 0.3, r2_y2: 0.2,\n"
+        "       r2_m2: 0.1, source: assumed}\n").replace("allocation_ratio: 1",
+                                                          "allocation_ratio: 2")
     pilot = (ROOT / "feasibility-pilot" / "trial.yaml").read_text()
     yield "pilot-survival", pilot.replace("type: binary, role: primary",
                                           "type: time-to-event, role: primary").replace(
@@ -207,3 +216,14 @@ def test_the_plan_text_output_quotes_the_same_commands():
                                                if m["status"] == "computed"]
     expected += [g["command"] for g in plan["parallel_mechanisms"] if g["status"] == "computed"]
     assert quoted == expected
+
+
+def test_cluster_level_process_variable_is_sized_as_2_2_1():
+    text = next(v.values[1] for v in VARIANTS if v.id == "cluster-221")
+    plan = build_plan(load_trial_text(text, "t.yaml"))
+    m = next(m for m in plan["mechanisms"] if m["mediator"] == "social_network")
+    assert m["status"] == "computed" and m["design"] == "2-2-1"
+    for flag_ in ("--cluster-design 2-2-1", "--icc-y 0.08", "--r2-y 0.3", "--r2-y2 0.2",
+                  "--r2-m2 0.1", "--allocation 0.6666666666666666"):
+        assert flag_ in m["command"]
+    assert "--icc-m" not in m["command"]
