@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trialplan.cli._errors import flag_names
 from trialplan.cli._output import emit_json
 
 TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
@@ -115,7 +116,8 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
         raise click.UsageError("--scale total goes with --cluster-design")
     kwargs = {k: val for k, val in kwargs.items()}
     kwargs["progress"] = _progress(quiet)
-    result = mediation(**kwargs)
+    with flag_names():
+        result = mediation(**kwargs)
     if compare and not plot:
         rows = _compare(mediation, kwargs)
         if as_json:
@@ -283,11 +285,12 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet)
                     outcome=kwargs["outcome"], base_rate=kwargs["base_rate"])
     if kwargs["test"] not in ("joint", "mc", "bootstrap"):
         raise click.UsageError("with several mediators the test is joint, mc or bootstrap")
-    result = mediation_multi(
-        **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
-        test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
-        allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
-        boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
+    with flag_names():
+        result = mediation_multi(
+            **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
+            test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
+            allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
+            boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
     if as_json:
         emit_json(result.to_dict())
     else:

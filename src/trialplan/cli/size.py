@@ -126,7 +126,9 @@ def _blocks(fn, axes, fixed, kwargs, cells):
         yield fn(**cell_args, **fixed, **kwargs)
 
 
-def _run(fn, kwargs, design_keys, as_json, plot, force):
+def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
+    from trialplan.cli._errors import flag_names
+
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRID_KEYS + design_keys}
     axes, fixed, cells = _grid(common)
     if axes:
@@ -135,10 +137,12 @@ def _run(fn, kwargs, design_keys, as_json, plot, force):
         from trialplan.cli._output import grid_json, grid_table
 
         write = grid_json if as_json else grid_table
-        for text in write(_blocks(fn, axes, fixed, kwargs, cells), list(axes)):
-            click.echo(text, nl=False)
+        with flag_names(aliases):
+            for text in write(_blocks(fn, axes, fixed, kwargs, cells), list(axes)):
+                click.echo(text, nl=False)
         return
-    result = fn(**fixed, **kwargs)
+    with flag_names(aliases):
+        result = fn(**fixed, **kwargs)
     if plot:
         from trialplan.render.plots import power_curve
 
@@ -237,7 +241,7 @@ def survival(n_events, as_json, plot, force, **kwargs):
         raise click.UsageError("for survival give the total number of events with --events")
     kwargs["n"] = n_events
     _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up"), as_json,
-         plot, force)
+         plot, force, aliases={"n": "--events"})
 
 
 __all__ = ["size"]

@@ -547,7 +547,7 @@ def _min_n(c: _Common, covariates: int):
 
 
 def _intervention_rate(p1, p2, rr, odds_ratio, rd):
-    given = {k: val for k, val in (("p2", p2), ("rr", rr), ("or", odds_ratio), ("rd", rd))
+    given = {k: val for k, val in (("p2", p2), ("rr", rr), ("odds_ratio", odds_ratio), ("rd", rd))
              if val is not None}
     if len(given) > 1:
         raise InputError(f"give the intervention rate one way only; got {', '.join(given)}")
@@ -557,7 +557,7 @@ def _intervention_rate(p1, p2, rr, odds_ratio, rd):
         rr = v.positive("rr", rr)
         out = p1 * rr
     elif odds_ratio is not None:
-        odds_ratio = v.positive("or", odds_ratio)
+        odds_ratio = v.positive("odds_ratio", odds_ratio)
         odds = p1 / (1.0 - p1) * odds_ratio
         out = odds / (1.0 + odds)
     elif rd is not None:
