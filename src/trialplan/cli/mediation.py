@@ -162,17 +162,22 @@ def _cluster(kwargs, extra, as_json, plot):
         raise click.UsageError("with --cluster-design give paths as --scale residual or total")
     if kwargs["cluster_size"] is None or kwargs["icc_y"] is None:
         raise click.UsageError("--cluster-design needs --cluster-size and --icc-y")
-    result = cluster_mediation(
+    with flag_names({"r2_m1": "--r2-m", "r2_y1": "--r2-y", "design": "--cluster-design"}):
+        result = _run_cluster(cluster_mediation, kwargs, extra)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(describe_cluster(result))
+
+
+def _run_cluster(cluster_mediation, kwargs, extra):
+    return cluster_mediation(
         extra["cluster_design"], kwargs["a"], kwargs["b"], b_within=extra["b_within"],
         cprime=kwargs["cprime"], clusters=extra["clusters"], power=kwargs["power"],
         cluster_size=kwargs["cluster_size"], icc_y=kwargs["icc_y"], icc_m=kwargs["icc_m"],
         r2_m1=kwargs["r2_m"], r2_m2=extra["r2_m2"], r2_y1=kwargs["r2_y"], r2_y2=extra["r2_y2"],
         allocation=kwargs["allocation"], alpha=kwargs["alpha"], test=kwargs["test"],
         scale=kwargs["scale"])
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        click.echo(describe_cluster(result))
 
 
 def describe_cluster(r) -> str:

@@ -308,19 +308,22 @@ def cluster_mediation(
                             ("r2_y2", r2_y2))}
     if design == "2-1-1":
         if icc_m is None:
-            raise InputError("the 2-1-1 design needs icc_m, the process variable's ICC")
+            raise InputError("the 2-1-1 design needs icc_m, the process variable's ICC",
+                             names=("icc_m",))
         icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0))
         if cluster_size < 2:
             raise InputError("the 2-1-1 design needs at least 2 individuals per cluster to "
-                             f"estimate the within-cluster path; got cluster_size {cluster_size:g}")
+                             f"estimate the within-cluster path; got cluster_size {cluster_size:g}",
+                             names=("cluster_size",))
         b_within = b if b_within is None else float(v.as_array("b_within", b_within))
     else:
         if icc_m is not None or b_within is not None:
             raise InputError("icc_m and b_within apply to the 2-1-1 design (an individual-level "
-                             "process variable); the 2-2-1 mediator is a cluster property")
+                             "process variable); the 2-2-1 mediator is a cluster property",
+                             names=("icc_m", "b_within"))
         if r2["r2_m1"]:
             raise InputError("r2_m1 applies to the 2-1-1 design; a cluster-level process "
-                             "variable has no level-1 variance")
+                             "variable has no level-1 variance", names=("r2_m1",))
     given = dict(a=a, b=b, b_within=b_within, cprime=cprime)
     if scale == "residual":
         sd_m, sd_y = _total_sds(a, b, cprime, allocation)
@@ -337,11 +340,12 @@ def cluster_mediation(
         j = float(v.as_array("clusters", clusters))
         if j != int(j) or j < low:
             raise InputError(f"clusters must be a whole number of at least {low} for the "
-                             f"{design} design; got {j:g}")
+                             f"{design} design; got {j:g}", names=("clusters",))
         j = int(j)
     else:
         if a == 0 or b == 0:
-            raise InputError("a and b must both be non-zero to solve for the clusters")
+            raise InputError("a and b must both be non-zero to solve for the clusters",
+                             names=("a", "b"))
         j = _solve_clusters(lambda jj: _power(spec, test, jj)[0], power, low)
     pw, path_power, df, se = _power(spec, test, j)
     per_arm = {"intervention": j * allocation, "control": j * (1.0 - allocation)}
