@@ -385,7 +385,7 @@ def _statistics(trial, plan) -> dict:
         if o.role == "primary":
             continue
         secondary.append(f"{o.label}: {model_for(o.type, cl.kind)}, adjusted for baseline.")
-    mediation = "\n\n".join(mediation_paragraphs(trial, plan))
+    mediation = "\n\n".join(mediation_paragraphs(trial, plan, TODO))
     missing = (
         "The primary analysis will use all observed outcomes under a missing-at-random "
         "assumption (likelihood-based mixed models, or multiple imputation by chained equations "

@@ -29,8 +29,8 @@ def _join(items) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def mediation_paragraphs(trial, plan) -> list[str]:
-    """The mediation analysis, as paragraphs of plain text."""
+def mediation_paragraphs(trial, plan, todo: str = "[TO COMPLETE:") -> list[str]:
+    """The mediation analysis, as paragraphs of plain text (``todo`` marks missing text)."""
     a = trial.model.assumptions
     cl = a.clustering
     labels = {tp.id: (tp.label or tp.id) for tp in trial.model.timepoints}
@@ -56,12 +56,18 @@ def mediation_paragraphs(trial, plan) -> list[str]:
         if parallel:
             out.append(parallel)
         out.append(_sensitivity(mechs))
+    else:
+        out.append("Mechanism analyses are secondary analyses. The trial file gives no path "
+                   "assumptions (assumptions.paths), so no mediation analysis is specified "
+                   f"yet. {todo} the mechanisms to be tested as indirect effects, their process "
+                   "variables and time points]")
     intervention_only = [pv for pv in trial.change_model.process_variables
                          if pv.arms == "intervention"]
     if intervention_only:
         one = len(intervention_only) == 1
         this = "This process measure is" if one else "These process measures are"
         it = "it is" if one else "they are"
+        moderator = "a peer-worker-level moderator" if one else "peer-worker-level moderators"
         names = _join(f"{pv.label.lower()} ({_abbreviation(trial, pv.measure)})"
                       for pv in intervention_only)
         out.append(
@@ -74,7 +80,8 @@ def mediation_paragraphs(trial, plan) -> list[str]:
             "estimated as a complier-average causal effect by instrumental variables, with "
             "randomisation and its interactions with baseline covariates as instruments (Dunn "
             "and Bentall 2007; Emsley, Dunn and White 2010), and in the process evaluation "
-            f"{it} examined as peer-worker-level moderators of the effect on the outcomes.")
+            f"{it} examined as {moderator} "
+            "of the effect on the outcomes.")
     return out
 
 
