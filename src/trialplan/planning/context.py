@@ -120,7 +120,9 @@ def _change_model(trial, plan) -> dict:
         mechanisms.append({
             "id": mech.id, "label": mech.label, "source": mech.source,
             "description": mech.description,
-            "process": [{"id": p.id, "label": p.label, "arms": p.arms,
+            "process": [{"id": p.id, "arms": p.arms,
+                         "label": p.label + (" (intervention arm only)"
+                                             if p.arms == "intervention" else ""),
                          "instrument": _instrument(trial, p.measure),
                          "timepoints": [labels[t] for t in p.timepoints]} for p in process],
             "outcomes": [{"id": o.id, "label": o.label, "role": o.role} for o in outcomes],
@@ -154,7 +156,7 @@ def _objectives(trial, plan, change_model) -> dict:
                      f"{_join(o['label'].lower() for o in mech['outcomes'])}")
         if only:
             text += ("; " if changed else "") + (
-                f"{_join(p['label'].lower() for p in only)} (intervention arm only) is "
+                f"{_join(p['label'].lower() for p in only)} is "
                 "examined as engagement with the intervention, not as a mediator")
         hypotheses.append(text + ".")
     return {"primary": primary_text, "secondary": secondary, "mechanisms": hypotheses,
