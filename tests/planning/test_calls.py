@@ -66,7 +66,7 @@ def _cli_json(command: str) -> dict:
     assert args[0] == "trialplan"
     r = CliRunner().invoke(cli, args[1:] + ["--json"])
     assert r.exit_code == 0, (command, r.output)
-    return json.loads(r.output)
+    return json.loads(r.stdout)
 
 
 @pytest.mark.parametrize("name, text", VARIANTS)
