@@ -33,14 +33,34 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
               help="Paths in residual-SD units, standardised coefficients, or (with "
               "--cluster-design) PowerUpR's total-variance units.")
 @click.option("--r2-m", type=float, default=0.0, show_default=True,
-              help="Share of M's residual variance explained by baseline covariates.")
+              help="Share of M's residual variance explained by baseline covariates (with "
+              "partial nesting: of its individual-level variance).")
 @click.option("--r2-y", type=float, default=0.0, show_default=True,
-              help="Share of Y's residual variance explained by baseline covariates.")
+              help="Share of Y's residual variance explained by baseline covariates (with "
+              "partial nesting: of its individual-level variance).")
+@click.option("--r2-m2", type=float, default=0.0, show_default=True,
+              help="Partial nesting or --cluster-design: share of M's level-2 (peer-worker or "
+              "cluster) variance explained by covariates (PowerUpR r2m2_trt, r2m2); 0 for a "
+              "baseline taken before allocation to a peer worker.")
+@click.option("--r2-y2", type=float, default=0.0, show_default=True,
+              help="Partial nesting or --cluster-design: share of Y's level-2 (peer-worker or "
+              "cluster) variance explained by covariates.")
 @click.option("--covariates", type=int,
               help="Number of covariates (df); default 1 with --r2-m or --r2-y.")
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
-@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm).")
-@click.option("--cluster-size", type=float, help="Peer-worker caseload (partial nesting).")
+@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm); by "
+              "default conditional on M (the ICC of Y's residual given M), see --icc-y-type.")
+@click.option("--icc-y-type", type=click.Choice(["conditional", "unconditional"]),
+              default="conditional", show_default=True,
+              help="conditional: --icc-y is the ICC of Y given M; unconditional: Y's ICC before "
+              "M is accounted for, M's share derived from b (PowerUpR's default).")
+@click.option("--cluster-size", type=float, help="Peer-worker caseload analysed (partial "
+              "nesting).")
+@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+              show_default=True,
+              help="Partial nesting: the control arm's variance is the within-caseload variance "
+              "(PowerUpR) or the intervention arm's total variance; a and b are in control-arm "
+              "SD units.")
 @click.option("--b-level", type=click.Choice(["caseload", "individual"]), default="caseload",
               show_default=True, help="Partial nesting: estimate b between caseloads (Kelcey et "
               "al. 2020) or within caseloads and controls.")
@@ -57,12 +77,6 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
               "out to solve for them.")
 @click.option("--b-within", type=float, help="2-1-1: the within-cluster path b1 (default --b, "
               "which is then the between-cluster path B).")
-@click.option("--r2-m2", type=float, default=0.0, show_default=True,
-              help="With --cluster-design: share of M's level-2 variance explained by "
-              "covariates (--r2-m is level 1).")
-@click.option("--r2-y2", type=float, default=0.0, show_default=True,
-              help="With --cluster-design: share of Y's level-2 variance explained by "
-              "covariates (--r2-y is level 1).")
 @click.option("--reps", type=int, default=1000, show_default=True,
               help="Simulation replicates.")
 @click.option("--draws", type=int, default=5000, show_default=True,
@@ -102,8 +116,7 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
         return
     if serial is not None or correlation is not None:
         raise click.UsageError("--serial and --correlation go with --mediator")
-    cluster_only = {k: kwargs.pop(k) for k in ("cluster_design", "clusters", "b_within",
-                                               "r2_m2", "r2_y2")}
+    cluster_only = {k: kwargs.pop(k) for k in ("cluster_design", "clusters", "b_within")}
     if cluster_only["cluster_design"] is not None:
         if compare:
             raise click.UsageError("--compare is not available with --cluster-design")
@@ -142,7 +155,7 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
 _CLUSTER_IGNORED = {"n": None, "simulate": False, "x": "binary", "covariates": None,
                     "b_level": "caseload", "outcome": "continuous", "base_rate": None,
                     "outcome_rate": None, "reps": 1000, "draws": 5000, "boot": 1000,
-                    "seed": 20261126}
+                    "seed": 20261126, "icc_y_type": "conditional", "control_variance": "within"}
 
 
 def _cluster(kwargs, extra, as_json, plot):
@@ -175,7 +188,7 @@ def _run_cluster(cluster_mediation, kwargs, extra):
         extra["cluster_design"], kwargs["a"], kwargs["b"], b_within=extra["b_within"],
         cprime=kwargs["cprime"], clusters=extra["clusters"], power=kwargs["power"],
         cluster_size=kwargs["cluster_size"], icc_y=kwargs["icc_y"], icc_m=kwargs["icc_m"],
-        r2_m1=kwargs["r2_m"], r2_m2=extra["r2_m2"], r2_y1=kwargs["r2_y"], r2_y2=extra["r2_y2"],
+        r2_m1=kwargs["r2_m"], r2_m2=kwargs["r2_m2"], r2_y1=kwargs["r2_y"], r2_y2=kwargs["r2_y2"],
         allocation=kwargs["allocation"], alpha=kwargs["alpha"], test=kwargs["test"],
         scale=kwargs["scale"])
 
@@ -256,9 +269,9 @@ def _parse_mediator(text):
                                  param_hint="--mediator") from None
 
 
-_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y",
-                "cluster_size", "outcome_rate", "cluster_design", "clusters", "b_within",
-                "r2_m2", "r2_y2")
+_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "r2_m2", "r2_y2", "covariates", "icc_m",
+                "icc_y", "cluster_size", "outcome_rate", "cluster_design", "clusters",
+                "b_within", "icc_y_type", "control_variance")
 
 
 def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet):
@@ -267,7 +280,8 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet)
     if specs and paths_file:
         raise click.UsageError("give --mediator options or --paths, not both")
     used = [k for k in _SINGLE_ONLY if kwargs.get(k) not in (None, 0.0, "residual",
-                                                             "caseload")]
+                                                             "caseload", "conditional",
+                                                             "within")]
     if used:
         raise click.UsageError(f"--{used[0].replace('_', '-')} applies to one mediator; with "
                                "several, give each mediator's paths in --mediator or --paths")
