@@ -120,16 +120,17 @@ def test_cluster_example_reports_mechanism_power():
     m = plan["mechanisms"][0]
     assert m["status"] == "computed" and m["design"] == "2-1-1"
     assert "--cluster-design 2-1-1" in m["command"]
-    clusters = sum(plan["primary"]["result"]["clusters_per_arm"].values())
+    clusters = plan["final"]["clusters"]
     assert f"--clusters {clusters}" in m["command"]
     # a = b = 0.3 on the residual scale are 0.29668090586048923 and 0.2902930394663639 in
     # total-variance units (1:1 allocation).
+    # 19 clusters per arm recruit 40 each; with 20% lost, 32 are analysed per cluster.
     # R: power.med211(esa=0.29668090586048923, esB=0.2902930394663639,
     #    esb1=0.2902930394663639, escp=0, rhom2=.05, rho2=.05, r22=0, r21=0, r2m2=0, r2m1=0,
-    #    n=20, J=56, p=.5)  -> aB joint 0.506, a 0.977, B 0.518
-    assert clusters == 56
-    assert round(m["power_at_planned_n"], 3) == 0.506
-    assert round(m["path_power"]["a"], 3) == 0.977 and round(m["path_power"]["b"], 3) == 0.518
+    #    n=32, J=38, p=.5)  -> aB joint 0.335, a 0.959, B 0.349
+    assert clusters == 38 and "--cluster-size 32" in m["command"]
+    assert round(m["power_at_planned_n"], 3) == 0.335
+    assert round(m["path_power"]["a"], 3) == 0.959 and round(m["path_power"]["b"], 3) == 0.349
 
 
 _UNSET = getattr(click.core, "UNSET", object())  # click >= 8.2: an option without a default

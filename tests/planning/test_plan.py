@@ -55,8 +55,9 @@ def test_each_mechanism_is_analysed_on_its_own_complete_cases_and_landmark(examp
     _, plan = example
     primary = plan["primary"]["result"]["n_per_arm"]
     hope = next(m for m in plan["mechanisms"] if m["mediator"] == "hope")
-    # hope (m4) and recovery (m12) both lose 15%: 0.85 of those randomised, per arm
-    assert hope["planned_n"] == sum(int(v * 0.85 + 1e-9) for v in primary.values())
+    # hope (m4) loses 15% and recovery (m12) 25%: 0.75 of those randomised, per arm
+    assert hope["attrition"] == 0.25
+    assert hope["planned_n"] == sum(int(v * 0.75 + 1e-9) for v in primary.values())
     eng = next(m for m in plan["mechanisms"] if m["mediator"] == "service_engagement")
     lm = eng["landmark"]
     assert (lm["from_month"], lm["to_month"]) == (4, 12)
@@ -152,7 +153,9 @@ def test_mechanisms_can_drive_the_final_n():
     trust = next(m for m in plan["mechanisms"] if m["mechanism"] == "trust")
     assert final["n_to_recruit"] == trust["n_needed_to_recruit"] > plan["primary"]["result"][
         "n_total"]
-    assert trust["planned_n"] == final["n_analysed"]
+    # trust is analysed on loneliness (15% lost) and recovery (25%) of those recruited
+    assert trust["planned_n"] == sum(int(v * 0.75 + 1e-9)
+                                     for v in final["n_to_recruit_per_arm"].values())
     assert trust["power_at_planned_n"] >= 0.8
     assert any("mechanisms_drive_n" in n for n in plan["notes"])
 

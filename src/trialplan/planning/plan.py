@@ -976,7 +976,7 @@ def build_plan(trial) -> dict:
              "n_to_recruit_per_arm": dict(res["n_per_arm"]), "n_to_recruit": res["n_total"]}
     computed = [mm for mm in mechanisms if mm.get("status") == "computed"]
     if a.mechanisms_drive_n:
-        keep = 1.0 - (a.attrition or 0.0)
+        keep = 1.0 - attrition_for(trial, trial.primary_outcome().id)["rate"]
         for mm in computed:
             per_arm = mm.get("n_needed_to_recruit_per_arm")
             if per_arm is None:
