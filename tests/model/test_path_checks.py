@@ -80,11 +80,14 @@ def test_default_time_points_are_the_outcomes_last_and_the_mediators_last_before
 
 
 def test_cluster_fields_need_a_cluster_trial():
+    # the example is partially nested: level-2 R-squared is allowed, b_within is not
     text = GOOD.replace("      a: 0.3\n      b: 0.3\n", "      a: 0.3\n      b: 0.3\n"
                         "      r2_m2: 0.2\n      b_within: 0.1\n")
-    found = problems(text)
-    assert {p.field for p in found} == {"assumptions.paths[0].r2_m2",
-                                        "assumptions.paths[0].b_within"}
+    [p] = problems(text)
+    assert p.field == "assumptions.paths[0].b_within"
+    text = text.replace("      b_within: 0.1\n", "").replace("kind: partial", "kind: none")
+    [p] = problems(text)
+    assert p.field == "assumptions.paths[0].r2_m2"
     text = GOOD.replace("      measure: HHI\n", "      measure: HHI\n      level: cluster\n")
     [p] = problems(text)
     assert p.field == "change_model.process_variables[2].level"

@@ -34,6 +34,10 @@ def _variants():
     discharge = (ROOT / "peer-discharge" / "trial.yaml").read_text()
     plain = discharge.replace("kind: partial", "kind: none")
     yield "discharge-unclustered", plain.replace("allocation_ratio: 1", "allocation_ratio: 2")
+    yield "discharge-covariates", discharge.replace(
+        "      a: 0.3\n      b: 0.3\n",
+        "      a: 0.3\n      b: 0.3\n      r2_m: 0.2\n      r2_y: 0.3\n      r2_m2: 0.1\n"
+        "      r2_y2: 0.05\n      icc_m: 0.05\n      icc_y: 0.02\n")
     yield "discharge-mc", plain.replace("mediation_test: joint", "mediation_test: mc")
     wards = (ROOT / "cluster-wards" / "trial.yaml").read_text()
     yield "cluster-221", wards.replace(
@@ -228,3 +232,14 @@ def test_cluster_level_process_variable_is_sized_as_2_2_1():
                   "--r2-m2 0.1", "--allocation 0.6666666666666666"):
         assert flag_ in m["command"]
     assert "--icc-m" not in m["command"]
+
+
+def test_per_path_icc_and_level_r2_reach_the_command():
+    text = next(v.values[1] for v in VARIANTS if v.id == "discharge-covariates")
+    plan = build_plan(load_trial_text(text, "t.yaml"))
+    hope = next(m for m in plan["mechanisms"] if m["mediator"] == "hope")
+    for flag_ in ("--r2-m 0.2", "--r2-y 0.3", "--r2-m2 0.1", "--r2-y2 0.05", "--icc-m 0.05",
+                  "--icc-y 0.02"):
+        assert flag_ in hope["command"]
+    other = next(m for m in plan["mechanisms"] if m["mediator"] == "loneliness")
+    assert "--icc-m 0.03" in other["command"] and "--r2-m" not in other["command"]

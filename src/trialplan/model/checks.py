@@ -382,10 +382,15 @@ def _path_problems(model, kinds, months, P, errors, warnings) -> None:
                             "test the mechanism through a process variable measured in both "
                             "arms"))
             continue
-        for field in ("r2_m2", "r2_y2", "b_within"):
-            if getattr(path, field) and not cluster_trial:
-                errors.append(P((*where, field), f"{field} applies to cluster-randomised "
-                                "trials (trial.design: cluster)"))
+        clustered = model.assumptions.clustering.kind != "none"
+        for field in ("r2_m2", "r2_y2"):
+            if getattr(path, field) and not clustered:
+                errors.append(P((*where, field), f"{field} (level-2 R-squared) applies to "
+                                "clustered designs (assumptions.clustering.kind cluster or "
+                                "partial)"))
+        if path.b_within is not None and not cluster_trial:
+            errors.append(P((*where, "b_within"), "b_within applies to cluster-randomised "
+                            "trials (trial.design: cluster)"))
         if path.b_within is not None and med.level == "cluster":
             errors.append(P((*where, "b_within"), f"{med.id!r} is a cluster-level process "
                             "variable (2-2-1): it has no within-cluster path"))

@@ -250,10 +250,12 @@ class PathAssumption(_Model):
                         "(level-1) residual variance explained by baseline covariates.")
     r2_y: float = Field(0.0, ge=0, lt=1, description="Share of the outcome's (level-1) "
                         "residual variance explained by baseline covariates.")
-    r2_m2: float = Field(0.0, ge=0, lt=1, description="Cluster-randomised: share of the "
-                         "process variable's between-cluster variance explained by covariates.")
-    r2_y2: float = Field(0.0, ge=0, lt=1, description="Cluster-randomised: share of the "
-                         "outcome's between-cluster variance explained by covariates.")
+    r2_m2: float = Field(0.0, ge=0, lt=1, description="Clustered designs: share of the "
+                         "process variable's between-cluster (or between-peer-worker) variance "
+                         "explained by covariates.")
+    r2_y2: float = Field(0.0, ge=0, lt=1, description="Clustered designs: share of the "
+                         "outcome's between-cluster (or between-peer-worker) variance explained "
+                         "by covariates.")
     b_within: float | None = Field(
         None, description="Cluster-randomised, individual-level process variable (2-1-1): "
         "the within-cluster path b1; b is then the between-cluster path B (default: b).")

@@ -477,7 +477,7 @@ def _individual_calls(trial, path, kw, analysed, allocation, notes, keep_interve
         # are in its analysis, so that the number of peer workers is the planned one.
         kw.update(icc_m=icc_m, icc_y=icc_y,
                   cluster_size=_clean(cl.cluster_size * keep_intervention), b_level=b_level,
-                  control_variance=cl.control_variance)
+                  control_variance=cl.control_variance, r2_m2=path.r2_m2, r2_y2=path.r2_y2)
         notes.append(f"peer-worker ICC {icc_m:g} for the process variable and {icc_y:g} for "
                      "the outcome" + ("; the logistic b path is estimated within caseloads "
                                       "and the control arm" if kw.get("outcome") == "binary"
