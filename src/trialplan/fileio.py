@@ -19,7 +19,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from trialplan.errors import OutputError, OutputExistsError
+from trialplan.errors import InputError, OutputError, OutputExistsError
 
 _ERRNO_TEXT = {
     errno.EROFS: "the file system is read-only",
@@ -154,3 +154,18 @@ def write_directory(directory, files: dict, *, force: bool) -> list[str]:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return [str(t) for t in targets]
+
+
+def source_date() -> int | None:
+    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) when set to a valid time, else None."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970; got {raw!r}"
+                         ) from None
+    if not 315532800 <= value <= 253402300799:  # the dates a ZIP file and a DOCX can hold
+        raise InputError(f"SOURCE_DATE_EPOCH {value} is outside 1980-9999")
+    return value

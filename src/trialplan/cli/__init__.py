@@ -108,7 +108,7 @@ def main(argv=None):
 
 def _main(argv=None):
     from trialplan.errors import TrialplanError
-    from trialplan.render.documents import source_date
+    from trialplan.fileio import source_date
 
     try:
         source_date()  # checked first: numpy and others fail on a malformed value at import

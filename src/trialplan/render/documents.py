@@ -36,7 +36,13 @@ from importlib import resources
 from pathlib import Path
 
 from trialplan.errors import InputError, OutputExistsError
-from trialplan.fileio import check_directory, check_target, write_directory, write_output
+from trialplan.fileio import (
+    check_directory,
+    check_target,
+    source_date,
+    write_directory,
+    write_output,
+)
 from trialplan.planning.context import TODO
 
 DOCUMENTS = {
@@ -532,21 +538,6 @@ def _reference_doc(reference_doc) -> Path:
     if not zipfile.is_zipfile(ref):
         raise InputError(f"reference document {ref} is not a .docx file (not a ZIP archive)")
     return ref
-
-
-def source_date() -> int | None:
-    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) when set to a valid time, else None."""
-    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError(f"SOURCE_DATE_EPOCH must be whole seconds since 1970; got {raw!r}"
-                         ) from None
-    if not 315532800 <= value <= 253402300799:  # the dates a ZIP file and a DOCX can hold
-        raise InputError(f"SOURCE_DATE_EPOCH {value} is outside 1980-9999")
-    return value
 
 
 def fix_docx_dates(data: bytes, epoch: int | None) -> bytes:
