@@ -265,3 +265,17 @@ def test_caseload_one_with_covariates_gives_a_finite_answer_that_reaches_the_tar
     assert got == 0, err
     r = json.loads(out)
     assert r["power"] >= 0.8 and r["n_total"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--clusters", "1000000000"], "--clusters must be at most 31,250"),
+    (["--power", "0.8", "--a", "1e300"], "--a must be in [-20, 20]"),
+    (["--power", "0.8", "--alpha", "1e-20"], "must be in [1e-10, 1)"),
+    (["--power", "0.8", "--cluster-size", "1e9"], "--cluster-size must be at most 10,000"),
+])
+def test_cluster_mediation_edge_values_are_refused(args, message, capsys):
+    base = ["mediation", "--cluster-design", "2-1-1", "--a", "0.3", "--b", "0.3",
+            "--cluster-size", "32", "--icc-y", "0.05", "--icc-m", "0.05"]
+    got, _, err = main_exit([*base, *args], capsys)
+    assert got == 1 and "internal error" not in err
+    assert message in err

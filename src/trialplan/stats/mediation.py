@@ -832,7 +832,8 @@ def _check_promises(spec, solved, pw, target, n_total, sim) -> None:
         raise UnreachableTargetError("the power cannot be computed for these inputs (values at "
                                      "the edge of their range); nothing is reported")
     if not 0 < n_total <= N_MAX:
-        raise UnreachableTargetError(f"the n found ({n_total:,}) is outside 1 to {N_MAX:,}")
+        raise UnreachableTargetError(f"this needs {n_total:,} participants in all, more than "
+                                     f"the limit of {N_MAX:,}")
     if solved == "n" and pw < target - 1e-9:
         what = "simulated" if sim else "computed"
         raise UnreachableTargetError(f"the n found reaches a {what} power of {pw:.4f}, below "
