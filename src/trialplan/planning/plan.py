@@ -19,6 +19,7 @@ import numpy as np
 from trialplan import __version__
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
+from trialplan.planning.assurance import assurance_section
 from trialplan.stats import _special as sp
 from trialplan.stats import means, mediation, proportions, survival
 
@@ -607,6 +608,7 @@ def build_plan(trial) -> dict:
     ranges, snotes = _sensitivity_ranges(trial)
     notes += snotes
     sensitivity = _sensitivity(trial, ranges)
+    assurance = assurance_section(trial, primary, mechanisms, final)
     simulated = [mm for mm in computed if mm["test"] in _SIMULATED]
     return {
         "schema": PLAN_SCHEMA,
@@ -623,6 +625,7 @@ def build_plan(trial) -> dict:
         "final": final,
         "recruitment": recruitment,
         "feasibility": feasibility,
+        "assurance": assurance,
         "sensitivity": sensitivity,
         "provenance": {"versions": _versions(), "seed": a.seed if simulated else None,
                        "input_sha256": trial.text_hash, "plan_schema": PLAN_SCHEMA},
