@@ -295,7 +295,10 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict], final: dict)
 
         def assured(n_total):
             n_control = n_total / (1.0 + ratio)
-            return float(np.mean(_success(trial, small, size, n_control, direction)[0]))
+            try:
+                return float(np.mean(_success(trial, small, size, n_control, direction)[0]))
+            except InputError:
+                return 0.0  # too few to analyse in this design (e.g. under two clusters)
 
         for f in _CURVE_FACTORS:
             n_total = max(4, int(round(res["n_total"] * f)))

@@ -11,9 +11,10 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.planning.uncertainty_context import uncertainty_context
 
 TODO = "[TO COMPLETE:"
-FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment")
+FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment", "progression")
 
 # SPIRIT 2025 items (Chan et al. 2025), ids and short titles; see reference/standards.md.
 SPIRIT_2025 = [
@@ -415,6 +416,7 @@ def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
         "schedule": _schedule(trial),
         "sample_size": _sample_size(trial, plan),
         "statistics": _statistics(trial, plan),
+        "uncertainty": uncertainty_context(trial, plan),
         "plan": plan,
         "figures": {k: (figures or {}).get(k) for k in FIGURE_KEYS},
         "spirit": [{"id": i, "title": title} for i, title in SPIRIT_2025],

@@ -31,7 +31,7 @@ from trialplan.planning.assurance import power_at
 from trialplan.stats import _special as sp
 from trialplan.stats import progression as pg
 
-_GRID_POINTS = 41  # true values at which the operating characteristics are tabulated
+_GRID_POINTS = 61  # true values at which the operating characteristics are tabulated
 
 
 def purpose(trial) -> str:
@@ -97,7 +97,7 @@ def _adherence_denominator(trial, fe, pilot_n, c, notes):
     share = ratio / (1.0 + ratio)
     rec = trial.model.assumptions.recruitment
     if c.months_to_assess is None or fe.pilot_months is None or rec is None:
-        if c.months_to_assess is None:
+        if c.months_to_assess is None and fe.pilot_months is not None:
             notes.append(f"progression criterion {c.id}: months_to_assess not given, so every "
                          "intervention-arm pilot participant is counted, including those "
                          "randomised too late to meet the adherence definition")
@@ -159,6 +159,8 @@ def _implied(trial, c, final, expected, notes) -> list[dict]:
         value = getattr(c, level)
         row = {"threshold": level, "value": value}
         if c.kind == "recruitment":
+            if purpose(trial) == "external-feasibility":
+                continue  # the definitive trial's sites and rates are not in this file
             months = _months(trial, target, value)
             row.update(months_to_target=months, planned_months=planned_months)
             if planned_months is not None:
@@ -198,11 +200,14 @@ def _implied(trial, c, final, expected, notes) -> list[dict]:
 
 
 def _oc_table(oc_fn, c, expected) -> list[dict]:
-    points = [("assumed", expected)] if expected is not None else []
-    points += [("green", c.green), ("midway", 0.5 * (c.green + c.amber)), ("amber", c.amber),
-               ("below amber", max(c.amber - (c.green - c.amber), 0.01))]
+    points = {}
+    for name, value in ((("assumed", expected),) if expected is not None else ()) + (
+            ("green", c.green), ("midway", 0.5 * (c.green + c.amber)), ("amber", c.amber),
+            ("below amber", max(c.amber - (c.green - c.amber), 0.01))):
+        key = round(value, 10)
+        points[key] = (f"{points[key][0]}, {name}", value) if key in points else (name, value)
     rows = []
-    for name, value in points:
+    for name, value in points.values():
         oc = oc_fn(np.array([value]))
         rows.append({"true": value, "at": name, **{k: float(oc[k][0]) for k in pg.DECISIONS}})
     return rows
@@ -316,7 +321,14 @@ def feasibility_section(trial, final: dict) -> tuple[dict | None, list[str]]:
     projection = _site_projection(trial, fe, pilot_n)
     criteria = [_criterion(trial, fe, c, pilot_n, projection, z, final, notes)
                 for c in fe.criteria]
+    months_to_pilot_n = None
+    if a.recruitment is not None:
+        from trialplan.planning.plan import _months_to
+
+        months = _months_to(a.recruitment, pilot_n)
+        months_to_pilot_n = None if math.isinf(months) else round(months, 2)
     out = {"purpose": purpose(trial), "pilot_n": pilot_n, "pilot_n_from": how,
+           "months_to_pilot_n": months_to_pilot_n,
            "pilot_months": fe.pilot_months, "confidence": fe.confidence,
            "time_zero": trial.model.trial.time_zero,
            "time_zero_after_randomisation_months":
