@@ -128,7 +128,7 @@ def test_sensitivity_is_consistent_with_the_base_case(example):
     _, plan = example
     base = plan["primary"]["result"]["n_total"]
     rows = plan["sensitivity"]["one_way"]
-    for name, value in (("icc", 0.03), ("attrition", 0.15), ("control_rate", 0.38)):
+    for name, value in (("icc", 0.03), ("attrition", 0.15), ("control_rate", 0.3843)):
         row = next(r for r in rows if r["parameter"] == name and r["value"] == value)
         assert row["n_to_recruit"] == base
     icc = [r["n_to_recruit"] for r in rows if r["parameter"] == "icc"]
@@ -143,8 +143,8 @@ def test_sensitivity_is_consistent_with_the_base_case(example):
 
 def test_missing_assumptions_name_the_field_and_line(tmp_path):
     text = example_text().replace("  power: 0.9\n", "").replace(
-        "    control_rate: 0.38        # CORE trial control arm: 83/216 readmitted within 1 "
-        "year\n", "")
+        "    control_rate:             # CORE trial control arm: 83/216 readmitted within 1 "
+        "year\n      {distribution: beta, events: 83, total: 216}\n", "")
     path = tmp_path / "trial.yaml"
     path.write_text(text)
     proc = subprocess.run([sys.executable, "-m", "trialplan", "plan", str(path)],
@@ -176,7 +176,7 @@ def test_figures_are_written_once_and_identical(tmp_path):
     subprocess.run(run, capture_output=True, check=True)
     names = sorted(p.name for p in figs.iterdir())
     assert names == sorted(f"{n}.{e}" for n in ("primary-power", "mechanism-power",
-                                                 "sensitivity", "recruitment")
+                                                 "sensitivity", "recruitment", "progression")
                            for e in ("svg", "png"))
     before = {p.name: p.read_bytes() for p in figs.iterdir()}
     again = subprocess.run(run, capture_output=True, text=True)

@@ -91,6 +91,15 @@ def _require(trial) -> None:
 # Primary outcome
 
 
+def _exact(x) -> str:
+    """A number for a quoted command that reads back exactly (short when it can be).
+
+    A prior's centre, such as 83/216, has no short decimal form.
+    """
+    short = f"{x:g}"
+    return short if float(short) == float(x) else repr(float(x))
+
+
 def _primary_call(trial, overrides=None):
     """The size function, its arguments, and the equivalent command line."""
     overrides = overrides or {}
@@ -124,7 +133,7 @@ def _primary_call(trial, overrides=None):
         p2 = overrides.get("intervention_rate",
                            p1 * p.intervention_rate / p.control_rate)
         args.update(p1=p1, p2=p2)
-        head = f"--p1 {p.control_rate:g} --p2 {p.intervention_rate:g}"
+        head = f"--p1 {_exact(p.control_rate)} --p2 {_exact(p.intervention_rate)}"
     elif out.type == "continuous":
         fn, design = means, "means"
         d = p.d if p.d is not None else p.difference / p.sd
@@ -194,7 +203,7 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
                                                "rate as 'base_rate:' in this path")])
             kw.update(outcome="binary", base_rate=base)
             entry["base_rate"] = base
-            flags += ["--outcome binary", f"--base-rate {base:g}"]
+            flags += ["--outcome binary", f"--base-rate {_exact(base)}"]
             if cl.kind == "partial":
                 kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
                           b_level="individual")
