@@ -99,7 +99,7 @@ def _betabinom_pmf(m: int, p: float, rho: float) -> np.ndarray:
 
 
 def cluster_sizes(n: int, cluster_size: float) -> list[int]:
-    """``n`` participants split into clusters of about ``cluster_size`` (as even as possible)."""
+    """``n`` in the fewest clusters of at most ``cluster_size``, as even as possible."""
     k = max(1, int(math.ceil(n / cluster_size - 1e-9)))
     base, extra = divmod(n, k)
     return [base + 1] * extra + [base] * (k - extra)
