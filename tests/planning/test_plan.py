@@ -82,11 +82,12 @@ def test_feasibility_precision(example):
     fe = plan["feasibility"]
     assert fe["pilot_n"] == 193  # the projection at 9 months (sum over the 8 ramping sites)
     # Nobody reaches the 12-month primary time point within a 9-month pilot, so retention is
-    # judged at month 4: those randomised by month 5, R(5) = 6 (3.5 + 2.5 + 1.5) + 4 + 1 = 50.
+    # judged at month 4 after discharge, which comes half a month after randomisation: those
+    # randomised by month 4.5, R(4.5) = 6 (3 + 2) + 6.25 + 2.25 + 0.25 = 38.75 -> 38.
     retention = next(c for c in fe["criteria"] if c["kind"] == "retention")
-    assert retention["denominator"] == 50
+    assert retention["denominator"] == 38
     assert retention["half_width_at_green"] == pytest.approx(
-        1.959964 * math.sqrt(0.8 * 0.2 / 50), abs=1e-4)
+        1.959964 * math.sqrt(0.8 * 0.2 / 38), abs=1e-4)
     assert any("judged at 4 months after discharge" in n for n in plan["notes"])
 
 
