@@ -291,7 +291,7 @@ class AssuranceSettings(_Model):
 
     draws: int = Field(100_000, ge=1000, le=10_000_000, description="Monte Carlo draws for "
                        "the primary outcome.")
-    mechanism_draws: int = Field(2000, ge=100, le=100_000, description="At most this many "
+    mechanism_draws: int = Field(2000, ge=50, le=100_000, description="At most this many "
                                  "draws for each mechanism (each calls the mediation power "
                                  "function); drawing stops once the Monte Carlo SE is 0.005.")
     target: Probability | None = Field(None, description="Report the n that gives this "

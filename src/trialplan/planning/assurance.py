@@ -26,7 +26,7 @@ ATTRITION = "assumptions.attrition"
 ICC = "assumptions.clustering.icc"
 _P = "assumptions.primary."
 _CURVE_DRAWS = 20_000  # draws per point of the expected power curve and the n search
-_MECHANISM_BATCH = 100
+_MECHANISM_BATCH = 50
 _MECHANISM_SE = 0.005  # stop drawing for a mechanism once its Monte Carlo SE is this small
 _CURVE_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
 
