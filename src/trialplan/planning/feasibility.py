@@ -28,7 +28,7 @@ import numpy as np
 
 from trialplan.errors import TrialFileError
 from trialplan.planning.assurance import power_at
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import progression as pg
 
 _GRID_POINTS = 61  # true values at which the operating characteristics are tabulated

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 
 FAMILIES = ("normal", "lognormal", "gamma", "beta", "uniform", "point")
 """The prior families, with their canonical parameters:
