@@ -36,7 +36,7 @@ def test_docx_has_a_heading_for_every_spirit_item_tables_and_figures(tmp_path):
     # WHO data set, TIDieR, outcomes, schedule, sensitivity, progression criteria
     assert len(doc.tables) >= 6
     # change model, two power curves, recruitment, progression criteria' operating characteristics
-    assert len(doc.inline_shapes) == 5
+    assert len(doc.inline_shapes) == 6  # and the assurance curve
 
 
 def test_html_escapes_markup_from_the_trial_file(tmp_path):
@@ -52,7 +52,7 @@ def test_html_escapes_markup_from_the_trial_file(tmp_path):
     for bad in ("<script>alert", "<b>bold", "<img src=x", "<iframe"):
         assert bad not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-    assert out.count("data:image/png;base64,") == 5  # figures embedded: standalone file
+    assert out.count("data:image/png;base64,") == 6  # figures embedded: standalone file
     assert 'src="figures/' not in out
     md = run("protocol", "trial.yaml", "-o", "p.md", cwd=tmp_path)
     assert md.returncode == 0

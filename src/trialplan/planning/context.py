@@ -14,7 +14,8 @@ from trialplan import __version__
 from trialplan.planning.uncertainty_context import uncertainty_context
 
 TODO = "[TO COMPLETE:"
-FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment", "progression")
+FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment", "progression",
+               "assurance")
 
 # SPIRIT 2025 items (Chan et al. 2025), ids and short titles; see reference/standards.md.
 SPIRIT_2025 = [

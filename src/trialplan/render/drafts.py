@@ -12,7 +12,8 @@ _FIGURES = {"change_model": "figures/change-model.png",
             "primary_power": "figures/primary-power.png",
             "mechanism_power": "figures/mechanism-power.png",
             "recruitment": "figures/recruitment.png",
-            "progression": "figures/progression.png"}
+            "progression": "figures/progression.png",
+            "assurance": "figures/assurance.png"}
 
 
 def figure_refs(plan) -> dict:
@@ -25,6 +26,8 @@ def figure_refs(plan) -> dict:
         refs["recruitment"] = _FIGURES["recruitment"]
     if any(c.get("oc") for c in (plan.get("feasibility") or {}).get("criteria", [])):
         refs["progression"] = _FIGURES["progression"]
+    if (plan.get("assurance") or {}).get("curve"):
+        refs["assurance"] = _FIGURES["assurance"]
     return refs
 
 
@@ -35,7 +38,8 @@ def _figures(trial, plan) -> dict:
     drawn = draw_plan_figures(trial, plan)
     data = {_FIGURES["change_model"]: diagram.figure(trial, "png")}
     for key, name in (("primary_power", "primary-power"), ("mechanism_power", "mechanism-power"),
-                      ("recruitment", "recruitment"), ("progression", "progression")):
+                      ("recruitment", "recruitment"), ("progression", "progression"),
+                      ("assurance", "assurance")):
         if name in drawn:
             data[_FIGURES[key]] = drawn[name]["png"]
     return data

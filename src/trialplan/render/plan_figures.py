@@ -185,6 +185,32 @@ def _progression(plt, plan):
     return fig
 
 
+def _assurance(plt, plan):
+    """Power at the point values and assurance over the priors, against the number recruited."""
+    asr = plan.get("assurance") or {}
+    curve = asr.get("curve")
+    if not curve:
+        return None
+    n = [c["n_to_recruit"] for c in curve]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(n, [c["power"] for c in curve], color="#1f4e79", lw=2, marker="o", ms=3,
+            label="power at the point values")
+    ax.plot(n, [c["assurance"] for c in curve], color="#b03a2e", lw=2, marker="o", ms=3,
+            label="assurance (expected power over the priors)")
+    ceiling = asr["primary"]["prob_effect_favourable"]
+    ax.axhline(ceiling, color="#b03a2e", ls=":", lw=1,
+               label=f"P(effect favours the intervention) = {ceiling:.2f}")
+    ax.axvline(plan["final"]["n_to_recruit"], color="#555555", ls=":", lw=1,
+               label=f"planned: {plan['final']['n_to_recruit']:,} recruited")
+    ax.set_xlabel("participants recruited")
+    ax.set_ylabel("power, assurance")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Primary outcome: {plan['primary']['label']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
 def draw_plan_figures(trial, plan: dict) -> dict:
     """Every figure of the plan as ``{name: {"svg": bytes, "png": bytes}}``."""
     plt = _matplotlib()
@@ -194,6 +220,7 @@ def draw_plan_figures(trial, plan: dict) -> dict:
         "sensitivity": lambda: _heatmap(plt, plan),
         "recruitment": lambda: _recruitment(plt, trial, plan),
         "progression": lambda: _progression(plt, plan),
+        "assurance": lambda: _assurance(plt, plan),
     }
     out = {}
     for name, draw in figures.items():
