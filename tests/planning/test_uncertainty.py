@@ -62,7 +62,7 @@ def test_a_prior_is_replaced_by_its_centre(example):
     ("    control_rate: {distribution: normal, mean: 0.38, sd: 0.05}\n",
      "assumptions.primary.control_rate", "truncate it"),
     ("    control_rate: {distribution: beta, mean: 0.38, sd: 0.6}\n",
-     "assumptions.primary.control_rate", "needs 0 < sd"),
+     "assumptions.primary.control_rate", "and 0 < sd <"),
     ("    control_rate: {distribution: beta, events: 83}\n",
      "assumptions.primary.control_rate", "takes {events, total}"),
     ("    control_rate: {distribution: cauchy, mean: 0.38}\n",

@@ -50,7 +50,8 @@ FIELDS = {
     ("assumptions", "paths", "*", "base_rate"): _PROBABILITY,
 }
 
-# Each distribution's accepted parameter sets (file names), tried in order.
+# Each distribution's accepted parameter sets (file names), tried in order; each family's
+# parser below turns them into the canonical parameters of stats.assurance.Prior.
 FORMS = {
     "normal": (("mean", "sd"), ("estimate", "ci")),
     "lognormal": (("estimate", "ci"), ("median", "sd_log")),
@@ -85,6 +86,88 @@ def _number(value) -> bool:
         value)
 
 
+def _normal(v) -> tuple[tuple, float]:
+    if "ci" in v:
+        lo, hi = v["ci"]
+        mean = v["estimate"]
+        if not lo < mean < hi:
+            raise ValueError(f"estimate {mean:g} must lie inside its ci [{lo:g}, {hi:g}]")
+        sd = (hi - lo) / (2 * Z95)
+    else:
+        mean, sd = v["mean"], v["sd"]
+    if sd <= 0:
+        raise ValueError(f"sd must be positive; got {sd:g}")
+    lower = v.get("lower", -math.inf)
+    upper = v.get("upper", math.inf)
+    if not lower <= mean <= upper:
+        raise ValueError(f"the centre {mean:g} must lie between lower {lower:g} and upper "
+                         f"{upper:g}")
+    return (("mean", mean), ("sd", sd), ("lower", lower), ("upper", upper)), mean
+
+
+def _lognormal(v) -> tuple[tuple, float]:
+    if "ci" in v:
+        lo, hi = v["ci"]
+        median = v["estimate"]
+        if lo <= 0 or not lo < median < hi:
+            raise ValueError(f"a log-normal needs 0 < ci lower < estimate < ci upper; got "
+                             f"{median:g} [{lo:g}, {hi:g}]")
+        sigma = (math.log(hi) - math.log(lo)) / (2 * Z95)
+    else:
+        median, sigma = v["median"], v["sd_log"]
+        if median <= 0 or sigma <= 0:
+            raise ValueError("median and sd_log must be positive")
+    return (("mu", math.log(median)), ("sigma", sigma)), median
+
+
+def _gamma(v) -> tuple[tuple, float]:
+    if "mean" in v:
+        mean, sd = v["mean"], v["sd"]
+        if mean <= 0 or sd <= 0:
+            raise ValueError("mean and sd must be positive")
+        shape, scale = (mean / sd) ** 2, sd * sd / mean
+    else:
+        shape, scale = v["shape"], v["scale"]
+        if shape <= 0 or scale <= 0:
+            raise ValueError("shape and scale must be positive")
+    return (("shape", shape), ("scale", scale)), shape * scale
+
+
+def _beta(v) -> tuple[tuple, float]:
+    if "events" in v:
+        # beta(events, total - events): its mean is the observed proportion.
+        events, total = v["events"], v["total"]
+        if not (float(events).is_integer() and float(total).is_integer()
+                and 0 < events < total):
+            raise ValueError(f"events and total must be whole numbers with 0 < events < "
+                             f"total; got {events!r} of {total!r}")
+        a, b = float(events), float(total - events)
+    elif "mean" in v:
+        mean, sd = v["mean"], v["sd"]
+        if not 0 < mean < 1 or sd <= 0 or sd * sd >= mean * (1 - mean):
+            top = math.sqrt(mean * (1 - mean)) if 0 < mean < 1 else 0.0
+            raise ValueError(f"a beta with mean {mean:g} needs 0 < mean < 1 and 0 < sd < "
+                             f"{top:.4g}")
+        k = mean * (1 - mean) / (sd * sd) - 1
+        a, b = mean * k, (1 - mean) * k
+    else:
+        a, b = v["a"], v["b"]
+        if a <= 0 or b <= 0:
+            raise ValueError("a and b must be positive")
+    return (("a", a), ("b", b)), a / (a + b)
+
+
+def _uniform(v) -> tuple[tuple, float]:
+    lower, upper = v["lower"], v["upper"]
+    if not lower < upper:
+        raise ValueError(f"lower ({lower:g}) must be below upper ({upper:g})")
+    return (("lower", lower), ("upper", upper)), 0.5 * (lower + upper)
+
+
+_PARSERS = {"normal": _normal, "lognormal": _lognormal, "gamma": _gamma, "beta": _beta,
+            "uniform": _uniform}
+
+
 def _canonical(mapping: dict) -> tuple[str, tuple, float]:
     """(family, canonical params, centre) or ValueError saying what is wrong."""
     family = mapping.get("distribution")
@@ -108,72 +191,8 @@ def _canonical(mapping: dict) -> tuple[str, tuple, float]:
                                  f"upper; got {val!r}")
         elif not _number(val):
             raise ValueError(f"{k} must be a finite number; got {val!r}")
-    if family == "normal":
-        if "ci" in v:
-            lo, hi = v["ci"]
-            mean = v["estimate"]
-            if not lo < mean < hi:
-                raise ValueError(f"estimate {mean:g} must lie inside its ci [{lo:g}, {hi:g}]")
-            sd = (hi - lo) / (2 * Z95)
-        else:
-            mean, sd = v["mean"], v["sd"]
-        if sd <= 0:
-            raise ValueError(f"sd must be positive; got {sd:g}")
-        lower = v.get("lower", -math.inf)
-        upper = v.get("upper", math.inf)
-        if not lower <= mean <= upper:
-            raise ValueError(f"the centre {mean:g} must lie between lower {lower:g} and upper "
-                             f"{upper:g}")
-        return "normal", (("mean", mean), ("sd", sd), ("lower", lower), ("upper", upper)), mean
-    if family == "lognormal":
-        if "ci" in v:
-            lo, hi = v["ci"]
-            est = v["estimate"]
-            if lo <= 0 or not lo < est < hi:
-                raise ValueError(f"a log-normal needs 0 < ci lower < estimate < ci upper; got "
-                                 f"{est:g} [{lo:g}, {hi:g}]")
-            sigma = (math.log(hi) - math.log(lo)) / (2 * Z95)
-            median = est
-        else:
-            median, sigma = v["median"], v["sd_log"]
-            if median <= 0 or sigma <= 0:
-                raise ValueError("median and sd_log must be positive")
-        return "lognormal", (("mu", math.log(median)), ("sigma", sigma)), median
-    if family == "gamma":
-        if "mean" in v:
-            mean, sd = v["mean"], v["sd"]
-            if mean <= 0 or sd <= 0:
-                raise ValueError("mean and sd must be positive")
-            shape, scale = (mean / sd) ** 2, sd * sd / mean
-        else:
-            shape, scale = v["shape"], v["scale"]
-            if shape <= 0 or scale <= 0:
-                raise ValueError("shape and scale must be positive")
-        return "gamma", (("shape", shape), ("scale", scale)), shape * scale
-    if family == "beta":
-        if "events" in v:
-            events, total = v["events"], v["total"]
-            if not (float(events).is_integer() and float(total).is_integer()
-                    and 0 < events < total):
-                raise ValueError(f"events and total must be whole numbers with 0 < events < "
-                                 f"total; got {events!r} of {total!r}")
-            a, b = float(events), float(total - events)
-        elif "mean" in v:
-            mean, sd = v["mean"], v["sd"]
-            if not 0 < mean < 1 or sd <= 0 or sd * sd >= mean * (1 - mean):
-                raise ValueError(f"a beta with mean {mean:g} needs 0 < sd < "
-                                 f"{math.sqrt(mean * (1 - mean)) if 0 < mean < 1 else 0:.4g}")
-            k = mean * (1 - mean) / (sd * sd) - 1
-            a, b = mean * k, (1 - mean) * k
-        else:
-            a, b = v["a"], v["b"]
-            if a <= 0 or b <= 0:
-                raise ValueError("a and b must be positive")
-        return "beta", (("a", a), ("b", b)), a / (a + b)
-    lower, upper = v["lower"], v["upper"]
-    if not lower < upper:
-        raise ValueError(f"lower ({lower:g}) must be below upper ({upper:g})")
-    return "uniform", (("lower", lower), ("upper", upper)), 0.5 * (lower + upper)
+    params, centre = _PARSERS[family](v)
+    return family, params, centre
 
 
 def _support(family, params) -> tuple[float, float]:
