@@ -189,3 +189,58 @@ def test_feasibility_example_reads_as_a_feasibility_study():
     assert "internal pilot" not in feas.lower()
     assert "makes no test of effectiveness" in prot
     assert "This feasibility study makes no hypothesis test of effectiveness" in prot
+
+
+def test_blinded_sd_reestimation_for_a_continuous_outcome_in_a_cluster_trial():
+    text = (PILOT.parent.parent / "cluster-wards" / "trial.yaml").read_text()
+    text = text.replace("    d: 0.25\n", "    difference: 2.5\n    sd: 10\n")
+    text = text.replace("  recruitment:\n", "  feasibility:\n    pilot_months: 6\n"
+                        "    blinded_reestimation: true\n    criteria:\n"
+                        "      - {id: retention, kind: retention, green: 0.8, amber: 0.6}\n"
+                        "  recruitment:\n", 1)
+    trial = load_trial_text(text, "wards.yaml")
+    plan = build_plan(trial)
+    grids = {g["parameter"]: g for g in plan["feasibility"]["reestimation"]["grids"]}
+    assert set(grids) == {"sd", "attrition", "icc"}
+    planned = plan["final"]["n_to_recruit"]
+    rows = grids["sd"]["rows"]
+    # The pooled SD includes the spread of the two arm means: sqrt(10^2 + 2.5^2 / 4).
+    base = next(r for r in rows if r["re_estimated"] == pytest.approx(10.0))
+    assert base["observed"] == pytest.approx(math.sqrt(100 + 2.5**2 / 4), abs=1e-4)
+    assert base["n_to_recruit"] == planned
+    ns = [r["n_to_recruit"] for r in rows]
+    assert ns == sorted(ns) and ns[0] < planned < ns[-1]
+    assert all(r["n_final"] == max(r["n_to_recruit"], planned) for r in rows)
+    icc = [r["n_to_recruit"] for r in grids["icc"]["rows"]]
+    assert icc == sorted(icc)
+
+
+def test_assurance_of_a_continuous_cluster_trial_agrees_with_quadrature():
+    # A prior on d alone: one dimension, so the plan's Monte Carlo answer can be checked by
+    # quadrature through the same closed form (cluster randomised, t with clusters - 2 df).
+    text = (PILOT.parent.parent / "cluster-wards" / "trial.yaml").read_text()
+    text = text.replace("    d: 0.25\n", "    d: {distribution: normal, estimate: 0.25, "
+                        "ci: [0.05, 0.45]}\n")
+    trial = load_trial_text(text, "wards.yaml")
+    plan = build_plan(trial)
+    pr = plan["assurance"]["primary"]
+    from trialplan.planning.assurance import power_call
+
+    n_c = plan["primary"]["result"]["n_analysed_per_arm"]["control"]
+    fn, args, _ = power_call(trial, n_c)
+    prior = sa.Prior.normal(0.25, 0.4 / 3.919927969080108)
+    u, w = np.polynomial.legendre.leggauss(200)
+    u, w = 0.5 * (u + 1), 0.5 * w
+    d = prior.ppf(u)
+    args.pop("d")
+    alpha = args.pop("alpha")
+    args["n"] = np.full(d.shape, float(n_c))
+    probs = sa.favourable_power(fn, {**args, "d": d}, d, "greater", alpha)
+    exact = float(np.sum(w * probs))
+    assert abs(pr["assurance"] - exact) < 4 * pr["mc_se"]
+    assert pr["prob_effect_favourable"] == pytest.approx(st_norm_cdf(0.25 / prior.p["sd"]),
+                                                         abs=0.005)
+
+
+def st_norm_cdf(x):
+    return 0.5 * math.erfc(-x / math.sqrt(2))
