@@ -244,3 +244,14 @@ def test_assurance_of_a_continuous_cluster_trial_agrees_with_quadrature():
 
 def st_norm_cdf(x):
     return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def test_a_pilot_purpose_without_criteria_names_the_field():
+    text = (PILOT.parent.parent / "cluster-wards" / "trial.yaml").read_text()
+    text = text.replace("  design: cluster\n", "  design: cluster\n  purpose: internal-pilot\n")
+    assert "purpose: internal-pilot" in text
+    with pytest.raises(TrialFileError) as info:
+        build_plan(load_trial_text(text, "wards.yaml"))
+    (problem,) = info.value.problems
+    assert problem.field == "trial.purpose" and "assumptions.feasibility" in problem.message
+    assert problem.line == text[:text.index("  purpose:")].count("\n") + 1

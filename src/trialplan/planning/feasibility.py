@@ -304,6 +304,12 @@ def feasibility_section(trial, final: dict) -> tuple[dict | None, list[str]]:
     fe = a.feasibility
     notes: list[str] = []
     if fe is None:
+        stated = trial.model.trial.purpose
+        if stated in ("internal-pilot", "external-feasibility"):
+            raise TrialFileError([_problem(trial, ("trial", "purpose"),
+                                           f"purpose '{stated}' needs assumptions.feasibility "
+                                           "(pilot_n or pilot_months, and progression "
+                                           "criteria)")])
         return None, notes
     if fe.pilot_n is not None:
         pilot_n = fe.pilot_n
