@@ -170,9 +170,13 @@ def summary(plan: dict) -> str:
                 lines.append(f"    true {row['true']:.3g} ({row['at']}): P(green) "
                              f"{row['green']:.3f}, P(amber) {row['amber']:.3f}, P(red) "
                              f"{row['red']:.3f}")
+            if c.get("n_for_target_half_width"):
+                lines.append(f"    +/- {fe['target_half_width']:g} at green needs n = "
+                             f"{c['n_for_target_half_width']}")
+            main = "definitive" if kind == "FEASIBILITY STUDY" else "main"
             for row in c.get("implied", []):
                 if row.get("power") is not None:
-                    lines.append(f"    at the {row['threshold']} threshold the main trial's "
+                    lines.append(f"    at the {row['threshold']} threshold the {main} trial's "
                                  f"power is {row['power']:.3f}: {row['command']}")
     sens = plan["sensitivity"]
     lines += ["", "SENSITIVITY  participants to recruit, one assumption varied at a time"]
