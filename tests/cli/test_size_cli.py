@@ -24,7 +24,8 @@ def test_json_contract_partial_nesting():
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert JSON_KEYS <= set(data)
-    assert data["peer_workers"] == -(-data["n_analysed_per_arm"]["intervention"] // 9)
+    # a peer worker supports everyone allocated to them: counted from the numbers recruited
+    assert data["peer_workers"] == -(-data["n_per_arm"]["intervention"] // 9)
     assert data["n_total"] == data["n_per_arm"]["control"] + data["n_per_arm"]["intervention"]
     assert data["power"] >= 0.9
     assert data["inputs"]["icc"] == 0.03

@@ -49,44 +49,53 @@ def effect_direction(trial) -> str:
     return "greater" if signed > 0 else "less"
 
 
+# The size functions' arguments and their command-line flags, in the order they are quoted.
+_FLAGS = (("p1", "--p1"), ("p2", "--p2"), ("d", "--d"), ("hr", "--hr"),
+          ("event_prob", "--event-prob"), ("baseline_corr", "--baseline-corr"),
+          ("baselines", "--baselines"), ("follow_ups", "--follow-ups"),
+          ("follow_up_corr", "--follow-up-corr"), ("n", "--n"), ("alpha", "--alpha"),
+          ("ratio", "--ratio"), ("clustering", "--clustering"), ("icc", "--icc"),
+          ("cluster_size", "--cluster-size"), ("cluster_cv", "--cluster-cv"),
+          ("control_variance", "--control-variance"), ("cluster_autocorr", "--cluster-autocorr"),
+          ("individual_autocorr", "--individual-autocorr"), ("attrition", "--attrition"),
+          ("co_primary", "--co-primary"))
+
+
 def power_call(trial, n_control: float, overrides=None):
     """The primary's power at ``n_control`` analysed in the control arm.
 
     Returns ``(function, arguments, command)``: the closed-form design, its
     keyword arguments (``power`` left out), and the ``trialplan size`` command
-    that prints the same power.  ``overrides`` are as for the sample size
-    (control_rate, intervention_rate, d, hazard_ratio, icc, cluster_size).
+    that prints the same power, written from those arguments (numbers to 10
+    significant digits, and the arguments rounded the same way, so the two
+    agree exactly).  ``overrides`` are as for the sample size (control_rate,
+    intervention_rate, d, hazard_ratio, icc, cluster_size, attrition).
     """
     from trialplan.planning.plan import _primary_call
 
     fn, args, _ = _primary_call(trial, overrides)
-    args = {k: v for k, v in args.items() if k not in ("power", "attrition")}
-    args["n"] = _num(n_control)
-    design = fn.__name__
-    if design == "proportions":
-        args.update(p1=_num(args["p1"]), p2=_num(args["p2"]))
-        head = f"--p1 {args['p1']:.10g} --p2 {args['p2']:.10g}"
-    elif design == "means":
-        args["d"] = _num(args["d"])
-        head = f"--d {args['d']:.10g}"
-        if args.get("baseline_corr") is not None:
-            head += f" --baseline-corr {args['baseline_corr']:.10g}"
-    else:
-        args["hr"] = _num(args["hr"])
-        head = f"--hr {args['hr']:.10g} --event-prob {args['event_prob']:.10g}"
-    flags = [f"--n {args['n']:.10g}", f"--alpha {args['alpha']:g}"]
-    if args.get("ratio", 1) != 1:
-        flags.append(f"--ratio {args['ratio']:g}")
-    if args.get("clustering", "none") != "none":
-        args["icc"] = _num(args["icc"])
-        args["cluster_size"] = _num(args["cluster_size"])
-        flags += [f"--clustering {args['clustering']}", f"--icc {args['icc']:.10g}",
-                  f"--cluster-size {args['cluster_size']:.10g}"]
-        if args.get("cluster_cv") is not None:
-            flags.append(f"--cluster-cv {args['cluster_cv']:g}")
-    if args.get("co_primary", 1) > 1:
-        flags.append(f"--co-primary {args['co_primary']}")
-    return fn, args, f"trialplan size {design} {head} " + " ".join(flags)
+    args = {k: v for k, v in args.items() if k != "power"}
+    args["n"] = n_control
+    known = dict(_FLAGS)
+    unknown = set(args) - set(known)
+    if unknown:  # a new argument of the size call must be given a flag here
+        raise KeyError(f"no command-line flag for {', '.join(sorted(unknown))}")
+    parts = []
+    for name, flag in _FLAGS:
+        value = args.get(name)
+        if value is None or (name in ("ratio", "co_primary", "follow_ups") and value == 1) or (
+                name == "clustering" and value == "none") or (name == "attrition"
+                                                               and value == 0):
+            continue
+        if isinstance(value, str):
+            parts.append(f"{flag} {value}")
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and name in (
+                "baselines", "follow_ups", "co_primary"):
+            parts.append(f"{flag} {value}")
+        else:
+            args[name] = _num(value)
+            parts.append(f"{flag} {args[name]:.10g}")
+    return fn, args, f"trialplan size {fn.__name__} " + " ".join(parts)
 
 
 def power_at(trial, n_control: float, overrides=None) -> dict:
@@ -109,9 +118,22 @@ def _prior_rows(trial) -> list[dict]:
     return rows
 
 
+def primary_attrition(trial) -> dict:
+    """The primary outcome's loss to follow-up and where it comes from (attrition_for)."""
+    from trialplan.planning.attrition import attrition_for
+
+    return attrition_for(trial, trial.primary_outcome().id)
+
+
 def _primary_priors(trial) -> dict:
+    """The priors that act on the primary outcome's power.
+
+    A prior on assumptions.attrition acts only when the primary outcome does
+    not set its own attrition.
+    """
+    own = primary_attrition(trial)["source"] != ATTRITION
     return {k: sa.Prior(s.family, s.params) for k, s in trial.priors.items()
-            if k == ATTRITION or k == ICC or k.startswith(_P)}
+            if (k == ATTRITION and not own) or k == ICC or k.startswith(_P)}
 
 
 def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction: str,
@@ -129,8 +151,9 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
     args = {k: v for k, v in args.items() if k != "power"}
     alpha = args.pop("alpha")
     if ATTRITION in drawn or n_analysed_control is None:
-        analysed = n_recruit_control * (1.0 - np.asarray(drawn.get(ATTRITION,
-                                                                    a.attrition or 0.0)))
+        attrition = drawn.get(ATTRITION, primary_attrition(trial)["rate"])
+        analysed = n_recruit_control * (1.0 - np.asarray(attrition))
+        args["attrition"] = attrition  # the design effect uses the caseload analysed
     else:
         analysed = float(n_analysed_control)
     args["n"] = np.broadcast_to(analysed, (size,))
@@ -302,7 +325,7 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict], final: dict)
 
         for f in _CURVE_FACTORS:
             n_total = max(4, int(round(res["n_total"] * f)))
-            n_c_analysed = n_total / (1.0 + ratio) * (1.0 - (a.attrition or 0.0))
+            n_c_analysed = n_total / (1.0 + ratio) * (1.0 - primary_attrition(trial)["rate"])
             at = power_at(trial, n_c_analysed)
             out["curve"].append({"n_to_recruit": n_total, "assurance": assured(n_total),
                                  "power": at["power"]})

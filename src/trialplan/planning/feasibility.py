@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from trialplan.errors import TrialFileError
-from trialplan.planning.assurance import power_at
+from trialplan.planning.assurance import power_at, primary_attrition
 from trialplan.stats import _dist as sp
 from trialplan.stats import progression as pg
 
@@ -43,9 +43,7 @@ def purpose(trial) -> str:
 
 
 def _primary_attrition(trial) -> float:
-    out = trial.primary_outcome()
-    own = getattr(out, "attrition", None)
-    return own if own is not None else (trial.model.assumptions.attrition or 0.0)
+    return primary_attrition(trial)["rate"]
 
 
 def _reached(rec, months: float) -> int:
@@ -171,10 +169,12 @@ def _implied(trial, c, final, expected, notes) -> list[dict]:
                 row.update(power_at(trial, by_then / (1.0 + ratio) * (1.0 - attrition)))
         elif c.kind == "retention":
             n_c = final["n_to_recruit_per_arm"]["control"] * value
-            row.update(power_at(trial, n_c))
-            needed = math.ceil(final["n_analysed"] / value - 1e-9)
+            row.update(power_at(trial, n_c, {"attrition": 1.0 - value}))
+            needed, err = _n_for(trial, {"attrition": 1.0 - value})
             row.update(n_to_recruit_for_target_power=needed,
-                       months_to_target=_months(trial, needed))
+                       months_to_target=_months(trial, needed) if needed else None)
+            if err:
+                row["error"] = err
         elif c.kind == "adherence" and expected is not None:
             factor = min(value / expected, 1.0)
             overrides = _diluted(trial, factor)
