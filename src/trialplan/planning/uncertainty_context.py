@@ -48,15 +48,16 @@ def _assurance(plan) -> dict | None:
     pr = asr.get("primary")
     n = plan["primary"]["result"]["n_total"]
     if pr:
-        names = ", ".join(field_text(f) for f in pr["priors"])
+        items = [f"the {field_text(f)}" for f in pr["priors"]]
+        names = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
         sentences.append(
             f"Because the assumptions are uncertain, we also report assurance: the probability "
-            f"that the trial succeeds, averaged over prior distributions for the {names} "
+            f"that the trial succeeds, averaged over prior distributions for {names} "
             f"(O'Hagan, Stevens & Campbell, Pharm Stat 2005). With {n:,} participants the "
             f"assurance is {pr['assurance']:.2f} (Monte Carlo standard error "
             f"{pr['mc_se']:.3f}; {pr['draws']:,} draws, seed {pr['seed']}), against power "
-            f"{asr['power_at_point_values']:.2f} at the point values. Success means a "
-            "two-sided test significant in favour of the intervention; the priors give "
+            f"{asr['power_at_point_values']:.2f} at the point values. Success means that the "
+            "two-sided test is significant in favour of the intervention; the priors give "
             f"probability {pr['prob_effect_favourable']:.2f} that the true effect favours the "
             "intervention, which no sample size can exceed.")
         target = asr.get("n_for_target")
