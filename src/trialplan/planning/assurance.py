@@ -19,8 +19,8 @@ import math
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
+from trialplan.planning.calls import Call
 from trialplan.stats import assurance as sa
-from trialplan.stats import mediation
 
 ATTRITION = "assumptions.attrition"
 ICC = "assumptions.clustering.icc"
@@ -29,11 +29,6 @@ _CURVE_DRAWS = 20_000  # draws per point of the expected power curve and the n s
 _MECHANISM_BATCH = 50
 _MECHANISM_SE = 0.005  # stop drawing for a mechanism once its Monte Carlo SE is this small
 _CURVE_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
-
-
-def _num(x) -> float:
-    """A number as it is written in a quoted command (10 significant digits), read back."""
-    return float(f"{float(x):.10g}")
 
 
 def effect_direction(trial) -> str:
@@ -49,63 +44,43 @@ def effect_direction(trial) -> str:
     return "greater" if signed > 0 else "less"
 
 
-# The size functions' arguments and their command-line flags, in the order they are quoted.
-_FLAGS = (("p1", "--p1"), ("p2", "--p2"), ("d", "--d"), ("hr", "--hr"),
-          ("event_prob", "--event-prob"), ("baseline_corr", "--baseline-corr"),
-          ("baselines", "--baselines"), ("follow_ups", "--follow-ups"),
-          ("follow_up_corr", "--follow-up-corr"), ("n", "--n"), ("alpha", "--alpha"),
-          ("ratio", "--ratio"), ("clustering", "--clustering"), ("icc", "--icc"),
-          ("cluster_size", "--cluster-size"), ("cluster_cv", "--cluster-cv"),
-          ("control_variance", "--control-variance"), ("cluster_autocorr", "--cluster-autocorr"),
-          ("individual_autocorr", "--individual-autocorr"), ("attrition", "--attrition"),
-          ("co_primary", "--co-primary"))
-
-
 def power_call(trial, n_control: float, overrides=None):
     """The primary's power at ``n_control`` analysed in the control arm.
 
-    Returns ``(function, arguments, command)``: the closed-form design, its
-    keyword arguments (``power`` left out), and the ``trialplan size`` command
-    that prints the same power, written from those arguments (numbers to 10
-    significant digits, and the arguments rounded the same way, so the two
-    agree exactly).  ``overrides`` are as for the sample size (control_rate,
-    intervention_rate, d, hazard_ratio, icc, cluster_size, attrition).
+    Returns the :class:`~trialplan.planning.calls.Call` of the size function
+    with ``n`` given and ``power`` left out: its ``run()`` gives the power and
+    its ``command()`` the ``trialplan size`` command that prints the same.
+    ``overrides`` are as for the sample size (control_rate, intervention_rate,
+    d, hazard_ratio, icc, cluster_size, attrition).
     """
     from trialplan.planning.plan import _primary_call
 
-    fn, args, _ = _primary_call(trial, overrides)
-    args = {k: v for k, v in args.items() if k != "power"}
-    args["n"] = n_control
-    known = dict(_FLAGS)
-    unknown = set(args) - set(known)
-    if unknown:  # a new argument of the size call must be given a flag here
-        raise KeyError(f"no command-line flag for {', '.join(sorted(unknown))}")
-    parts = []
-    for name, flag in _FLAGS:
-        value = args.get(name)
-        if value is None or (name in ("ratio", "co_primary", "follow_ups") and value == 1) or (
-                name == "clustering" and value == "none") or (name == "attrition"
-                                                               and value == 0):
-            continue
-        if isinstance(value, str):
-            parts.append(f"{flag} {value}")
-        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and name in (
-                "baselines", "follow_ups", "co_primary"):
-            parts.append(f"{flag} {value}")
-        else:
-            args[name] = _num(value)
-            parts.append(f"{flag} {args[name]:.10g}")
-    return fn, args, f"trialplan size {fn.__name__} " + " ".join(parts)
+    call = _primary_call(trial, overrides)
+    return call.replace(power=None, n=_design_n(trial, call.kwargs, n_control))
+
+
+def _design_n(trial, kwargs, n_control):
+    """The ``n`` of the size function for ``n_control`` analysed in the control arm.
+
+    ``means`` and ``proportions`` take the control arm's n; ``survival`` takes the
+    total number of events, participants analysed x P(event).
+    """
+    if "hr" not in kwargs:
+        return n_control if isinstance(n_control, np.ndarray) else float(n_control)
+    ratio = trial.model.trial.allocation_ratio
+    return np.asarray(n_control) * (1.0 + ratio) * np.asarray(kwargs["event_prob"]) if (
+        isinstance(n_control, np.ndarray) or isinstance(kwargs["event_prob"], np.ndarray)
+    ) else float(n_control) * (1.0 + ratio) * float(kwargs["event_prob"])
 
 
 def power_at(trial, n_control: float, overrides=None) -> dict:
     """Power at an analysed control-arm n, with its command (or the reason it has none)."""
-    fn, args, command = power_call(trial, n_control, overrides)
+    call = power_call(trial, n_control, overrides)
     try:
-        power = float(fn(**args).power)
+        power = float(call.run().power)
     except (InputError, UnreachableTargetError) as exc:
-        return {"power": None, "command": command, "error": str(exc)}
-    return {"power": power, "command": command}
+        return {"power": None, "command": call.command(), "error": str(exc)}
+    return {"power": power, "command": call.command()}
 
 
 def _prior_rows(trial) -> list[dict]:
@@ -129,11 +104,12 @@ def _primary_priors(trial) -> dict:
     """The priors that act on the primary outcome's power.
 
     A prior on assumptions.attrition acts only when the primary outcome does
-    not set its own attrition.
+    not set its own attrition, and one on the ICC only in a clustered design.
     """
     own = primary_attrition(trial)["source"] != ATTRITION
+    clustered = trial.model.assumptions.clustering.kind != "none"
     return {k: sa.Prior(s.family, s.params) for k, s in trial.priors.items()
-            if (k == ATTRITION and not own) or k == ICC or k.startswith(_P)}
+            if (k == ATTRITION and not own) or (k == ICC and clustered) or k.startswith(_P)}
 
 
 def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction: str,
@@ -147,9 +123,13 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
 
     a = trial.model.assumptions
     p = a.primary
-    fn, args, _ = _primary_call(trial)
-    args = {k: v for k, v in args.items() if k != "power"}
-    alpha = args.pop("alpha")
+    call = _primary_call(trial)
+    args = {k: v for k, v in call.kwargs.items() if k != "power"}
+    alpha = args.pop("alpha", 0.05)
+
+    def fn(**kw):
+        return Call.of(call.function, **kw).run()
+
     if ATTRITION in drawn or n_analysed_control is None:
         attrition = drawn.get(ATTRITION, primary_attrition(trial)["rate"])
         analysed = n_recruit_control * (1.0 - np.asarray(attrition))
@@ -185,6 +165,7 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
                                         dtype=float), (size,))
         args.update(hr=hr, event_prob=drawn.get(_P + "event_prob", p.event_prob))
         effect = np.log(hr)
+    args["n"] = _design_n(trial, args, args["n"])
     args = {k: (np.broadcast_to(v, (size,)) if isinstance(v, np.ndarray) else v)
             for k, v in args.items()}
     return sa.favourable_power(fn, args, effect, direction, alpha), effect
@@ -232,32 +213,45 @@ def _mcid(trial, primary: dict) -> dict | None:
             **at}
 
 
-def _mechanism_assurance(trial, mechanisms: list[dict], n_recruited: int) -> list[dict]:
+def _mechanism_assurance(trial, mechanisms: list[dict]) -> list[dict]:
+    """Each computed mechanism's power averaged over the priors of its own call's inputs."""
     a = trial.model.assumptions
     settings = a.assurance
     out = []
-    for i, mm in enumerate(mechanisms):
+    for mm in mechanisms:
         if mm.get("status") != "computed":
             continue
+        i = next(k for k, p in enumerate(a.paths)
+                 if p.mechanism == mm["mechanism"] and p.mediator == mm["mediator"])
         path = f"assumptions.paths[{i}]."
         kw = dict(mm["arguments"])
         mapping = {path + "a": ("a",), path + "b": ("b",), path + "cprime": ("cprime",),
                    path + "base_rate": ("base_rate",)}
         if "icc_m" in kw:
             mapping[ICC] = ("icc_m", "icc_y")
-        if (kw.get("outcome") == "binary" and a.paths[i].base_rate is None):
-            mapping[_P + "control_rate"] = ("base_rate",)
+        notes = []
+        if kw.get("outcome") == "binary" and _P + "control_rate" in trial.priors:
+            if kw.get("base_rate") == a.primary.control_rate:
+                mapping[_P + "control_rate"] = ("base_rate",)
+            else:
+                notes.append("the control-rate prior is not carried into this mechanism's "
+                             "outcome rate, which is derived from it")
         names = [k for k in mapping if k in trial.priors]
-        uses_attrition = ATTRITION in trial.priors
-        entry = {"mechanism": mm["mechanism"], "power_at_planned_n": mm["power_at_planned_n"],
-                 "priors": names + ([ATTRITION] if uses_attrition else [])}
-        if not entry["priors"]:
+        if ATTRITION in trial.priors:
+            notes.append("the attrition prior is not carried into the mechanisms, each "
+                         "analysed on its own variables' complete cases")
+        entry = {"mechanism": mm["mechanism"], "mediator": mm.get("mediator"),
+                 "power_at_planned_n": mm["power_at_planned_n"], "priors": names,
+                 "notes": notes}
+        if not names:
             entry.update(assurance=None, reason="no assumption of this mechanism has a prior")
             out.append(entry)
             continue
         priors = {k: sa.Prior(trial.priors[k].family, trial.priors[k].params)
                   for k in entry["priors"]}
         drawn = sa.draw_priors(priors, settings.mechanism_draws, a.seed)
+        size = ({"clusters": mm["planned_clusters"]} if mm.get("planned_clusters")
+                else {"n": mm["planned_n"]})
         powers = []
         failed = 0
         for j in range(settings.mechanism_draws):
@@ -265,11 +259,9 @@ def _mechanism_assurance(trial, mechanisms: list[dict], n_recruited: int) -> lis
             for name in names:
                 for arg in mapping[name]:
                     call[arg] = float(drawn[name][j])
-            analysed = mm["planned_n"]
-            if uses_attrition:
-                analysed = int(round(n_recruited * (1.0 - drawn[ATTRITION][j])))
             try:
-                powers.append(mediation(**call, n=analysed).power)
+                powers.append(Call.of(mm.get("function", "mediation"), **call,
+                                      **size).run().power)
             except (InputError, UnreachableTargetError):
                 powers.append(0.0)
                 failed += 1
@@ -288,7 +280,7 @@ def _mechanism_assurance(trial, mechanisms: list[dict], n_recruited: int) -> lis
     return out
 
 
-def assurance_section(trial, primary: dict, mechanisms: list[dict], final: dict) -> dict | None:
+def assurance_section(trial, primary: dict, mechanisms: list[dict]) -> dict | None:
     """Assurance of the primary outcome and the mechanisms, or None without priors or MCID."""
     a = trial.model.assumptions
     settings = a.assurance
@@ -348,5 +340,5 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict], final: dict)
         if len(drawn) and _CURVE_DRAWS < draws:
             out["notes"].append(f"the curve and the n search use the first {_CURVE_DRAWS:,} "
                                 "draws (the same draws at every n)")
-    out["mechanisms"] = _mechanism_assurance(trial, mechanisms, final["n_to_recruit"])
+    out["mechanisms"] = _mechanism_assurance(trial, mechanisms)
     return out

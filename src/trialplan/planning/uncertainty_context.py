@@ -40,6 +40,12 @@ def _pct(x) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _months(x) -> str:
+    """Months to one decimal, without a trailing .0."""
+    text = f"{x:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _assurance(plan) -> dict | None:
     asr = plan.get("assurance")
     if not asr:
@@ -96,8 +102,8 @@ def _implied_sentence(c) -> str | None:
         if c["kind"] == "recruitment":
             text = f"recruiting at {level} of the projected rate"
             if row.get("months_to_target") is not None:
-                text += (f" would take {row['months_to_target']:.1f} months instead of "
-                         f"{row['planned_months']:.1f} to reach the target")
+                text += (f" would take {_months(row['months_to_target'])} months instead of "
+                         f"{_months(row['planned_months'])} to reach the target")
             if row.get("power") is not None:
                 text += (f", or stopping on time would give {row['n_by_planned_end']:,} "
                          f"participants and power {row['power']:.2f}")
@@ -106,7 +112,7 @@ def _implied_sentence(c) -> str | None:
                     f"size; keeping the planned power needs "
                     f"{row['n_to_recruit_for_target_power']:,} participants")
             if row.get("months_to_target") is not None:
-                text += f" ({row['months_to_target']:.1f} months of recruitment)"
+                text += f" ({_months(row['months_to_target'])} months of recruitment)"
         else:
             if row.get("power") is None:
                 continue
