@@ -243,10 +243,14 @@ def _objectives(trial, plan, change_model, specs=None) -> dict:
         effects = _join(f"{v} {_join(labels)}" for v, labels in sorted(verbs.items()))
         text = f"{mech['label']}: "
         if changed:
+            # "Improve" where higher scores are better; otherwise the label may name either
+            # pole (loneliness, or engagement scored by the SES where higher is worse), so
+            # the neutral "change".
             moved: dict = {}
             for p in changed:
-                moved.setdefault(_direction(trial, nodes[p["id"]][1]), []).append(
-                    p["label"].lower())
+                m = trial.measures.get(nodes[p["id"]][1].measure) or {}
+                verb = "improve" if m.get("direction") == "higher is better" else "change"
+                moved.setdefault(verb, []).append(p["label"].lower())
             text += (f"the intervention is expected to "
                      f"{_join(f'{v} {_join(ls)}' for v, ls in sorted(moved.items()))}, and "
                      f"through {'them' if len(changed) > 1 else 'it'} to {effects}")
