@@ -199,6 +199,12 @@ def test_commands_quoted_in_the_drafts_are_the_plans_reproduced_commands(trial_f
     for m in plan["mechanisms"]:
         known |= {m.get("command"), m.get("command_needed")}
     known |= {g.get("command") for g in plan["parallel_mechanisms"]}
+    # the power at the MCID and at each progression threshold (reproduced in
+    # tests/planning/test_uncertainty.py)
+    mcid = (plan.get("assurance") or {}).get("mcid") or {}
+    known |= {mcid.get("command")}
+    for c in (plan.get("feasibility") or {}).get("criteria", []):
+        known |= {r.get("command") for r in c.get("implied", [])}
     quoted = set()
     for draft in trial_file.parent.glob("*.md"):
         quoted |= {c for c in re.findall(r"`(trialplan [^`]*)`", draft.read_text()) if " --" in c}

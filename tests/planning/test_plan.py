@@ -61,15 +61,17 @@ def test_each_mechanism_is_analysed_on_its_own_complete_cases_and_landmark(examp
     eng = next(m for m in plan["mechanisms"] if m["mediator"] == "service_engagement")
     lm = eng["landmark"]
     assert (lm["from_month"], lm["to_month"]) == (4, 12)
-    # constant hazard: 1 - 0.62^(4/12) of the control arm readmitted by month 4
-    assert lm["event_before"]["control"] == pytest.approx(1 - 0.62 ** (1 / 3), rel=1e-12)
-    assert lm["event_after"]["control"] == pytest.approx(1 - 0.62 ** (2 / 3), rel=1e-12)
+    # constant hazard: 1 - S^(4/12) of the control arm readmitted by month 4, S = 1 - 83/216
+    # (the centre of the example's control-rate prior)
+    s12 = 1 - 83 / 216
+    assert lm["event_before"]["control"] == pytest.approx(1 - s12 ** (1 / 3), rel=1e-12)
+    assert lm["event_after"]["control"] == pytest.approx(1 - s12 ** (2 / 3), rel=1e-12)
     at_risk = {k: int(v * 0.85 * (1 - lm["event_before"][k]) + 1e-9) for k, v in primary.items()}
     assert eng["planned_n"] == sum(at_risk.values())
     # b variance on the overall landmark rate at the planned effect, between the arms' rates
     assert lm["event_after"]["intervention"] < eng["outcome_rate"] < lm["event_after"]["control"]
-    # ab = -0.05 against a log odds ratio of log(.29/.71) - log(.38/.62)
-    lor = math.log(0.29 / 0.71) - math.log(0.38 / 0.62)
+    # ab = -0.05 against a log odds ratio of log(.29/.71) - log(p/(1 - p)), p = 83/216
+    lor = math.log(0.29 / 0.71) - math.log((1 - s12) / s12)
     assert eng["total_effect"] == pytest.approx(lor)
     assert eng["proportion_mediated"] == pytest.approx(-0.05 / lor)
 
@@ -116,11 +118,12 @@ def test_feasibility_precision(example):
     fe = plan["feasibility"]
     assert fe["pilot_n"] == 193  # the projection at 9 months (sum over the 8 ramping sites)
     # Nobody reaches the 12-month primary time point within a 9-month pilot, so retention is
-    # judged at month 4: those randomised by month 5, R(5) = 6 (3.5 + 2.5 + 1.5) + 4 + 1 = 50.
+    # judged at month 4 after discharge, which comes half a month after randomisation: those
+    # randomised by month 4.5, R(4.5) = 6 (3 + 2) + 6.25 + 2.25 + 0.25 = 38.75 -> 38.
     retention = next(c for c in fe["criteria"] if c["kind"] == "retention")
-    assert retention["denominator"] == 50
+    assert retention["denominator"] == 38
     assert retention["half_width_at_green"] == pytest.approx(
-        1.959964 * math.sqrt(0.8 * 0.2 / 50), abs=1e-4)
+        1.959964 * math.sqrt(0.8 * 0.2 / 38), abs=1e-4)
     assert any("judged at 4 months after discharge" in n for n in plan["notes"])
 
 
@@ -164,7 +167,7 @@ def test_sensitivity_is_consistent_with_the_base_case(example):
     _, plan = example
     base = plan["primary"]["result"]["n_total"]
     rows = plan["sensitivity"]["one_way"]
-    for name, value in (("icc", 0.03), ("attrition", 0.05), ("control_rate", 0.38)):
+    for name, value in (("icc", 0.03), ("attrition", 0.05), ("control_rate", 0.3843)):
         row = next(r for r in rows if r["parameter"] == name and r["value"] == value)
         assert row["n_to_recruit"] == base
     icc = [r["n_to_recruit"] for r in rows if r["parameter"] == "icc"]
@@ -179,8 +182,8 @@ def test_sensitivity_is_consistent_with_the_base_case(example):
 
 def test_missing_assumptions_name_the_field_and_line(tmp_path):
     text = example_text().replace("  power: 0.9\n", "").replace(
-        "    control_rate: 0.38        # CORE trial control arm: 83/216 readmitted within 1 "
-        "year\n", "")
+        "    control_rate:             # CORE trial control arm: 83/216 readmitted within 1 "
+        "year\n      {distribution: beta, events: 83, total: 216}\n", "")
     path = tmp_path / "trial.yaml"
     path.write_text(text)
     proc = subprocess.run([sys.executable, "-m", "trialplan", "plan", str(path)],
@@ -215,7 +218,8 @@ def test_figures_are_written_once_and_identical(tmp_path):
     subprocess.run(run, capture_output=True, check=True)
     names = sorted(p.name for p in figs.iterdir())
     assert names == sorted(f"{n}.{e}" for n in ("primary-power", "mechanism-power",
-                                                 "sensitivity", "recruitment")
+                                                 "sensitivity", "recruitment", "progression",
+                                                 "assurance")
                            for e in ("svg", "png"))
     before = {p.name: p.read_bytes() for p in figs.iterdir()}
     again = subprocess.run(run, capture_output=True, text=True)
@@ -231,10 +235,11 @@ def test_event_before_the_landmark_can_be_given_and_is_checked():
     m = next(x for x in build_plan(trial)["mechanisms"] if x["mechanism"] == "engagement")
     lm = m["landmark"]
     assert lm["event_before"]["control"] == 0.2 and lm["how"] == "event_before_mediator as given"
-    # P(no event by 12) = (1 - 0.2)(1 - after): 0.62 = 0.8 (1 - after)
-    assert lm["event_after"]["control"] == pytest.approx(1 - 0.62 / 0.8)
-    # the intervention arm keeps the ratio of cumulative hazards log(0.71) / log(0.62)
-    ratio = math.log(0.71) / math.log(0.62)
+    # P(no event by 12) = (1 - 0.2)(1 - after): S = 0.8 (1 - after), S = 1 - 83/216
+    s12 = 1 - 83 / 216
+    assert lm["event_after"]["control"] == pytest.approx(1 - s12 / 0.8)
+    # the intervention arm keeps the ratio of cumulative hazards log(0.71) / log(S)
+    ratio = math.log(0.71) / math.log(s12)
     assert lm["event_before"]["intervention"] == pytest.approx(1 - 0.8 ** ratio)
     bad = _variant(**{path: path + "\n      event_before_mediator: 0.5"})
     with pytest.raises(TrialFileError) as exc:

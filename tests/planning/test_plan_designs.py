@@ -46,8 +46,9 @@ def test_primary_uses_its_own_attrition():
     assert low["primary"]["attrition"]["rate"] == 0.05
     assert high["primary"]["attrition"]["rate"] == 0.3
     assert "--attrition 0.3" in high["primary"]["command"]
-    # by hand: the primary's attrition, caseload 9 allocated
-    by_hand = proportions(p1=0.38, p2=0.29, power=0.9, clustering="partial", icc=0.03,
+    # by hand: the primary's attrition, caseload 9 allocated; the control rate is the centre
+    # of the example's beta(83, 133) prior
+    by_hand = proportions(p1=83 / 216, p2=0.29, power=0.9, clustering="partial", icc=0.03,
                           cluster_size=9, attrition=0.3)
     assert high["final"]["n_to_recruit"] == by_hand.n_total
     assert high["final"]["peer_workers"] == math.ceil(by_hand.n_per_arm["intervention"] / 9)

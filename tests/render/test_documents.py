@@ -35,7 +35,8 @@ def test_docx_has_a_heading_for_every_spirit_item_tables_and_figures(tmp_path):
         assert f"{item}. {title}" in headings, item
     # WHO data set, TIDieR, outcomes, schedule, sensitivity, progression criteria
     assert len(doc.tables) >= 6
-    assert len(doc.inline_shapes) == 4  # change model, two power curves, recruitment
+    # change model, two power curves, recruitment, progression criteria' operating characteristics
+    assert len(doc.inline_shapes) == 6  # and the assurance curve
 
 
 def test_html_escapes_markup_from_the_trial_file(tmp_path):
@@ -51,7 +52,7 @@ def test_html_escapes_markup_from_the_trial_file(tmp_path):
     for bad in ("<script>alert", "<b>bold", "<img src=x", "<iframe"):
         assert bad not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-    assert out.count("data:image/png;base64,") == 4  # figures embedded: standalone file
+    assert out.count("data:image/png;base64,") == 6  # figures embedded: standalone file
     assert 'src="figures/' not in out
     md = run("protocol", "trial.yaml", "-o", "p.md", cwd=tmp_path)
     assert md.returncode == 0
@@ -111,8 +112,8 @@ def test_markdown_is_deterministic_and_every_number_comes_from_the_plan(trial):
     one, _ = markdown_for(trial, "protocol", with_figures=False)
     two, _ = markdown_for(trial, "protocol", with_figures=False)
     assert one == two
-    assert "1,354" in one  # participants to recruit, from the plan
-    assert "trialplan size proportions --p1 0.38 --p2 0.29 --power 0.9" in one
+    assert "1,240" in one  # participants to recruit, from the plan
+    assert "trialplan size proportions --p1 0.38425925925925924 --p2 0.29 --power 0.9" in one
 
 
 @pytest.mark.parametrize("document", ["sap", "process-evaluation", "feasibility"])

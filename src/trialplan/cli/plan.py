@@ -56,6 +56,40 @@ def _n(x) -> str:
     return "-" if x is None else f"{x:,}"
 
 
+def _assurance_lines(asr) -> list[str]:
+    if not asr:
+        return []
+    lines = ["", "ASSURANCE  expected power over the priors (O'Hagan et al. 2005)"]
+    for r in asr["priors"]:
+        lines.append(f"  {r['field']}: {r['distribution']}, value used {r['centre']:.4g}, "
+                     f"95% of the prior {r['interval_95'][0]:.3g} to {r['interval_95'][1]:.3g}")
+    pr = asr.get("primary")
+    if pr:
+        lines.append(f"  primary: assurance {pr['assurance']:.3f} +/- {pr['mc_se']:.3f} MC SE "
+                     f"({pr['draws']:,} draws, seed {pr['seed']}) against power "
+                     f"{asr['power_at_point_values']:.3f}; P(effect favours the intervention) "
+                     f"{pr['prob_effect_favourable']:.3f}")
+        lines.append("  n to recruit -> power, assurance: " + "; ".join(
+            f"{c['n_to_recruit']:,} -> "
+            + (f"{c['power']:.3f}" if c["power"] is not None else "-")
+            + f", {c['assurance']:.3f}" for c in asr["curve"]))
+    target = asr.get("n_for_target")
+    if target:
+        lines.append(f"  assurance {asr['target']:g}: " + (
+            f"recruit {target['n_to_recruit']:,} (assurance {target['assurance']:.3f})"
+            if target.get("n_to_recruit") else target["reason"]))
+    mcid = asr.get("mcid")
+    if mcid and mcid.get("power") is not None:
+        lines.append(f"  MCID {mcid['value']:g} ({mcid['scale']}): power {mcid['power']:.3f}; "
+                     f"assumed effect {mcid['assumed_effect']:.4g}")
+    for m in asr.get("mechanisms", []):
+        if m.get("assurance") is not None:
+            lines.append(f"  {m['mechanism']}: assurance {m['assurance']:.3f} +/- "
+                         f"{m['mc_se']:.3f} ({m['draws']:,} draws) against power "
+                         f"{m['power_at_planned_n']:.3f}")
+    return lines
+
+
 def summary(plan: dict) -> str:
     """A readable account of the plan: every number with what it assumes."""
     a = plan["assumptions"]
@@ -181,9 +215,12 @@ def summary(plan: dict) -> str:
                      f"intervention {fl['allocated']['intervention']:,}) -> analysed control "
                      f"{fl['analysed']['control']:,}, intervention "
                      f"{fl['analysed']['intervention']:,}")
+    lines += _assurance_lines(plan.get("assurance"))
     fe = plan["feasibility"]
     if fe:
-        lines += ["", f"INTERNAL PILOT  {fe['pilot_n']} randomised ({fe['pilot_n_from']}); "
+        kind = ("FEASIBILITY STUDY" if fe.get("purpose") == "external-feasibility"
+                else "INTERNAL PILOT")
+        lines += ["", f"{kind}  {fe['pilot_n']} randomised ({fe['pilot_n_from']}); "
                   f"{fe['confidence']:.0%} intervals"]
         for c in fe["criteria"]:
             if c["half_width_at_green"] is None:
@@ -193,6 +230,18 @@ def summary(plan: dict) -> str:
             lines.append(f"  {c['id']} ({c['kind']}): green >= {c['green']:g}, amber >= "
                          f"{c['amber']:g}, red below; n = {c['denominator']}, +/- "
                          f"{c['half_width_at_green']:.3f} at green{ok}")
+            for row in c.get("oc_table", []):
+                lines.append(f"    true {row['true']:.3g} ({row['at']}): P(green) "
+                             f"{row['green']:.3f}, P(amber) {row['amber']:.3f}, P(red) "
+                             f"{row['red']:.3f}")
+            if c.get("n_for_target_half_width"):
+                lines.append(f"    +/- {fe['target_half_width']:g} at green needs n = "
+                             f"{c['n_for_target_half_width']}")
+            main = "definitive" if kind == "FEASIBILITY STUDY" else "main"
+            for row in c.get("implied", []):
+                if row.get("power") is not None:
+                    lines.append(f"    at the {row['threshold']} threshold the {main} trial's "
+                                 f"power is {row['power']:.3f}: {row['command']}")
     sens = plan["sensitivity"]
     lines += ["", "SENSITIVITY  participants to recruit, one assumption varied at a time"]
     by: dict = {}

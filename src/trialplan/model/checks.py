@@ -8,6 +8,7 @@ with file, line, field, what was expected and what was found.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from importlib import resources
 
 from trialplan.errors import TrialFileError
 from trialplan.model.loader import Located, Problem, load, load_file
+from trialplan.model.priors import extract_priors
 
 SECONDS_PER_ITEM = 15  # burden estimate when an instrument's minutes are unknown
 
@@ -38,6 +40,9 @@ class TrialPlan:
     source: str
     located: object = dc_field(default=None, repr=False, compare=False)
     text_hash: str | None = None
+    priors: dict = dc_field(default_factory=dict, compare=False)
+    """Field name -> :class:`~trialplan.model.priors.PriorSpec`, for assumptions given as
+    distributions (the model holds each one's centre)."""
 
     @property
     def change_model(self):
@@ -184,6 +189,8 @@ def check_located(located: Located) -> TrialPlan:
     if "schema" in data and data["schema"] != SCHEMA_VERSION:
         problems.append(located.problem(("schema",), f"expected {SCHEMA_VERSION!r}; got "
                                         f"{data['schema']!r}"))
+    data, priors, prior_problems = extract_priors(data, located.problem)
+    problems += prior_problems
     try:
         model = TrialFile.model_validate(data)
     except ValidationError as exc:
@@ -192,7 +199,7 @@ def check_located(located: Located) -> TrialPlan:
         raise TrialFileError(problems) from None
     if problems:
         raise TrialFileError(problems)
-    return _semantic(model, located)
+    return dataclasses.replace(_semantic(model, located), priors=priors)
 
 
 def _semantic(model, located: Located) -> TrialPlan:

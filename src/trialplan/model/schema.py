@@ -27,6 +27,8 @@ Id = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64,
 Text = Annotated[str, Field(max_length=20_000)]
 Probability = Annotated[float, Field(gt=0, lt=1)]
 VariableType = Literal["continuous", "binary", "count", "time-to-event"]
+PURPOSES = ("confirmatory", "internal-pilot", "external-feasibility")
+CRITERION_KINDS = ("recruitment", "retention", "adherence", "other")
 
 
 class _Model(BaseModel):
@@ -46,6 +48,18 @@ class Trial(_Model):
         "parallel", description="parallel: individually randomised; cluster: cluster randomised.")
     allocation_ratio: float = Field(1.0, gt=0, description="Intervention : control.")
     framework: Literal["superiority", "non-inferiority", "equivalence"] = "superiority"
+    purpose: Literal[PURPOSES] | None = Field(
+        None, description="confirmatory: a definitive trial; internal-pilot: a definitive "
+        "trial whose first participants form a pilot judged by progression criteria; "
+        "external-feasibility: a separate feasibility study that informs a later definitive "
+        "trial (no test of effectiveness).  Default: internal-pilot when "
+        "assumptions.feasibility is given, otherwise confirmatory.")
+    time_zero: str = Field("randomisation", max_length=200, description="The event from which "
+                           "timepoints are counted (randomisation, discharge, ...).")
+    time_zero_after_randomisation_months: float = Field(
+        0.0, ge=0, le=24, description="Typical months from randomisation to time zero (e.g. "
+        "randomised on the ward, followed up from discharge): follow-up falls due this much "
+        "later.")
     registration: str | None = None
     sponsor: str | None = None
     funder: str | None = None
@@ -221,6 +235,9 @@ class PrimaryAssumptions(_Model):
                                          "repeated measurements; required with several "
                                          "follow-ups or baselines.")
     co_primary: int = Field(1, ge=1, le=20)
+    mcid: float | None = Field(
+        None, description="Minimal clinically important difference on the effect's scale "
+        "(rate difference, mean difference, or hazard ratio); the plan gives the power at it.")
 
 
 class PathAssumption(_Model):
@@ -286,19 +303,34 @@ class Recruitment(_Model):
 
 
 class Criterion(_Model):
-    """A progression criterion for an internal pilot, traffic-light style."""
+    """A progression criterion for a pilot, traffic-light style."""
 
     id: Id
-    kind: Literal["recruitment", "retention", "adherence"]
+    kind: Literal[CRITERION_KINDS]
     label: str | None = None
     green: Probability = Field(description="Proceed at or above this share.")
     amber: Probability = Field(description="Proceed with changes at or above this share; "
                                "below it is red.")
+    n: int | None = Field(None, ge=1, description="Participants the share is measured on "
+                          "(required for kind 'other'; otherwise derived from the pilot).")
+    months_to_assess: float | None = Field(
+        None, ge=0, le=60, description="Adherence: months from time zero a participant needs "
+        "to reach the adherence definition (only those with this much time by the pilot's end "
+        "count).")
+    expected: Probability | None = Field(
+        None, description="The value the main trial's sample size assumes (retention: 1 - "
+        "attrition by default; adherence: the adherence behind the assumed effect, which is "
+        "diluted in proportion below it).")
+    icc: float | None = Field(None, ge=0, lt=1, description="Between peer-worker (adherence) "
+                              "or between-site (retention) ICC of the share; the count is then "
+                              "beta-binomial within each cluster.")
 
     @model_validator(mode="after")
     def _ordered(self):
         if not self.amber < self.green:
             raise ValueError(f"amber ({self.amber:g}) must be below green ({self.green:g})")
+        if self.kind == "other" and self.n is None:
+            raise ValueError("a criterion of kind 'other' needs n, the number it is measured on")
         return self
 
 
@@ -307,9 +339,21 @@ class Feasibility(_Model):
 
     pilot_months: float | None = Field(None, gt=0, le=60, description="Length of the internal "
                                        "pilot (months from the first site opening).")
-    pilot_n: int | None = Field(None, ge=2, description="Participants randomised in the pilot "
+    pilot_n: int | None = Field(None, ge=2, le=5_000, description="Participants randomised in "
+                                "the pilot; at most 5,000 (the pilot's exact decision "
+                                "probabilities are computed over every possible count) "
                                 "(instead of pilot_months).")
     confidence: Probability = 0.95
+    recruitment_cv: float | None = Field(
+        None, ge=0, le=5, description="Between-site coefficient of variation of the "
+        "recruitment rate: site counts are then negative binomial (gamma-mixed Poisson).")
+    target_half_width: float | None = Field(
+        None, gt=0, lt=0.5, description="External feasibility study: the confidence-interval "
+        "half-width wanted for each share (e.g. 0.1 for retention to +-10 points); the plan "
+        "gives the n that reaches it.")
+    blinded_reestimation: bool = Field(
+        False, description="Internal pilot: re-estimate the nuisance parameters (control "
+        "rate or SD, attrition) blind to allocation and recompute the sample size.")
     criteria: list[Criterion] = Field(min_length=1, max_length=MAX_CRITERIA)
 
     @model_validator(mode="after")
@@ -329,6 +373,18 @@ class Sensitivity(_Model):
     d: list[float] | None = _Values
     hazard_ratio: list[Annotated[float, Field(gt=0)]] | None = _Values
     cluster_size: list[Annotated[float, Field(ge=1)]] | None = _Values
+
+
+class AssuranceSettings(_Model):
+    """How the assurance (expected power over the priors) is computed."""
+
+    draws: int = Field(100_000, ge=1000, le=10_000_000, description="Monte Carlo draws for "
+                       "the primary outcome.")
+    mechanism_draws: int = Field(2000, ge=50, le=100_000, description="At most this many "
+                                 "draws for each mechanism (each calls the mediation power "
+                                 "function); drawing stops once the Monte Carlo SE is 0.005.")
+    target: Probability | None = Field(None, description="Report the n that gives this "
+                                       "assurance.")
 
 
 class Assumptions(_Model):
@@ -356,6 +412,7 @@ class Assumptions(_Model):
     recruitment: Recruitment | None = None
     staffing: Staffing | None = None
     feasibility: Feasibility | None = None
+    assurance: AssuranceSettings = AssuranceSettings()
     sources: dict[Id, Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=dict, description="Where each assumption comes from, by field name "
         "(control_rate, intervention_rate, d, sd, icc, cluster_size, attrition, recruitment, "

@@ -13,10 +13,12 @@ from __future__ import annotations
 from trialplan import __version__
 from trialplan.planning.analysis import analysis_specs, cace_spec, mentions_time, short_label
 from trialplan.planning.mediation_text import mediation_paragraphs
+from trialplan.planning.uncertainty_context import uncertainty_context
 from trialplan.stats import teerenstra_correlation
 
 TODO = "[TO COMPLETE:"
-FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment")
+FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment", "progression",
+               "assurance")
 
 # SPIRIT 2025 items (Chan et al. 2025), ids and short titles; see reference/standards.md.
 SPIRIT_2025 = [
@@ -1074,6 +1076,7 @@ def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
         "schedule": _schedule(trial),
         "sample_size": _sample_size(trial, plan),
         "statistics": _statistics(trial, plan, specs),
+        "uncertainty": uncertainty_context(trial, plan),
         "cluster_design": _cluster_design(trial, plan),
         "design_summary": _design_summary(plan),
         "plan": plan,

@@ -21,8 +21,10 @@ import numpy as np
 from trialplan import __version__
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
+from trialplan.planning.assurance import assurance_section
 from trialplan.planning.attrition import attrition_for
 from trialplan.planning.calls import Call
+from trialplan.planning.feasibility import feasibility_section
 from trialplan.stats import _dist as sp
 from trialplan.stats.designs import FEW_CLUSTERS_PER_ARM
 
@@ -616,26 +618,33 @@ def _check_totals(entries: list[dict]) -> None:
 # Recruitment
 
 
-def recruitment_curve(rec, months, sites=None, cap=None) -> np.ndarray:
-    """Cumulative participants randomised by each time in ``months``.
+def site_recruitment(rec, months, sites=None, cap=None) -> np.ndarray:
+    """Participants randomised at each site by each time in ``months`` (sites x times).
 
     Site k opens at k x site_opening_interval_months and ramps linearly to
     full speed (screened x eligible x consent per month) over ramp_up_months.
     ``sites`` overrides the number of sites (a cluster trial's clusters) and
     ``cap`` stops each site at that many participants (a cluster's size).
     """
-    t = np.asarray(months, dtype=float)
+    t = np.atleast_1d(np.asarray(months, dtype=float))
     rate = rec.screened_per_site_month * rec.eligible * rec.consent
-    total = np.zeros_like(t)
     r = rec.ramp_up_months
-    for k in range(rec.sites if sites is None else sites):
+    count = rec.sites if sites is None else sites
+    out = np.zeros((count, t.size))
+    for k in range(count):
         s = np.maximum(t - k * rec.site_opening_interval_months, 0.0)
         if r > 0:
             site = rate * np.where(s <= r, s * s / (2.0 * r), s - r / 2.0)
         else:
             site = rate * s
-        total += site if cap is None else np.minimum(site, cap)
-    return total
+        out[k] = site if cap is None else np.minimum(site, cap)
+    return out
+
+
+def recruitment_curve(rec, months, sites=None, cap=None) -> np.ndarray:
+    """Cumulative participants randomised by each time in ``months`` (all sites)."""
+    total = site_recruitment(rec, months, sites, cap).sum(axis=0)
+    return total.reshape(np.shape(months)) if np.ndim(months) == 0 else total
 
 
 # A recruitment projection longer than this is not a plan: the rates are wrong.
@@ -752,115 +761,6 @@ def _recruitment(trial, final: dict, notes: list) -> dict | None:
                        for g, c in zip(grid, cumulative, strict=True)],
         "flow": flow,
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Feasibility
-
-
-def _wilson(p, n, z):
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def _retention_denominator(trial, fe, pilot_n, notes, cid):
-    """Pilot participants whose follow-up falls due before the pilot ends.
-
-    With a pilot length in months, a participant randomised at time s reaches a
-    follow-up at month f only if s + f <= pilot_months.  Retention is judged at
-    the primary time point when anyone reaches it within the pilot, otherwise at
-    the latest follow-up that some do reach (and a note says so).
-    """
-    months = trial.timepoint_months()
-    primary = trial.primary_outcome()
-    primary_month = max(months[t] for t in primary.timepoints)
-    rec = trial.model.assumptions.recruitment
-    if fe.pilot_months is None or rec is None:
-        return pilot_n, "pilot participants followed up at the primary timepoint"
-    labels = {tp.id: (tp.label or tp.id) for tp in trial.model.timepoints}
-    follow_ups = sorted({m_ for m_ in months.values() if m_ > 0}, reverse=True)
-    for month in [primary_month] + [m_ for m_ in follow_ups if m_ < primary_month]:
-        reached = int(math.floor(float(recruitment_curve(rec, fe.pilot_months - month))
-                                 + 1e-9)) if month < fe.pilot_months else 0
-        if reached >= 2:
-            if month != primary_month:
-                name = next(labels[t] for t, m_ in months.items() if m_ == month)
-                notes.append(f"progression criterion {cid}: no pilot participant reaches the "
-                             f"primary time point (month {primary_month:g}) within the "
-                             f"{fe.pilot_months:g}-month pilot; retention is judged at "
-                             f"{name} (month {month:g}), on {reached} participants")
-            return reached, (f"pilot participants due for follow-up at month {month:g} "
-                             "before the pilot ends")
-    notes.append(f"progression criterion {cid}: no pilot participant reaches any follow-up "
-                 f"within the {fe.pilot_months:g}-month pilot; retention cannot be judged "
-                 "until later")
-    return 0, "no follow-up falls due within the pilot"
-
-
-def _feasibility(trial, recruitment: dict | None) -> tuple[dict | None, list[str]]:
-    a = trial.model.assumptions
-    fe = a.feasibility
-    notes: list[str] = []
-    if fe is None:
-        return None, notes
-    ratio = trial.model.trial.allocation_ratio
-    if fe.pilot_n is not None:
-        pilot_n = fe.pilot_n
-        how = "given as pilot_n"
-    else:
-        rec = a.recruitment
-        if rec is None:
-            raise TrialFileError([_problem(trial, ("assumptions", "feasibility", "pilot_months"),
-                                           "pilot_months needs assumptions.recruitment to "
-                                           "project how many are randomised in the pilot; add "
-                                           "'recruitment:' or give pilot_n instead")])
-        pilot_n = int(math.floor(float(recruitment_curve(rec, fe.pilot_months)) + 1e-9))
-        how = f"projected randomised in the first {fe.pilot_months:g} months"
-    z = float(sp.ndtri(0.5 + fe.confidence / 2.0))
-    criteria = []
-    for c in fe.criteria:
-        if c.kind == "recruitment":
-            # Observed / projected count; the count is Poisson, so the ratio's half-width
-            # is z / sqrt(expected count).
-            denom = pilot_n
-            what = "participants randomised as a share of the projection"
-            half = z / math.sqrt(max(pilot_n, 1))
-            ci = (max(0.0, c.green - half * c.green), c.green + half * c.green)
-            half_at_green = half * c.green
-            expected = None
-        else:
-            if c.kind == "retention":
-                denom, what = _retention_denominator(trial, fe, pilot_n, notes, c.id)
-                expected = 1.0 - (a.attrition or 0.0)
-            else:
-                denom = max(1, int(math.floor(pilot_n * ratio / (1.0 + ratio))))
-                what = "intervention-arm pilot participants adhering"
-                expected = None
-            if denom < 1:
-                criteria.append({
-                    "id": c.id, "kind": c.kind, "label": c.label or what, "green": c.green,
-                    "amber": c.amber, "red_below": c.amber, "denominator": 0,
-                    "measured_on": what, "expected": expected, "half_width_at_green": None,
-                    "interval_at_green": None, "separates_green_from_red": False})
-                continue
-            half_at_green = z * math.sqrt(c.green * (1 - c.green) / denom)
-            ci = _wilson(c.green, denom, z)
-        criteria.append({
-            "id": c.id, "kind": c.kind, "label": c.label or what, "green": c.green,
-            "amber": c.amber, "red_below": c.amber, "denominator": denom, "measured_on": what,
-            "expected": expected, "half_width_at_green": half_at_green,
-            "interval_at_green": [ci[0], ci[1]],
-            "separates_green_from_red": half_at_green < (c.green - c.amber),
-        })
-        if half_at_green >= c.green - c.amber:
-            notes.append(f"progression criterion {c.id}: with {denom} in the pilot the "
-                         f"{fe.confidence:.0%} interval at the green threshold (+/- "
-                         f"{half_at_green:.3f}) is wider than the amber band "
-                         f"({c.amber:g} to {c.green:g}): a pilot result at the green threshold "
-                         "could not rule out red")
-    return {"pilot_n": pilot_n, "pilot_n_from": how, "pilot_months": fe.pilot_months,
-            "confidence": fe.confidence, "criteria": criteria}, notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -1038,15 +938,7 @@ def build_plan(trial) -> dict:
         notes.append("recruitment not planned: add assumptions.recruitment (sites, "
                      "screened_per_site_month, eligible, consent) for the projection and "
                      "participant flow")
-    feasibility, fnotes = _feasibility(trial, recruitment)
-    if feasibility is not None and feasibility["pilot_n"] > final["n_to_recruit"]:
-        fe = a.feasibility
-        field = "pilot_n" if fe.pilot_n is not None else "pilot_months"
-        raise TrialFileError([_problem(trial, ("assumptions", "feasibility", field),
-                                       f"the internal pilot ({feasibility['pilot_n']:,} "
-                                       f"randomised, {feasibility['pilot_n_from']}) is larger "
-                                       f"than the whole trial ({final['n_to_recruit']:,} to "
-                                       f"recruit): shorten or shrink the pilot")])
+    feasibility, fnotes = feasibility_section(trial, final)  # refuses a pilot above the trial
     notes += fnotes
     if feasibility is None:
         notes.append("no internal pilot: add assumptions.feasibility with progression criteria "
@@ -1054,6 +946,7 @@ def build_plan(trial) -> dict:
     ranges, snotes = _sensitivity_ranges(trial)
     notes += snotes
     sensitivity = _sensitivity(trial, ranges)
+    assurance = assurance_section(trial, primary, mechanisms)
     simulated = [mm for mm in computed if mm["test"] in _SIMULATED]
     parallel = _parallel(trial, mechanisms)
     return {
@@ -1073,6 +966,7 @@ def build_plan(trial) -> dict:
         "staffing": staffing,
         "recruitment": recruitment,
         "feasibility": feasibility,
+        "assurance": assurance,
         "sensitivity": sensitivity,
         "provenance": {"versions": _versions(), "seed": a.seed if simulated else None,
                        "input_sha256": trial.text_hash, "plan_schema": PLAN_SCHEMA},

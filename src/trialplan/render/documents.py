@@ -68,7 +68,8 @@ _BLOCK_START = re.compile(r"^(\s*)(?=[-+:](?:\s|$)|[-=]+\s*$|:{3,}|%)")
 _ORDERED = re.compile(r"^(\s*)(\d+|[A-Za-z]|[ivxlcdmIVXLCDM]+)([.)])(?=\s|$)")
 # Context keys whose strings trialplan writes itself and templates use as Markdown syntax:
 # figure file names (image links), commands (code spans), the placeholder mark.
-_NOT_USER_TEXT = frozenset({"figures", "command", "mechanism_commands", "todo_mark", "tool"})
+_NOT_USER_TEXT = frozenset({"figures", "command", "commands", "mechanism_commands", "todo_mark",
+                            "tool"})
 
 
 # trialplan's placeholder, **[TO COMPLETE: what]**, the one piece of Markdown that context

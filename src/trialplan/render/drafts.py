@@ -11,7 +11,9 @@ from trialplan.render import documents
 _FIGURES = {"change_model": "figures/change-model.png",
             "primary_power": "figures/primary-power.png",
             "mechanism_power": "figures/mechanism-power.png",
-            "recruitment": "figures/recruitment.png"}
+            "recruitment": "figures/recruitment.png",
+            "progression": "figures/progression.png",
+            "assurance": "figures/assurance.png"}
 
 
 def figure_refs(plan) -> dict:
@@ -22,6 +24,10 @@ def figure_refs(plan) -> dict:
         refs["mechanism_power"] = _FIGURES["mechanism_power"]
     if plan["recruitment"]:
         refs["recruitment"] = _FIGURES["recruitment"]
+    if any(c.get("oc") for c in (plan.get("feasibility") or {}).get("criteria", [])):
+        refs["progression"] = _FIGURES["progression"]
+    if (plan.get("assurance") or {}).get("curve"):
+        refs["assurance"] = _FIGURES["assurance"]
     return refs
 
 
@@ -32,7 +38,8 @@ def _figures(trial, plan) -> dict:
     drawn = draw_plan_figures(trial, plan)
     data = {_FIGURES["change_model"]: diagram.figure(trial, "png")}
     for key, name in (("primary_power", "primary-power"), ("mechanism_power", "mechanism-power"),
-                      ("recruitment", "recruitment")):
+                      ("recruitment", "recruitment"), ("progression", "progression"),
+                      ("assurance", "assurance")):
         if name in drawn:
             data[_FIGURES[key]] = drawn[name]["png"]
     return data

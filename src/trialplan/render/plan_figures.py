@@ -1,4 +1,4 @@
-"""Figures of a sample-size plan: power curves, sensitivity heatmap, recruitment projection.
+"""Figures of a sample-size plan: power curves, sensitivity, recruitment, progression criteria.
 
 Every figure is written as SVG and PNG with fixed metadata, so the same plan
 gives byte-identical files.  Nothing is written until every figure has been
@@ -194,14 +194,81 @@ def _recruitment(plt, trial, plan):
     return fig
 
 
-_FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment")
+def _progression(plt, plan):
+    """P(green), P(amber), P(red) against the true value, one panel per criterion."""
+    fe = plan.get("feasibility")
+    crits = [c for c in (fe or {}).get("criteria", []) if c.get("oc")]
+    if not crits:
+        return None
+    cols = min(len(crits), 2)
+    rows = math.ceil(len(crits) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
+    colours = {"green": "#1e8449", "amber": "#d68910", "red": "#b03a2e"}
+    for ax, c in zip(axes.ravel(), crits, strict=False):
+        x = c["oc"]["true"]
+        for k, colour in colours.items():
+            ax.plot(x, c["oc"][k], color=colour, lw=1.8, label=f"P({k})")
+        for v, style, name in ((c["green"], "--", "green threshold"),
+                               (c["amber"], ":", "amber threshold")):
+            ax.axvline(v, color="#555555", ls=style, lw=0.8, label=name)
+        if c.get("expected") is not None and c["kind"] != "recruitment":
+            ax.axvline(c["expected"], color="#1f4e79", ls="-.", lw=0.8,
+                       label="value the sample size assumes")
+        scale = "true rate / projected" if c["kind"] == "recruitment" else f"true {c['kind']}"
+        ax.set_xlabel(scale, fontsize=8)
+        ax.set_ylabel("probability", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{c['id']} (n = {c['denominator']})", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(crits):]:
+        ax.set_visible(False)
+    handles = {}
+    for ax in axes.ravel()[:len(crits)]:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=7,
+               frameon=False)
+    return fig
+
+
+def _assurance(plt, plan):
+    """Power at the point values and assurance over the priors, against the number recruited."""
+    asr = plan.get("assurance") or {}
+    curve = asr.get("curve")
+    if not curve:
+        return None
+    n = [c["n_to_recruit"] for c in curve]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(n, [c["power"] for c in curve], color="#1f4e79", lw=2, marker="o", ms=3,
+            label="power at the point values")
+    ax.plot(n, [c["assurance"] for c in curve], color="#b03a2e", lw=2, marker="o", ms=3,
+            label="assurance (expected power over the priors)")
+    ceiling = asr["primary"]["prob_effect_favourable"]
+    ax.axhline(ceiling, color="#b03a2e", ls=":", lw=1,
+               label=f"P(effect favours the intervention) = {ceiling:.2f}")
+    ax.axvline(plan["final"]["n_to_recruit"], color="#555555", ls=":", lw=1,
+               label=f"planned: {plan['final']['n_to_recruit']:,} recruited")
+    ax.set_xlabel("participants recruited")
+    ax.set_ylabel("power, assurance")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Primary outcome: {plan['primary']['label']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+_FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment", "progression",
+                 "assurance")
 
 
 def draw_plan_figures(trial, plan: dict) -> dict:
     """Every figure of the plan as ``{name: {"svg": bytes, "png": bytes}}``."""
     plt = _matplotlib()
     draws = (lambda: _primary_curve(plt, trial, plan), lambda: _mechanism_curves(plt, plan),
-             lambda: _heatmap(plt, plan), lambda: _recruitment(plt, trial, plan))
+             lambda: _heatmap(plt, plan), lambda: _recruitment(plt, trial, plan),
+             lambda: _progression(plt, plan), lambda: _assurance(plt, plan))
     out = {}
     for name, draw in zip(_FIGURE_NAMES, draws, strict=True):
         fig = draw()
