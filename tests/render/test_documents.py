@@ -104,7 +104,7 @@ def test_user_template_dir_is_searched_first(tmp_path, trial):
         "statistical analysis plan", "SAP (house style)", 1)
     (user / "sap.md.j2").write_text(custom)
     text, _ = markdown_for(trial, "sap", template_dir=user, with_figures=False)
-    assert text.splitlines()[0].endswith("SAP (house style)")
+    assert 'subtitle: "PEER-DISCHARGE: SAP (house style)"' in text.splitlines()[:4]
 
 
 def test_markdown_is_deterministic_and_every_number_comes_from_the_plan(trial):
@@ -118,7 +118,7 @@ def test_markdown_is_deterministic_and_every_number_comes_from_the_plan(trial):
 @pytest.mark.parametrize("document", ["sap", "process-evaluation", "feasibility"])
 def test_companion_documents_render(trial, document):
     text, _ = markdown_for(trial, document, with_figures=False)
-    assert text.startswith("# Peer support for discharge")
+    assert text.startswith('---\ntitle: "Peer support for discharge')
     if document == "feasibility":
         assert "Progression criteria" in text and "at least 80%" in text
     if document == "process-evaluation":

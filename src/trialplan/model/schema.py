@@ -334,6 +334,23 @@ class ProtocolText(_Model):
     context: Text | None = Field(None, description="Process evaluation: context of delivery.")
 
 
+class Reference(_Model):
+    """A work the trial file's text cites as ``[@id]``; formatted with the bundled ones."""
+
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_:.-]*$", description="Citation key: cite "
+                    "it as [@id] in any text of the trial file.")
+    authors: list[str] = Field(default_factory=list, description="'Family Initials', in "
+                               "order, e.g. 'Gillard S'; end with 'et al.' if shortened.")
+    title: str | None = None
+    journal: str | None = None
+    year: int | None = Field(None, ge=1000, le=3000)
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: str | None = None
+    url: str | None = None
+
+
 class TrialFile(_Model):
     """A planned trial: ``schema: trialplan/1``."""
 
@@ -345,6 +362,8 @@ class TrialFile(_Model):
     measures: list[Measure] = Field(default_factory=list)
     assumptions: Assumptions = Assumptions()
     protocol: ProtocolText = ProtocolText()
+    references: list[Reference] = Field(default_factory=list, description="Works cited in "
+                                        "the trial file's text, besides the bundled ones.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               allow_inf_nan=False)

@@ -320,7 +320,7 @@ def _statistics(trial, plan) -> dict:
                     "intercept for peer worker in the intervention arm only, each control "
                     f"participant forming a singleton cluster without a random effect{residual} "
                     "(the heteroscedastic partially nested model, which controls type I error "
-                    "best; Candlish et al. 2018; Baldwin et al. 2011)")
+                    "best [@candlish2018; @baldwin2011])")
         if clustered == "cluster":
             return f"a {family} mixed model with a random intercept for cluster"
         return f"{'a' if family[0] not in 'aeiou' else 'an'} {family} regression model"
@@ -344,7 +344,7 @@ def _statistics(trial, plan) -> dict:
                          "confidence interval for the product",
                 "sobel": "the Sobel test", "aroian": "the Aroian test",
                 "vsm": "the test of the mediator coefficient",
-                "mc": "a Monte Carlo confidence interval (Preacher and Selig 2012)",
+                "mc": "a Monte Carlo confidence interval [@preacher2012]",
                 "bootstrap": "a percentile bootstrap confidence interval",
                 "bc-bootstrap": "a bias-corrected bootstrap confidence interval"}[test]
     mediation = (
@@ -358,7 +358,7 @@ def _statistics(trial, plan) -> dict:
         "not randomised, the mediator-outcome relation may be confounded: baseline values of "
         "both will be adjusted for, and a sensitivity analysis will report how strong "
         "unmeasured mediator-outcome confounding would need to be to remove the indirect "
-        "effect (correlation of the residuals; Imai, Keele and Tingley 2010).")
+        "effect (correlation of the residuals) [@imai2010].")
     missing = (
         "The primary analysis will use all observed outcomes under a missing-at-random "
         "assumption (likelihood-based mixed models, or multiple imputation by chained equations "

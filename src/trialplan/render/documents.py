@@ -15,6 +15,7 @@ shown as text in every format.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from importlib import resources
@@ -66,6 +67,29 @@ def _fixed(value, digits=2) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def _shell(command, width=76) -> str:
+    """A command wrapped at spaces before its options, shell-continued with `` \\``.
+
+    Each line stays within ``width`` characters where the options allow, so a
+    quoted command fits a printed page in a monospaced font and still runs
+    when pasted into a shell.
+
+    >>> print(_shell("trialplan size means --d 0.3 --power 0.9 --alpha 0.05", width=30))
+    trialplan size means --d 0.3 \\
+        --power 0.9 --alpha 0.05
+    """
+    import re
+
+    parts = re.split(r" (?=--)", " ".join(str(command).split()))
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 1 + len(part) + 2 <= width:
+            lines[-1] += " " + part
+        else:
+            lines.append("    " + part)
+    return " \\\n".join(lines)
+
+
 def environment(template_dir=None):
     """The sandboxed Jinja2 environment: user templates first, then the built-in ones."""
     from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
@@ -82,7 +106,7 @@ def environment(template_dir=None):
         loader=ChoiceLoader(loaders), undefined=StrictUndefined, autoescape=False,
         keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
     )
-    env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed)
+    env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, shell=_shell)
     return env
 
 
@@ -134,30 +158,154 @@ def export_templates(directory, *, force: bool = False) -> list[str]:
     return [str(t) for t in targets]
 
 
-def _pandoc(markdown: str, fmt: str, workdir: Path, *, title: str, reference_doc=None) -> bytes:
+PAPERS = {"a4": (11906, 16838), "letter": (12240, 15840)}  # page size in twips
+"""Paper sizes for DOCX and printed HTML; A4 is the default."""
+_DATA_FILES = ("reference.docx", "vancouver.csl", "references.json", "trialplan.lua",
+               "trialplan.css")
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _data_file(name: str, workdir: Path) -> Path:
+    """Copy a bundled data file into ``workdir`` (pandoc is given files by path)."""
+    target = workdir / name
+    target.write_bytes(resources.files("trialplan").joinpath("data", name).read_bytes())
+    return target
+
+
+def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, paper="a4",
+                 csl=None, references=None) -> list[str]:
+    """Pandoc's command line for one output format.
+
+    Every file pandoc reads (reference document, citation style, bibliography,
+    filter, stylesheet) is named here, so the call works in pandoc's sandbox.
+    The filter numbers tables and figures and sets column widths; citeproc
+    formats ``[@key]`` citations against the bundled bibliography plus the
+    trial file's own references, in Vancouver style unless ``csl`` names
+    another CSL file.
+    """
+    if paper not in PAPERS:
+        raise InputError(f"paper must be one of {', '.join(PAPERS)}; got {paper!r}")
+    files = {name: _data_file(name, workdir) for name in _DATA_FILES}
+    if csl is not None:
+        csl = Path(csl)
+        if not csl.is_file():
+            raise InputError(f"citation style {csl} does not exist")
+    args = ["--resource-path", str(workdir), "--shift-heading-level-by=-1",
+            "--lua-filter", str(files["trialplan.lua"]), "--citeproc",
+            "--bibliography", str(files["references.json"]),
+            "--csl", str(csl or files["vancouver.csl"]),
+            "--metadata", "link-citations=true"]
+    if references:
+        extra = workdir / "trial-references.json"
+        extra.write_text(json.dumps(list(references), ensure_ascii=False))
+        args += ["--bibliography", str(extra)]
+    if fmt == "html":
+        args += ["--standalone", "--embed-resources", "--toc", "--toc-depth=3",
+                 "--metadata", "toc-title=Contents", "--metadata", f"pagetitle={title}",
+                 "--css", str(files["trialplan.css"])]
+        if paper != "a4":
+            page = workdir / "paper.html"
+            page.write_text(f"<style>@page {{ size: {paper}; }}</style>\n")
+            args += ["--include-in-header", str(page)]
+    if fmt == "docx":
+        ref = files["reference.docx"]
+        if reference_doc:
+            ref = Path(reference_doc)
+            if not ref.is_file():
+                raise InputError(f"reference document {ref} does not exist")
+        args += ["--toc", "--toc-depth=2", "--metadata", "toc-title=Contents",
+                 "--reference-doc", str(ref)]
+    return args
+
+
+def _pandoc(markdown: str, fmt: str, workdir: Path, *, title: str, reference_doc=None,
+            paper="a4", csl=None, references=None) -> bytes:
     try:
         import pypandoc
     except ImportError:  # pragma: no cover - a core dependency
         raise InputError("HTML and DOCX output need pypandoc-binary; install trialplan with "
                          "its dependencies") from None
     out = workdir / f"out.{fmt}"
-    args = ["--resource-path", str(workdir)]
-    if fmt == "html":
-        args += ["--standalone", "--embed-resources", "--toc", "--metadata",
-                 f"pagetitle={title}"]
-    if fmt == "docx":
-        args += ["--toc"]
-        if reference_doc:
-            ref = Path(reference_doc)
-            if not ref.is_file():
-                raise InputError(f"reference document {ref} does not exist")
-            args += ["--reference-doc", str(ref)]
+    args = _pandoc_args(fmt, workdir, title=title, reference_doc=reference_doc, paper=paper,
+                        csl=csl, references=references)
     try:
         pypandoc.convert_text(markdown, "html5" if fmt == "html" else fmt,
                               format=_PANDOC_IN, outputfile=str(out), extra_args=args)
     except (RuntimeError, OSError) as exc:
         raise InputError(f"pandoc could not write the {fmt.upper()} file: {exc}") from None
-    return out.read_bytes()
+    data = out.read_bytes()
+    return _finish_docx(data, paper) if fmt == "docx" else data
+
+
+def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
+    """What pandoc's DOCX writer cannot do from a reference document alone.
+
+    - the footer's running title (the ``footer`` metadata field) is filled in;
+    - landscape sections made by the filter get the same footer as the rest;
+    - every section gets the chosen paper size, turned for landscape sections;
+    - the table of contents holds the section headings already (Word refreshes
+      it with page numbers when the file is opened; LibreOffice shows it as
+      stored), and is followed by a page break.
+    """
+    import io
+    import re
+    import zipfile
+    src = zipfile.ZipFile(io.BytesIO(data))
+    parts = {info.filename: src.read(info.filename) for info in src.infolist()}
+    footer = ""
+    custom = parts.get("docProps/custom.xml", b"").decode()
+    found = re.search(r'name="footer"><vt:lpwstr>(.*?)</vt:lpwstr>', custom, re.S)
+    if found:
+        footer = found.group(1)
+    for name in [n for n in parts if re.fullmatch(r"word/footer\d*\.xml", n)]:
+        parts[name] = parts[name].replace(b"TRIALPLAN-FOOTER", footer.encode())
+    doc = parts["word/document.xml"].decode()
+    body_sect = re.findall(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>\s*</w:body>", doc, re.S)
+    refs = "".join(re.findall(r"<w:(?:header|footer)Reference [^>]*/>",
+                              body_sect[-1])) if body_sect else ""
+    width, height = PAPERS[paper]
+
+    def section(match):
+        inner = match.group(1)
+        landscape = 'w:orient="landscape"' in inner
+        size = (f'<w:pgSz w:w="{height}" w:h="{width}" w:orient="landscape"/>' if landscape
+                else f'<w:pgSz w:w="{width}" w:h="{height}"/>')
+        inner = re.sub(r"<w:pgSz [^>]*/>", "", inner)
+        if "Reference " not in inner:
+            inner = refs + inner
+        return f"<w:sectPr>{inner.replace('<w:pgMar', size + '<w:pgMar', 1)}</w:sectPr>"
+
+    doc = re.sub(r"<w:sectPr>((?:(?!</w:sectPr>).)*)</w:sectPr>", section, doc, flags=re.S)
+    doc = _fill_toc(doc)
+    parts["word/document.xml"] = doc.encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, parts[info.filename])
+    return out.getvalue()
+
+
+def _fill_toc(doc: str) -> str:
+    """Write the first two heading levels into the TOC field's shown result."""
+    import re
+
+    toc = re.search(r'(<w:fldChar w:fldCharType="separate" */>)(<w:fldChar w:fldCharType="end"'
+                    r" */></w:r></w:p></w:sdtContent></w:sdt>)", doc)
+    if toc is None:
+        return doc
+    entries = []
+    for level, text in re.findall(r'<w:p><w:pPr><w:pStyle w:val="Heading([12])" */>.*?</w:pPr>'
+                                  r"(.*?)</w:p>", doc[toc.end():], re.S):
+        words = "".join(re.findall(r"<w:t[^>]*>([^<]*)</w:t>", text))
+        entries.append(f'<w:p><w:pPr><w:pStyle w:val="toc{level}"/></w:pPr><w:r><w:t '
+                       f'xml:space="preserve">{words}</w:t></w:r></w:p>')
+    if not entries:
+        return doc
+    # The field opened in the paragraph before; its result is the entries, and it
+    # closes in a paragraph of its own.
+    result = ("</w:r></w:p>" + "".join(entries) + '<w:p><w:r><w:fldChar w:fldCharType="end"/>'
+              '</w:r></w:p></w:sdtContent></w:sdt><w:p><w:r><w:br w:type="page"/></w:r></w:p>')
+    return doc[:toc.start()] + toc.group(1) + result + doc[toc.end():]
 
 
 def localise_figure_links(markdown: str, stem: str) -> str:
@@ -166,13 +314,17 @@ def localise_figure_links(markdown: str, stem: str) -> str:
 
 
 def write_document(markdown: str, figures: dict, output, *, title: str, force: bool = False,
-                   reference_doc=None) -> list[str]:
+                   reference_doc=None, paper: str = "a4", csl=None,
+                   references=None) -> list[str]:
     """Write the document in the format of ``output``'s extension, atomically.
 
     ``figures`` maps a relative file name used in the Markdown to PNG bytes.
     Markdown output writes them into ``<stem>-figures/`` beside the document;
-    HTML embeds them; DOCX includes them.  Nothing is written unless the whole
-    document was produced, and no file is replaced without ``force``.
+    HTML embeds them; DOCX includes them.  ``paper`` is ``"a4"`` or
+    ``"letter"``; ``csl`` a citation style file instead of Vancouver;
+    ``references`` CSL JSON items cited in the text besides the bundled ones.
+    Nothing is written unless the whole document was produced, and no file is
+    replaced without ``force``.
     """
     output = Path(output)
     suffix = output.suffix.lower()
@@ -203,7 +355,8 @@ def write_document(markdown: str, figures: dict, output, *, title: str, force: b
         for name, data in figures.items():
             (workdir / name).parent.mkdir(parents=True, exist_ok=True)
             (workdir / name).write_bytes(data)
-        data = _pandoc(markdown, suffix[1:], workdir, title=title, reference_doc=reference_doc)
+        data = _pandoc(markdown, suffix[1:], workdir, title=title, reference_doc=reference_doc,
+                       paper=paper, csl=csl, references=references)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_output(output, data, force=True)

@@ -55,9 +55,33 @@ def markdown_for(trial, document: str = "protocol", *, template_dir=None, plan=N
     return text, data
 
 
+def csl_references(trial) -> list[dict]:
+    """The trial file's own references as CSL JSON items (for pandoc's citeproc)."""
+    items = []
+    for ref in trial.model.references:
+        authors = []
+        for name in ref.authors:
+            family, _, given = name.strip().rpartition(" ")
+            if name.strip().lower() == "et al." or not family:
+                authors.append({"literal": name.strip()})
+            else:
+                authors.append({"family": family, "given": given})
+        item = {"id": ref.id, "type": "article-journal", "author": authors,
+                "title": ref.title, "container-title": ref.journal,
+                "issued": {"date-parts": [[ref.year]]} if ref.year else None,
+                "volume": ref.volume, "issue": ref.issue, "page": ref.pages, "DOI": ref.doi,
+                "URL": ref.url}
+        items.append({k: v for k, v in item.items() if v})
+    return items
+
+
 def write_draft(trial, output, *, document="protocol", template_dir=None, reference_doc=None,
-                force=False) -> list[str]:
-    """Render ``document`` for ``trial`` and write it in the format of ``output``."""
+                force=False, paper="a4", csl=None) -> list[str]:
+    """Render ``document`` for ``trial`` and write it in the format of ``output``.
+
+    ``paper`` (``"a4"`` or ``"letter"``) sets the DOCX page and the printed
+    HTML page; ``csl`` a citation style file in place of the bundled Vancouver.
+    """
     suffix = Path(output).suffix.lower()
     if suffix not in documents.FORMATS:
         from trialplan.errors import InputError
@@ -67,7 +91,8 @@ def write_draft(trial, output, *, document="protocol", template_dir=None, refere
     text, figures = markdown_for(trial, document, template_dir=template_dir)
     title = trial.model.trial.acronym or trial.model.trial.title
     return documents.write_document(text, figures, output, title=title, force=force,
-                                    reference_doc=reference_doc)
+                                    reference_doc=reference_doc, paper=paper, csl=csl,
+                                    references=csl_references(trial))
 
 
 def checklist(trial, guideline: str = "spirit-2025", *, template_dir=None) -> list[dict]:
