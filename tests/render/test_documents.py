@@ -35,7 +35,8 @@ def test_docx_has_a_heading_for_every_spirit_item_tables_and_figures(tmp_path):
         assert f"{item}. {title}" in headings, item
     # WHO data set, TIDieR, outcomes, schedule, sensitivity, progression criteria
     assert len(doc.tables) >= 6
-    assert len(doc.inline_shapes) == 4  # change model, two power curves, recruitment
+    # change model, two power curves, recruitment, participant flow, timeline
+    assert len(doc.inline_shapes) == 6
 
 
 def test_html_escapes_markup_from_the_trial_file(tmp_path):
@@ -51,7 +52,7 @@ def test_html_escapes_markup_from_the_trial_file(tmp_path):
     for bad in ("<script>alert", "<b>bold", "<img src=x", "<iframe"):
         assert bad not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-    assert out.count("data:image/png;base64,") == 4  # figures embedded: standalone file
+    assert out.count("data:image/png;base64,") == 6  # figures embedded: standalone file
     assert 'src="figures/' not in out
     md = run("protocol", "trial.yaml", "-o", "p.md", cwd=tmp_path)
     assert md.returncode == 0

@@ -196,6 +196,12 @@ class Recruitment(_Model):
                                   "reach full speed (linear ramp).")
     site_opening_interval_months: float = Field(0.0, ge=0, le=60, description="Months between "
                                                 "successive sites opening (0: all open at once).")
+    setup_months: float = Field(6.0, ge=0, le=60, description="Months of set-up before the "
+                                "first site opens (trial timeline figure).")
+    analysis_months: float = Field(6.0, ge=0, le=60, description="Months from the last "
+                                   "follow-up to the final analysis (trial timeline figure).")
+    reporting_months: float = Field(6.0, ge=0, le=60, description="Months from the final "
+                                    "analysis to the report (trial timeline figure).")
 
 
 class Criterion(_Model):

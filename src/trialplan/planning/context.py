@@ -13,7 +13,8 @@ from __future__ import annotations
 from trialplan import __version__
 
 TODO = "[TO COMPLETE:"
-FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment")
+FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment",
+               "participant_flow", "timeline")
 
 # SPIRIT 2025 items (Chan et al. 2025), ids and short titles; see reference/standards.md.
 SPIRIT_2025 = [

@@ -106,7 +106,10 @@ def environment(template_dir=None):
         loader=ChoiceLoader(loaders), undefined=StrictUndefined, autoescape=False,
         keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
     )
-    env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, shell=_shell)
+    from trialplan.render.plan_figures import parameter_words
+
+    env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, shell=_shell,
+                       words=parameter_words)
     return env
 
 

@@ -11,7 +11,9 @@ from trialplan.render import documents
 _FIGURES = {"change_model": "figures/change-model.png",
             "primary_power": "figures/primary-power.png",
             "mechanism_power": "figures/mechanism-power.png",
-            "recruitment": "figures/recruitment.png"}
+            "recruitment": "figures/recruitment.png",
+            "participant_flow": "figures/participant-flow.png",
+            "timeline": "figures/timeline.png"}
 
 
 def figure_refs(plan) -> dict:
@@ -21,20 +23,25 @@ def figure_refs(plan) -> dict:
     if any(m.get("status") == "computed" for m in plan["mechanisms"]):
         refs["mechanism_power"] = _FIGURES["mechanism_power"]
     if plan["recruitment"]:
-        refs["recruitment"] = _FIGURES["recruitment"]
+        for key in ("recruitment", "participant_flow", "timeline"):
+            refs[key] = _FIGURES[key]
     return refs
 
 
-def _figures(trial, plan) -> dict:
+def _figures(trial, plan, wanted) -> dict:
+    """PNG bytes of the figures named in ``wanted`` (relative file names), and no others."""
     from trialplan.render import diagram
     from trialplan.render.plan_figures import draw_plan_figures
 
-    drawn = draw_plan_figures(trial, plan)
-    data = {_FIGURES["change_model"]: diagram.figure(trial, "png")}
-    for key, name in (("primary_power", "primary-power"), ("mechanism_power", "mechanism-power"),
-                      ("recruitment", "recruitment")):
-        if name in drawn:
-            data[_FIGURES[key]] = drawn[name]["png"]
+    stems = {name: name.rsplit("/", 1)[-1].removesuffix(".png") for name in wanted}
+    data = {}
+    if _FIGURES["change_model"] in wanted:
+        data[_FIGURES["change_model"]] = diagram.figure(trial, "png")
+    plan_stems = [stem for name, stem in stems.items() if name != _FIGURES["change_model"]]
+    drawn = draw_plan_figures(trial, plan, names=plan_stems)
+    for name, stem in stems.items():
+        if stem in drawn:
+            data[name] = drawn[stem]["png"]
     return data
 
 
@@ -51,8 +58,8 @@ def markdown_for(trial, document: str = "protocol", *, template_dir=None, plan=N
     text = documents.render_markdown(document, context, template_dir=template_dir)
     if not with_figures:
         return text, {}
-    data = {name: png for name, png in _figures(trial, plan).items() if f"]({name})" in text}
-    return text, data
+    wanted = [name for name in refs.values() if f"]({name})" in text]
+    return text, _figures(trial, plan, wanted)
 
 
 def csl_references(trial) -> list[dict]:
