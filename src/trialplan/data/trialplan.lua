@@ -14,35 +14,52 @@ trialplan's pandoc filter: numbered captions, cross-references and table layout.
 3. In DOCX the paragraph just before a table is kept with it (no lead-in
    stranded at the foot of a page).
 
-Widths are estimated from character counts with conservative Arial widths
-(0.62 em for the longest word, 0.5 em on average).  The render check in
+Widths are estimated from approximate Arial advance widths by character class
+for the longest word, and 0.5 em a character for whole lines.  The render check in
 tests/render/test_render_check.py confirms in LibreOffice and Chromium that
 no word is broken.
 ]]
 
 local stringify = pandoc.utils.stringify
 
--- Page geometry (points), A4 with 2.5 cm margins; Letter text is wider, so
--- widths computed for A4 are safe there too.
+-- Text width (points) with 2.5 cm margins: the narrower of A4 and Letter, so
+-- widths are safe on both (A4 portrait 453, Letter landscape 650).
 local PORTRAIT = 453
-local LANDSCAPE = 700
-local CELL_PAD = 9        -- left + right cell margins and a little slack
-local WORD_EM = 0.62      -- longest word: wide glyphs allowed for
-local TEXT_EM = 0.50      -- average text
-local BOLD = 1.08         -- header row is bold
+local LANDSCAPE = 650
+local CELL_PAD = 11       -- left + right cell margins (8.5 pt) and slack
+local TEXT_EM = 0.50      -- average text, for the preferred (one-line) width
+local BOLD = 1.1          -- the header row is bold
+local SLACK = 1.06
 
 local counts = {table = 0, figure = 0}
 local labels = {}
 
+-- Width of a word in em, from approximate Arial advance widths by character class.
+local function em_width(word)
+  local w = 0
+  for _, code in utf8.codes(word) do
+    local c = utf8.char(code)
+    if c:match("[il%.,;:'!|]") then w = w + 0.28
+    elseif c:match("[jtfr%(%)%-/%[%]]") then w = w + 0.36
+    elseif c:match("[mw]") then w = w + 0.85
+    elseif c:match("[MW]") then w = w + 0.95
+    elseif c:match("%u") then w = w + 0.72
+    elseif c:match("%d") then w = w + 0.56
+    elseif c:match("%l") then w = w + 0.56
+    else w = w + 0.62 end
+  end
+  return w
+end
+
 local function words_of(text)
   local longest = 0
   for word in text:gmatch("%S+") do
-    longest = math.max(longest, utf8.len(word) or #word)
+    longest = math.max(longest, em_width(word))
   end
   return longest, utf8.len(text) or #text
 end
 
--- Longest word and longest line of every column, in characters.
+-- Longest word (em) and longest line (characters) of every column.
 local function measure(tbl)
   local ncol = #tbl.colspecs
   local word, line = {}, {}
@@ -76,7 +93,7 @@ end
 local function widths_for(word, line, size, avail)
   local least, want = {}, {}
   for i = 1, #word do
-    least[i] = word[i] * WORD_EM * size + CELL_PAD
+    least[i] = word[i] * SLACK * size + CELL_PAD
     want[i] = math.max(least[i], line[i] * TEXT_EM * size + CELL_PAD)
   end
   if sum(least) > avail then return nil end
@@ -95,15 +112,16 @@ end
 
 -- DOCX cell paragraphs get the table text style (9 pt, or 8 pt when small).
 local function style_cells(tbl, style)
-  local function restyle(row)
-    for _, cell in ipairs(row.cells) do
-      cell.contents = {pandoc.Div(cell.contents, {["custom-style"] = style})}
-    end
+  local caption = tbl.caption
+  local attr = pandoc.Attr("", {}, {{"custom-style", style}})
+  -- A Plain block would take pandoc's "Compact" style whatever the Div says.
+  local function wrap(block)
+    if block.t == "Plain" then block = pandoc.Para(block.content) end
+    return pandoc.Div({block}, attr)
   end
-  for _, row in ipairs(tbl.head.rows) do restyle(row) end
-  for _, body in ipairs(tbl.bodies) do
-    for _, row in ipairs(body.body) do restyle(row) end
-  end
+  tbl = tbl:walk({Plain = wrap, Para = wrap})
+  tbl.caption = caption
+  return tbl
 end
 
 local function section_break(landscape)
@@ -132,7 +150,7 @@ local function lay_out(tbl)
     end
   end
   if FORMAT == "docx" then
-    style_cells(tbl, small and "Table Small" or "Table Text")
+    tbl = style_cells(tbl, small and "Table Small" or "Table Text")
   end
   if widths == nil then  -- HTML: the browser wraps at the page width; give proportions
     widths = widths_for(word, line, 1, 1e9)
@@ -191,7 +209,7 @@ local function keep_lead_ins(blocks)
   for i, block in ipairs(blocks) do
     local after = blocks[i + 1]
     if FORMAT == "docx" and block.t == "Para" and after ~= nil and after.t == "Table" then
-      out:insert(pandoc.Div({block}, {["custom-style"] = "Table Lead-in"}))
+      out:insert(pandoc.Div({block}, pandoc.Attr("", {}, {{"custom-style", "Table Lead-in"}})))
     else
       out:insert(block)
     end

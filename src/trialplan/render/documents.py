@@ -246,6 +246,7 @@ def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
     - the footer's running title (the ``footer`` metadata field) is filled in;
     - landscape sections made by the filter get the same footer as the rest;
     - every section gets the chosen paper size, turned for landscape sections;
+    - table grids fit the page or landscape section, and rows do not split;
     - the table of contents holds the section headings already (Word refreshes
       it with page numbers when the file is opened; LibreOffice shows it as
       stored), and is followed by a page break.
@@ -279,6 +280,10 @@ def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
         return f"<w:sectPr>{inner.replace('<w:pgMar', size + '<w:pgMar', 1)}</w:sectPr>"
 
     doc = re.sub(r"<w:sectPr>((?:(?!</w:sectPr>).)*)</w:sectPr>", section, doc, flags=re.S)
+    doc = _fit_tables(doc, width, height)
+    # A table row never splits across pages (the header row repeats instead).
+    doc = re.sub(r"<w:tr>(?!<w:trPr>)", "<w:tr><w:trPr></w:trPr>", doc)
+    doc = doc.replace("<w:trPr>", "<w:trPr><w:cantSplit/>")
     doc = _fill_toc(doc)
     parts["word/document.xml"] = doc.encode()
     out = io.BytesIO()
@@ -286,6 +291,30 @@ def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
         for info in src.infolist():
             dst.writestr(info, parts[info.filename])
     return out.getvalue()
+
+
+def _fit_tables(doc: str, width: int, height: int) -> str:
+    """Scale each table's column grid to the text width of the section it is in.
+
+    Pandoc writes column widths for a 5.5-inch text block; the filter's widths
+    are fractions of the real one, so the grid is rescaled to the page (and to
+    the wider text block of a landscape section) here.
+    """
+    import re
+
+    margins = 2 * 1417
+    sections = [(m.start(), 'w:orient="landscape"' in m.group(0))
+                for m in re.finditer(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>", doc, re.S)]
+
+    def grid(match):
+        landscape = next((land for pos, land in sections if pos > match.start()), False)
+        text_width = (height if landscape else width) - margins
+        cols = [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)" */>', match.group(0))]
+        total = sum(cols) or 1
+        scaled = [round(c * text_width / total) for c in cols]
+        return "<w:tblGrid>" + "".join(f'<w:gridCol w:w="{c}"/>' for c in scaled) + "</w:tblGrid>"
+
+    return re.sub(r"<w:tblGrid>.*?</w:tblGrid>", grid, doc, flags=re.S)
 
 
 def _fill_toc(doc: str) -> str:

@@ -104,7 +104,8 @@ def _mechanism_curves(plt, plan):
     ax.set_ylim(0, 1)
     ax.set_title("Mechanisms: joint significance (analytic)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    # Below the axes: long variable labels would hide the curves inside them.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     return fig
 
 
@@ -185,7 +186,7 @@ def _consort(plt, trial, plan):
     def n(x):
         return f"n = {x:,}"
 
-    fig = plt.figure(figsize=(6.3, 5.6))
+    fig = plt.figure(figsize=(6.3, 5.6 * 0.85))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 6.3)
     ax.set_ylim(5.6, 0)
@@ -270,7 +271,7 @@ def _timeline(plt, trial, plan):
 
         ax.legend(handles=[Patch(fc="white", ec="#4d4d4d", hatch="//",
                                  label="length assumed (6 months by default)")],
-                  loc="lower left", fontsize=7.5, frameon=False)
+                  loc="upper right", fontsize=7.5, frameon=False)
     fig.tight_layout()
     return fig
 
