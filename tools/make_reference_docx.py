@@ -40,7 +40,7 @@ ACCENT = RGBColor(0x1F, 0x3A, 0x5F)
 GREY = RGBColor(0x55, 0x55, 0x55)
 # The footer's running title: a DOCPROPERTY field, so Word keeps it current;
 # its shown text is replaced per document (LibreOffice shows the stored text).
-FOOTER_PROPERTY = "trialplan-footer"
+FOOTER_PROPERTY = "footer"
 FOOTER_MARK = "TRIALPLAN-FOOTER"
 
 

@@ -271,7 +271,8 @@ def _timeline(plt, trial, plan):
 
         ax.legend(handles=[Patch(fc="white", ec="#4d4d4d", hatch="//",
                                  label="length assumed (6 months by default)")],
-                  loc="upper right", fontsize=7.5, frameon=False)
+                  loc="upper right", bbox_to_anchor=(1.0, -0.12 * 3.5 / height),
+                  fontsize=7.5, frameon=False)
     fig.tight_layout()
     return fig
 
