@@ -62,9 +62,11 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Write power against n (FILE.svg or FILE.png).")
-@click.option("--compare", is_flag=True, help="With --plot: draw every analytic test too.")
+@click.option("--compare", is_flag=True, help="Answer the same question with every analytic "
+              "test (joint, sobel, aroian, vsm): a table, or curves with --plot.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --plot file.")
-def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, serial,
+@click.option("--quiet", is_flag=True, help="No progress messages on stderr.")
+def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_file, serial,
                   correlation, **kwargs):
     """Power or total n to detect a mechanism (X -> M -> Y) as an indirect effect.
 
@@ -77,13 +79,20 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
     from trialplan.stats.mediation import mediation
 
     if mediator_specs or paths_file:
-        _multi(kwargs, mediator_specs, paths_file, serial, correlation, as_json, plot)
+        _multi(kwargs, mediator_specs, paths_file, serial, correlation, as_json, plot, quiet)
         return
     if serial is not None or correlation is not None:
         raise click.UsageError("--serial and --correlation go with --mediator")
     kwargs = {k: val for k, val in kwargs.items()}
-    kwargs["progress"] = True  # shown on stderr only when it is a terminal
+    kwargs["progress"] = _progress(quiet)
     result = mediation(**kwargs)
+    if compare and not plot:
+        rows = _compare(mediation, kwargs)
+        if as_json:
+            emit_json({"result": result.to_dict(), "comparison": rows})
+        else:
+            click.echo(describe(result) + "\n\n" + compare_table(rows))
+        return
     if plot:
         from trialplan.render.plots import mediation_curve
 
@@ -96,6 +105,44 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
         emit_json(result.to_dict())
     else:
         click.echo(describe(result))
+
+
+COMPARED = ("joint", "sobel", "aroian", "vsm")
+
+
+def _progress(quiet):
+    from trialplan.cli._progress import Progress
+
+    return Progress(quiet=quiet)
+
+
+def _compare(mediation, kwargs) -> list[dict]:
+    """The same question (n, power or detectable path) answered by each analytic test."""
+    from trialplan.errors import TrialplanError
+
+    rows = []
+    for test in COMPARED:
+        args = {**kwargs, "test": test, "simulate": False, "progress": None}
+        try:
+            r = mediation(**args)
+        except TrialplanError as exc:
+            rows.append({"test": test, "error": str(exc)})
+            continue
+        rows.append({"test": test, "n_total": r.n_total, "power": r.power,
+                     "a": r.a, "b": r.b, "method": r.method})
+    return rows
+
+
+def compare_table(rows) -> str:
+    lines = ["comparison of analytic tests (same question)",
+             f"  {'test':<8} {'n_total':>8} {'power':>7}  {'a':>7} {'b':>7}"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  {row['test']:<8} {row['error']}")
+            continue
+        lines.append(f"  {row['test']:<8} {row['n_total']:>8,} {row['power']:>7.4f}  "
+                     f"{row['a']:>7.4g} {row['b']:>7.4g}")
+    return "\n".join(lines)
 
 
 def _parse_mediator(text):
@@ -113,7 +160,7 @@ _SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y
                 "cluster_size")
 
 
-def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):
+def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet):
     from trialplan.stats.multimed import mediation_multi
 
     if specs and paths_file:
@@ -146,7 +193,7 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):
         **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
         test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
         allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
-        boot=kwargs["boot"], seed=kwargs["seed"], progress=True)
+        boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
     if as_json:
         emit_json(result.to_dict())
     else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 
@@ -23,12 +21,13 @@ def plan_cmd(trial_file, as_json, output, figures, force):
       trialplan plan trial.yaml
       trialplan plan trial.yaml --figures figs/ -o plan.json
     """
+    from trialplan.cli._output import json_text
     from trialplan.model.checks import load_trial
     from trialplan.planning import build_plan
 
     trial = load_trial(trial_file)
     plan = build_plan(trial)
-    text = json.dumps(plan, indent=2, allow_nan=False) + "\n"
+    text = json_text(plan)
     written = []
     if output:
         from trialplan.fileio import write_output

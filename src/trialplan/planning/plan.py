@@ -19,7 +19,7 @@ import numpy as np
 from trialplan import __version__
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import means, mediation, proportions, survival
 
 PLAN_SCHEMA = "trialplan-plan/1"
@@ -558,6 +558,7 @@ def build_plan(trial) -> dict:
         When an assumption the plan needs is missing: each problem names the
         field and the line of the file where it belongs.
     """
+    sp.use_scipy()  # many power evaluations follow: scipy's special functions (see _dist)
     _require(trial)
     m = trial.model
     a = m.assumptions

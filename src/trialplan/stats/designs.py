@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
 from trialplan.stats._solver import solve_increasing
 from trialplan.stats.result import SizeResult
@@ -631,6 +631,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     if p1 is None:
         raise InputError("p1 (the control-arm rate) is required")
     p1 = v.in_range("p1", p1, 0.0, 1.0)
+    p2_given = p2
     p2 = _intervention_rate(p1, p2, rr, odds_ratio, rd)
     solved = v.exactly_one_missing(n=n, power=power, p2=p2)
     solved = "effect" if solved == "p2" else solved
@@ -712,7 +713,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     return _finish(
         design="proportions", solved=solved, c=c, n_c_exact=n_c, power_at=achieved, shape=shape,
         effect=effect, method=name, reference=ref + _CLUSTER_REFS[c.clustering],
-        inputs=_echo(p1=p1, p2=p2 if solved != "effect" else None, rr=rr, odds_ratio=odds_ratio,
+        inputs=_echo(p1=p1, p2=p2_given, rr=rr, odds_ratio=odds_ratio,
                      rd=rd, n=n, power=power, alpha=alpha, sided=sided,
                      alternative=alternative, ratio=ratio, method=method,
                      continuity=continuity, clustering=clustering, icc=icc,
@@ -778,6 +779,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     exposure = v.positive("exposure", exposure)
     if rate2 is not None and rr is not None:
         raise InputError("give the intervention rate one way only; got rate2 and rr")
+    rate2_given = rate2
     if rr is not None:
         rate2 = rate * v.positive("rr", rr)
     elif rate2 is not None:
@@ -838,7 +840,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
         effect=effect, method=name,
         reference="Zhu & Lakkis 2014; statsmodels power_negbin_ratio_2indep"
         + _CLUSTER_REFS[c.clustering],
-        inputs=_echo(rate=rate, rate2=rate2 if solved != "effect" else None, rr=rr, n=n,
+        inputs=_echo(rate=rate, rate2=rate2_given, rr=rr, n=n,
                      power=power, dispersion=dispersion, exposure=exposure, method=method,
                      alpha=alpha, sided=sided, alternative=alternative, ratio=ratio,
                      clustering=clustering, icc=icc, cluster_size=cluster_size,

@@ -20,16 +20,14 @@ Two scales for the paths:
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
+from trialplan.stats import _dist as sp
 from trialplan.stats import _medsim
-from trialplan.stats import _special as sp
 from trialplan.stats import _validate as v
 
 ANALYTIC = ("sobel", "aroian", "joint", "vsm")
@@ -346,29 +344,24 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
 
 
 class _Progress:
-    """A one-line progress bar on stderr, shown only once a run has taken over a second."""
+    """Relays simulation progress to the caller's ``progress(done, total, label)``.
 
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.enabled = total, label, enabled and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.shown = False
+    The numeric layer never draws anything: the command line passes a callback
+    that draws a bar (or periodic lines) on stderr, and a Python caller may pass
+    its own or none.
+    """
+
+    def __init__(self, total: int, label: str, progress):
+        self.total, self.label = total, label
+        self.progress = progress if callable(progress) else None
 
     def __call__(self, done: int):
-        if not self.enabled:
-            return
-        if not self.shown and time.monotonic() - self.start < 1.0:
-            return
-        self.shown = True
-        width = 30
-        fill = int(width * done / self.total)
-        sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
-                         f"{done}/{self.total}")
-        sys.stderr.flush()
+        if self.progress is not None:
+            self.progress(done, self.total, self.label)
 
     def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.progress is not None and hasattr(self.progress, "close"):
+            self.progress.close()
 
 
 def mediation(
@@ -397,7 +390,7 @@ def mediation(
     draws=5000,
     boot=1000,
     seed=20261126,
-    progress=False,
+    progress=None,
 ) -> MediationResult:
     """Power, total sample size or smallest detectable path for a test of ab.
 
@@ -442,6 +435,9 @@ def mediation(
     reps, draws, boot, seed : int
         Simulation replicates, Monte Carlo draws per replicate, bootstrap
         resamples per replicate, and the seed.
+    progress : callable, optional
+        ``progress(done, total, label)``, called as replicates finish in a
+        simulation (the command line draws a bar from it; nothing is drawn here).
 
     Returns
     -------
@@ -471,6 +467,7 @@ def mediation(
     >>> round(mediation(a=0.39, b=0.39, n=74, x="continuous", test="sobel").power, 3)
     0.66
     """
+    sp.use_scipy()  # the b path needs scipy.special.chdtri anyway (see _dist)
     test = v.choice("test", test, TESTS)
     x = v.choice("x", x, ("binary", "continuous"))
     scale = v.choice("scale", scale, ("residual", "standardized"))
@@ -584,8 +581,6 @@ def mediation(
         n_c, n_t = arms or arms_of(n_total)
         if min(n_c, n_t) < 2 and x == "binary":
             return 0.0
-        if prog is not None:
-            prog.start = time.monotonic() if not prog.shown else prog.start
         if spec.nested:
             from trialplan.stats import _medsim_pn
 
