@@ -177,7 +177,9 @@ def _styles(doc):
     _font(doc.styles["Abstract Title"], 11, bold=True, colour=ACCENT)
     _spacing(doc.styles["Abstract Title"], before=48, after=6, align=WD_ALIGN_PARAGRAPH.LEFT)
     for name in ("Caption", "Table Caption", "Image Caption"):
-        _font(doc.styles[name], 9.5, italic=False, colour=ACCENT)
+        # python-docx would translate "Caption" to Word's built-in "caption"
+        style = next(st for st in doc.styles if st.name == name)
+        _font(style, 9.5, italic=False, colour=ACCENT)
     _spacing(doc.styles["Table Caption"], before=10, after=4, keep_next=True)
     _spacing(doc.styles["Image Caption"], before=4, after=12)
     _spacing(doc.styles["Captioned Figure"], keep_next=True)

@@ -195,3 +195,28 @@ def test_docx_has_page_numbers_and_references(rendered):
         assert f"Page {pages} of {pages}" in text, stem
         assert "References" in text and "[@" not in text, stem
         assert re.search(r"Table 1\.", text) or "|" not in markdown, stem
+
+
+def scroll_width(html: Path, width: int = 1280) -> tuple[int, int]:
+    """(scrollWidth, clientWidth) of the page in a ``width``-pixel Chromium window."""
+    probe = html.with_name(html.stem + "-probe.html")
+    probe.write_text(html.read_text().replace(
+        "</body>", "<script>document.body.setAttribute('data-scroll', "
+        "document.documentElement.scrollWidth + 'x' + document.documentElement.clientWidth);"
+        "</script></body>"))
+    profile = Path(tempfile.mkdtemp(prefix="chromium-"))
+    try:
+        dom = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                              f"--window-size={width},900", "--dump-dom", probe.as_uri()],
+                             check=True, capture_output=True, text=True, timeout=300).stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    scroll, client = re.search(r'data-scroll="(\d+)x(\d+)"', dom).groups()
+    return int(scroll), int(client)
+
+
+def test_html_needs_no_horizontal_scrolling_at_1280_px(rendered):
+    out, cases = rendered
+    for stem, _ in cases:
+        scroll, client = scroll_width(out / f"{stem}.html")
+        assert scroll <= client, (stem, scroll, client)
