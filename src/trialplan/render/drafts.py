@@ -89,12 +89,14 @@ def write_draft(trial, output, *, document="protocol", template_dir=None, refere
     ``paper`` (``"a4"`` or ``"letter"``) sets the DOCX page and the printed
     HTML page; ``csl`` a citation style file in place of the bundled Vancouver.
     """
+    from trialplan.errors import InputError
+
     suffix = Path(output).suffix.lower()
     if suffix not in documents.FORMATS:
-        from trialplan.errors import InputError
-
         raise InputError(f"output must end in {', '.join(documents.FORMATS)}; got "
                          f"{Path(output).name!r}")
+    if paper not in documents.PAPERS:  # before the figures are drawn
+        raise InputError(f"paper must be one of {', '.join(documents.PAPERS)}; got {paper!r}")
     text, figures = markdown_for(trial, document, template_dir=template_dir)
     title = trial.model.trial.acronym or trial.model.trial.title
     return documents.write_document(text, figures, output, title=title, force=force,
