@@ -143,8 +143,9 @@ def _table_style(doc):
 def _styles(doc):
     _font(doc.styles["Normal"], 10.5)
     _spacing(doc.styles["Normal"], after=0)
+    # A little space before as well, so text after a table does not touch it.
     for name in ("Body Text", "First Paragraph"):
-        _spacing(doc.styles[name], before=0, after=6, line=1.15)
+        _spacing(doc.styles[name], before=3, after=6, line=1.15)
     _spacing(doc.styles["Compact"], before=0, after=2)
     # Table cells (the filter applies these): 9 pt, or 8 pt for wide tables.
     cell = _style(doc, "Table Text")

@@ -69,6 +69,9 @@ def test_timeline_has_every_phase_and_recruitment_ends_at_the_target(case):
     assert recruit
     if rec["sites"] <= 12:
         assert len(recruit) == rec["sites"]
+    else:  # one bar for the sites opening, ending by the time the target is reached
+        opens = [b for b, lbl in zip(bars, labels, strict=True) if lbl.startswith("Sites open")]
+        assert opens[0].get_x() + opens[0].get_width() <= setup + rec["months_to_target"]
     for bar in recruit:
         assert bar.get_x() + bar.get_width() == pytest.approx(setup + rec["months_to_target"])
     # phases follow one another

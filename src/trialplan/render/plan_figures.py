@@ -239,13 +239,14 @@ def _timeline(plt, trial, plan):
                      setup + fe["pilot_months"], "#a9cce3", False))
     sites = rec["sites"]
     gap = assumed.site_opening_interval_months
-    if sites <= 12:
-        for i in range(sites):
-            bars.append((f"Recruitment, site {i + 1}", setup + i * gap, end_recruit,
-                         "#f5cba7", False))
+    # Sites due to open after the target is reached are not needed.
+    opening = [setup + i * gap for i in range(sites) if setup + i * gap < end_recruit]
+    if len(opening) <= 12:
+        for i, start in enumerate(opening):
+            bars.append((f"Recruitment, site {i + 1}", start, end_recruit, "#f5cba7", False))
     else:
-        bars.append((f"Sites open ({sites})", setup, setup + (sites - 1) * gap, "#fad7a0",
-                     False))
+        bars.append((f"Sites open ({len(opening)} of {sites})" if len(opening) < sites
+                     else f"Sites open ({sites})", setup, opening[-1], "#fad7a0", False))
         bars.append(("Recruitment", setup, end_recruit, "#f5cba7", False))
     bars += [(f"Follow-up (to month {last_visit:g} after randomisation)", setup, end_follow,
               "#d5f5e3", False),
@@ -266,13 +267,9 @@ def _timeline(plt, trial, plan):
             fontsize=8, va="center", ha="right")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    if any(b[4] for b in bars):
-        from matplotlib.patches import Patch
-
-        ax.legend(handles=[Patch(fc="white", ec="#4d4d4d", hatch="//",
-                                 label="length assumed (6 months by default)")],
-                  loc="upper right", bbox_to_anchor=(1.0, -0.12 * 3.5 / height),
-                  fontsize=7.5, frameon=False)
+    if any(b[4] for b in bars):  # said under the axis, where it cannot cover a bar
+        ax.set_xlabel("Months from the start of set-up (hatched: length assumed, 6 months "
+                      "unless set in the trial file)", fontsize=8.5)
     fig.tight_layout()
     return fig
 
