@@ -152,3 +152,35 @@ def test_another_citation_style_changes_the_citations(trial, tmp_path):
 
     assert "TIDieR checklist (" in text("v.html")
     assert "TIDieR checklist [" in text("b.html")
+
+
+def _house_style(tmp_path) -> Path:
+    """The bundled style turned into US Letter with 1-inch margins."""
+    src = zipfile.ZipFile(io.BytesIO(
+        resources.files("trialplan").joinpath("data", "reference.docx").read_bytes()))
+    out = tmp_path / "house.docx"
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "word/document.xml":
+                text = data.decode()
+                text = re.sub(r"<w:pgSz [^>]*/>", '<w:pgSz w:w="12240" w:h="15840"/>', text)
+                text = re.sub(r'w:(left|right|top|bottom)="1417"', r'w:\1="1440"', text)
+                data = text.encode()
+            dst.writestr(info, data)
+    return out
+
+
+def test_a_house_style_keeps_its_page_unless_paper_is_given(trial, tmp_path):
+    house = _house_style(tmp_path)
+    _write(trial, tmp_path / "own.docx", reference_doc=house)
+    _write(trial, tmp_path / "a4.docx", reference_doc=house, paper="a4")
+    own = zipfile.ZipFile(tmp_path / "own.docx").read("word/document.xml").decode()
+    a4 = zipfile.ZipFile(tmp_path / "a4.docx").read("word/document.xml").decode()
+    assert '<w:pgSz w:w="12240" w:h="15840"/>' in own and "11906" not in own
+    assert '<w:pgSz w:w="11906" w:h="16838"/>' in a4
+    # its margins are kept, and tables span its text width (8.5 in - 2 in)
+    assert 'w:left="1440"' in own
+    grids = re.findall(r"<w:tblGrid>(.*?)</w:tblGrid>", own)
+    widths = {sum(int(w) for w in re.findall(r'w:w="(\d+)"', g)) for g in grids}
+    assert widths == {12240 - 2 * 1440}

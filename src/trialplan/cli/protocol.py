@@ -19,8 +19,9 @@ DOCS = ["protocol", "sap", "process-evaluation", "feasibility"]
               help="Your templates, searched before the built-in ones.")
 @click.option("--reference-doc", type=click.Path(dir_okay=False),
               help="A .docx whose styles the DOCX output uses (house style).")
-@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
-              help="Page size of the DOCX and of the printed HTML.")
+@click.option("--paper", type=click.Choice(["a4", "letter"]),
+              help="Page size of the DOCX and of the printed HTML [default: a4, or the "
+                   "--reference-doc's own].")
 @click.option("--csl", type=click.Path(dir_okay=False),
               help="A CSL citation style file for the reference list (default: Vancouver).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")

@@ -175,7 +175,7 @@ def _data_file(name: str, workdir: Path) -> Path:
     return target
 
 
-def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, paper="a4",
+def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, paper=None,
                  csl=None, references=None) -> list[str]:
     """Pandoc's command line for one output format.
 
@@ -186,7 +186,7 @@ def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, pap
     trial file's own references, in Vancouver style unless ``csl`` names
     another CSL file.
     """
-    if paper not in PAPERS:
+    if paper is not None and paper not in PAPERS:
         raise InputError(f"paper must be one of {', '.join(PAPERS)}; got {paper!r}")
     files = {name: _data_file(name, workdir) for name in _DATA_FILES}
     if csl is not None:
@@ -206,7 +206,7 @@ def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, pap
         args += ["--standalone", "--embed-resources", "--toc", "--toc-depth=3",
                  "--metadata", "toc-title=Contents", "--metadata", f"pagetitle={title}",
                  "--css", str(files["trialplan.css"])]
-        if paper != "a4":
+        if paper not in (None, "a4"):
             page = workdir / "paper.html"
             page.write_text(f"<style>@page {{ size: {paper}; }}</style>\n")
             args += ["--include-in-header", str(page)]
@@ -222,7 +222,7 @@ def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, pap
 
 
 def _pandoc(markdown: str, fmt: str, workdir: Path, *, title: str, reference_doc=None,
-            paper="a4", csl=None, references=None) -> bytes:
+            paper=None, csl=None, references=None) -> bytes:
     try:
         import pypandoc
     except ImportError:  # pragma: no cover - a core dependency
@@ -240,12 +240,13 @@ def _pandoc(markdown: str, fmt: str, workdir: Path, *, title: str, reference_doc
     return _finish_docx(data, paper) if fmt == "docx" else data
 
 
-def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
+def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
     """What pandoc's DOCX writer cannot do from a reference document alone.
 
     - the footer's running title (the ``footer`` metadata field) is filled in;
     - landscape sections made by the filter get the same footer as the rest;
-    - every section gets the chosen paper size, turned for landscape sections;
+    - every section gets the chosen paper size (else the reference document's),
+      turned for landscape sections, and the reference document's margins;
     - table grids fit the page or landscape section, and rows do not split;
     - the table of contents holds the section headings already (Word refreshes
       it with page numbers when the file is opened; LibreOffice shows it as
@@ -264,23 +265,37 @@ def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
     for name in [n for n in parts if re.fullmatch(r"word/footer\d*\.xml", n)]:
         parts[name] = parts[name].replace(b"TRIALPLAN-FOOTER", footer.encode())
     doc = parts["word/document.xml"].decode()
-    body_sect = re.findall(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>\s*</w:body>", doc, re.S)
-    refs = "".join(re.findall(r"<w:(?:header|footer)Reference [^>]*/>",
-                              body_sect[-1])) if body_sect else ""
-    width, height = PAPERS[paper]
+    found = re.findall(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>\s*</w:body>", doc, re.S)
+    body = found[-1] if found else ""
+    refs = "".join(re.findall(r"<w:(?:header|footer)Reference [^>]*/>", body))
+    # The page: the chosen paper, else the reference document's own (A4 when it has none).
+    size = re.search(r"<w:pgSz [^>]*>", body)
+    size = size and [re.search(rf'w:{k}="(\d+)"', size.group(0)) for k in ("w", "h")]
+    width, height = (PAPERS[paper] if paper else
+                     sorted(int(m.group(1)) for m in size) if size and all(size)
+                     else PAPERS["a4"])
+    margins = re.search(r"<w:pgMar [^>]*/>", body)
+    margins = margins.group(0) if margins else (
+        '<w:pgMar w:top="1417" w:right="1417" w:bottom="1417" w:left="1417" w:header="709" '
+        'w:footer="709" w:gutter="0"/>')
+    sides = sum(int(x) for x in re.findall(r'w:(?:left|right)="(\d+)"', margins)) or 2834
 
     def section(match):
         inner = match.group(1)
         landscape = 'w:orient="landscape"' in inner
-        size = (f'<w:pgSz w:w="{height}" w:h="{width}" w:orient="landscape"/>' if landscape
-                else f'<w:pgSz w:w="{width}" w:h="{height}"/>')
-        inner = re.sub(r"<w:pgSz [^>]*/>", "", inner)
+        geometry = (f'<w:pgSz w:w="{height}" w:h="{width}" w:orient="landscape"/>' if landscape
+                    else f'<w:pgSz w:w="{width}" w:h="{height}"/>') + margins
+        inner = re.sub(r"<w:pg(?:Sz|Mar) [^>]*/>", "", inner)
         if "Reference " not in inner:
             inner = refs + inner
-        return f"<w:sectPr>{inner.replace('<w:pgMar', size + '<w:pgMar', 1)}</w:sectPr>"
+        # Schema order: page size and margins come before these elements.
+        later = re.search(r"<w:(?:pgNumType|cols|formProt|vAlign|noEndnote|titlePg|"
+                          r"textDirection|bidi|rtlGutter|docGrid|printerSettings)\b", inner)
+        at = later.start() if later else len(inner)
+        return f"<w:sectPr>{inner[:at]}{geometry}{inner[at:]}</w:sectPr>"
 
     doc = re.sub(r"<w:sectPr>((?:(?!</w:sectPr>).)*)</w:sectPr>", section, doc, flags=re.S)
-    doc = _fit_tables(doc, width, height)
+    doc = _fit_tables(doc, width, height, sides)
     # A table row never splits across pages (the header row repeats instead).
     doc = re.sub(r"<w:tr>(?!<w:trPr>)", "<w:tr><w:trPr></w:trPr>", doc)
     doc = doc.replace("<w:trPr>", "<w:trPr><w:cantSplit/>")
@@ -293,7 +308,7 @@ def _finish_docx(data: bytes, paper: str = "a4") -> bytes:
     return out.getvalue()
 
 
-def _fit_tables(doc: str, width: int, height: int) -> str:
+def _fit_tables(doc: str, width: int, height: int, sides: int) -> str:
     """Scale each table's column grid to the text width of the section it is in.
 
     Pandoc writes column widths for a 5.5-inch text block; the filter's widths
@@ -302,16 +317,16 @@ def _fit_tables(doc: str, width: int, height: int) -> str:
     """
     import re
 
-    margins = 2 * 1417
     sections = [(m.start(), 'w:orient="landscape"' in m.group(0))
                 for m in re.finditer(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>", doc, re.S)]
 
     def grid(match):
         landscape = next((land for pos, land in sections if pos > match.start()), False)
-        text_width = (height if landscape else width) - margins
+        text_width = (height if landscape else width) - sides
         cols = [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)" */>', match.group(0))]
         total = sum(cols) or 1
         scaled = [round(c * text_width / total) for c in cols]
+        scaled[-1] += text_width - sum(scaled)  # rounding: the grid spans the text exactly
         return "<w:tblGrid>" + "".join(f'<w:gridCol w:w="{c}"/>' for c in scaled) + "</w:tblGrid>"
 
     return re.sub(r"<w:tblGrid>.*?</w:tblGrid>", grid, doc, flags=re.S)
@@ -346,14 +361,15 @@ def localise_figure_links(markdown: str, stem: str) -> str:
 
 
 def write_document(markdown: str, figures: dict, output, *, title: str, force: bool = False,
-                   reference_doc=None, paper: str = "a4", csl=None,
+                   reference_doc=None, paper: str | None = None, csl=None,
                    references=None) -> list[str]:
     """Write the document in the format of ``output``'s extension, atomically.
 
     ``figures`` maps a relative file name used in the Markdown to PNG bytes.
     Markdown output writes them into ``<stem>-figures/`` beside the document;
     HTML embeds them; DOCX includes them.  ``paper`` is ``"a4"`` or
-    ``"letter"``; ``csl`` a citation style file instead of Vancouver;
+    ``"letter"`` (None: A4, or a house style's own page size); ``csl`` a
+    citation style file instead of Vancouver;
     ``references`` CSL JSON items cited in the text besides the bundled ones.
     Nothing is written unless the whole document was produced, and no file is
     replaced without ``force``.

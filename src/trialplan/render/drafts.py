@@ -83,11 +83,12 @@ def csl_references(trial) -> list[dict]:
 
 
 def write_draft(trial, output, *, document="protocol", template_dir=None, reference_doc=None,
-                force=False, paper="a4", csl=None) -> list[str]:
+                force=False, paper=None, csl=None) -> list[str]:
     """Render ``document`` for ``trial`` and write it in the format of ``output``.
 
     ``paper`` (``"a4"`` or ``"letter"``) sets the DOCX page and the printed
-    HTML page; ``csl`` a citation style file in place of the bundled Vancouver.
+    HTML page (None: A4, or the page of the ``reference_doc`` house style);
+    ``csl`` a citation style file in place of the bundled Vancouver.
     """
     from trialplan.errors import InputError
 
@@ -95,7 +96,7 @@ def write_draft(trial, output, *, document="protocol", template_dir=None, refere
     if suffix not in documents.FORMATS:
         raise InputError(f"output must end in {', '.join(documents.FORMATS)}; got "
                          f"{Path(output).name!r}")
-    if paper not in documents.PAPERS:  # before the figures are drawn
+    if paper is not None and paper not in documents.PAPERS:  # before drawing figures
         raise InputError(f"paper must be one of {', '.join(documents.PAPERS)}; got {paper!r}")
     text, figures = markdown_for(trial, document, template_dir=template_dir)
     title = trial.model.trial.acronym or trial.model.trial.title
