@@ -125,6 +125,8 @@ def test_docx_footer_toc_and_paper(trial, tmp_path):
     assert "TRIALPLAN-FOOTER" not in footer and " PAGE " in footer
     assert '<w:pgSz w:w="11906" w:h="16838"/>' in body
     toc = body[body.index("TOC \\o"):body.index("</w:sdt>")]
+    settings = a4.read("word/settings.xml").decode()
+    assert settings.index('<w:updateFields w:val="true"/>') < settings.index("<w:rsids>")
     assert "Administrative information" in toc and "19. Sample size" in toc
     letter = zipfile.ZipFile(tmp_path / "letter.docx").read("word/document.xml").decode()
     assert '<w:pgSz w:w="12240" w:h="15840"/>' in letter

@@ -249,8 +249,8 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
       turned for landscape sections, and the reference document's margins;
     - table grids fit the page or landscape section, and rows do not split;
     - the table of contents holds the section headings already (Word refreshes
-      it with page numbers when the file is opened; LibreOffice shows it as
-      stored), and is followed by a page break.
+      it with page numbers when the file is opened, as ``updateFields`` asks;
+      LibreOffice shows it as stored), and is followed by a page break.
     """
     import io
     import re
@@ -301,6 +301,14 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
     doc = doc.replace("<w:trPr>", "<w:trPr><w:cantSplit/>")
     doc = _fill_toc(doc)
     parts["word/document.xml"] = doc.encode()
+    # Word refreshes the fields (contents with page numbers, footer) on opening.
+    settings = parts.get("word/settings.xml", b"").decode()
+    if settings and "updateFields" not in settings:
+        anchor = re.search(r"<w:(?:hdrShapeDefaults|footnotePr|endnotePr|compat|docVars|rsids|"
+                           r"mathPr|attachedSchema|themeFontLang|clrSchemeMapping)\b", settings)
+        at = anchor.start() if anchor else settings.rindex("</w:settings>")
+        parts["word/settings.xml"] = (settings[:at] + '<w:updateFields w:val="true"/>'
+                                      + settings[at:]).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
