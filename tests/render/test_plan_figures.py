@@ -104,3 +104,22 @@ def test_only_the_figures_asked_for_are_drawn(case):
     assert list(drawn) == ["primary-power"]
     with pytest.raises(Exception, match="unknown figure"):
         plan_figures.draw_plan_figures(trial, plan, names=("pie-chart",))
+
+
+def test_figures_fit_a4_text_width_without_shrinking():
+    """At most 6.3 in (16 cm) wide at their own resolution, so a document places
+    them at natural size and 8-pt labels print at 8 pt."""
+    import io
+
+    from PIL import Image
+
+    from trialplan.render import diagram
+
+    trial = load_trial(ROOT / "protocols" / "peer-discharge" / "trial.yaml")  # every figure
+    plan = build_plan(trial)
+    drawn = {name: f["png"] for name, f in plan_figures.draw_plan_figures(trial, plan).items()}
+    drawn["change-model"] = diagram.figure(trial, "png")
+    for name, png in drawn.items():
+        image = Image.open(io.BytesIO(png))
+        width_in = image.size[0] / image.info["dpi"][0]
+        assert width_in <= 6.3 + 0.01, (name, width_in)

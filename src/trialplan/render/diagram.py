@@ -303,7 +303,7 @@ def draw(lay: Layout, fmt: str, *, emphasise=frozenset()) -> bytes:
     from matplotlib.path import Path as MPath
 
     matplotlib.rcParams["svg.hashsalt"] = "trialplan"
-    fig = plt.figure(figsize=(lay.width + 0.1, lay.height))
+    fig = plt.figure(figsize=(lay.width, lay.height))  # exactly A4 text width
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(-0.05, lay.width + 0.05)
     ax.set_ylim(lay.height, 0)
