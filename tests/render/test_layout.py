@@ -157,7 +157,7 @@ def test_another_citation_style_changes_the_citations(trial, tmp_path):
 
 
 def _house_style(tmp_path) -> Path:
-    """The bundled style turned into US Letter with 1-inch margins."""
+    """The bundled style turned into US Letter with 1-inch margins, saved as Word would."""
     src = zipfile.ZipFile(io.BytesIO(
         resources.files("trialplan").joinpath("data", "reference.docx").read_bytes()))
     out = tmp_path / "house.docx"
@@ -168,6 +168,7 @@ def _house_style(tmp_path) -> Path:
                 text = data.decode()
                 text = re.sub(r"<w:pgSz [^>]*/>", '<w:pgSz w:w="12240" w:h="15840"/>', text)
                 text = re.sub(r'w:(left|right|top|bottom)="1417"', r'w:\1="1440"', text)
+                text = text.replace("<w:sectPr>", '<w:sectPr w:rsidR="00AB12CD">')  # as Word
                 data = text.encode()
             dst.writestr(info, data)
     return out

@@ -165,7 +165,8 @@ PAPERS = {"a4": (11906, 16838), "letter": (12240, 15840)}  # page size in twips
 """Paper sizes for DOCX and printed HTML; A4 is the default."""
 _DATA_FILES = ("reference.docx", "vancouver.csl", "references.json", "trialplan.lua",
                "trialplan.css")
-_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+# A section's properties (Word may add rsid attributes to the tag).
+_SECTION = r"<w:sectPr(?: [^>]*)?>((?:(?!</w:sectPr>).)*)</w:sectPr>"
 
 
 def _data_file(name: str, workdir: Path) -> Path:
@@ -265,7 +266,7 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
     for name in [n for n in parts if re.fullmatch(r"word/footer\d*\.xml", n)]:
         parts[name] = parts[name].replace(b"TRIALPLAN-FOOTER", footer.encode())
     doc = parts["word/document.xml"].decode()
-    found = re.findall(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>\s*</w:body>", doc, re.S)
+    found = [m.group(0) for m in re.finditer(_SECTION + r"\s*</w:body>", doc, re.S)]
     body = found[-1] if found else ""
     refs = "".join(re.findall(r"<w:(?:header|footer)Reference [^>]*/>", body))
     # The page: the chosen paper, else the reference document's own (A4 when it has none).
@@ -294,7 +295,7 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
         at = later.start() if later else len(inner)
         return f"<w:sectPr>{inner[:at]}{geometry}{inner[at:]}</w:sectPr>"
 
-    doc = re.sub(r"<w:sectPr>((?:(?!</w:sectPr>).)*)</w:sectPr>", section, doc, flags=re.S)
+    doc = re.sub(_SECTION, section, doc, flags=re.S)
     doc = _fit_tables(doc, width, height, sides)
     # A table row never splits across pages (the header row repeats instead).
     doc = re.sub(r"<w:tr>(?!<w:trPr>)", "<w:tr><w:trPr></w:trPr>", doc)
@@ -326,12 +327,14 @@ def _fit_tables(doc: str, width: int, height: int, sides: int) -> str:
     import re
 
     sections = [(m.start(), 'w:orient="landscape"' in m.group(0))
-                for m in re.finditer(r"<w:sectPr>(?:(?!</w:sectPr>).)*</w:sectPr>", doc, re.S)]
+                for m in re.finditer(_SECTION, doc, re.S)]
 
     def grid(match):
         landscape = next((land for pos, land in sections if pos > match.start()), False)
         text_width = (height if landscape else width) - sides
         cols = [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)" */>', match.group(0))]
+        if not cols:
+            return match.group(0)
         total = sum(cols) or 1
         scaled = [round(c * text_width / total) for c in cols]
         scaled[-1] += text_width - sum(scaled)  # rounding: the grid spans the text exactly
