@@ -59,7 +59,7 @@ def test_no_edge_crosses_a_box_that_is_not_its_end_in_the_examples(trial_file):
     lay = diagram.layout(nodes, diagram._edges(plan))
     assert _violations(lay) == []
     assert len(lay.edges) == len(plan.change_model.links)
-    titles = [t for t, _, _ in lay.columns]
+    titles = [t for t, *_ in lay.columns]
     assert len(set(titles)) == len(titles)  # distinct column headings
     assert lay.width <= 6.3 + 1e-9  # A4 text width: 8-pt labels print at 8 pt
     assert 0.25 <= lay.height / lay.width <= 1.4
@@ -78,7 +78,8 @@ def _random_model(rng):
              **{o: ("outcome", f"Outcome {o} (primary)") for o in out}}
     edges = set()
     for m in mech:
-        for target in rng.choice(proc + out, size=rng.integers(1, 4), replace=False):
+        pool = proc + out
+        for target in rng.choice(pool, size=min(len(pool), rng.integers(1, 4)), replace=False):
             edges.add((m, str(target)))
     for i, p in enumerate(proc):
         later = proc[i + 1:] + out  # process -> later process keeps the graph acyclic

@@ -114,7 +114,7 @@ class Layout:
     ``boxes`` maps a node id to ``(x0, y0, x1, y1)``; ``edges`` holds
     ``(source, target, points)`` polylines from the source box's right side
     to the target box's left side; ``columns`` the heading and centre x of
-    each column (``(title, x, y)``).
+    each column (``(title, x, y, horizontal alignment)``).
     """
 
     boxes: dict
@@ -194,10 +194,12 @@ def _order(layer_of: dict, edges: list, sweeps: int = 12) -> list:
 
 
 def _column_titles(n_layers: int) -> list[str]:
-    """Distinct headings: process-variable columns are numbered when there are several."""
+    """Distinct headings: process-variable columns are numbered when there are several
+    (past two, as "Stage k" under one "Process variables" heading spanning them)."""
     middle = n_layers - 2
     process = (["Process variables"] if middle == 1 else
-               [f"Process variables (stage {k})" for k in range(1, middle + 1)])
+               [f"Process variables (stage {k})" for k in range(1, 3)] if middle == 2 else
+               [f"Stage {k}" for k in range(1, middle + 1)])
     return ["Mechanisms", *process, "Outcomes"]
 
 
@@ -230,7 +232,8 @@ def layout(nodes: dict, edges: list) -> Layout:
         chains[(s, t)] = chain
         flat += list(zip(chain, chain[1:], strict=False))
     order = _order(layer_of, flat)
-    gap_x = 0.42 if n_layers > 2 else 0.8
+    # Narrower gaps when there are many columns, so boxes stay wide enough for words.
+    gap_x = 0.8 if n_layers <= 2 else 0.42 if n_layers <= 4 else 0.25
     box_w = (FIGURE_WIDTH - gap_x * (n_layers - 1)) / n_layers
     labels = {n: _wrap(lbl, box_w - 0.12) for n, (_, lbl) in nodes.items()}
     line_h = FONT_PT * 1.25 / 72
@@ -240,7 +243,8 @@ def layout(nodes: dict, edges: list) -> Layout:
     title_chars = max(8, int(box_w * 72 / ((FONT_PT + 1) * 0.62)))
     titles = [textwrap.fill(t, title_chars, break_long_words=False) for t in titles]
     title_lines = max(t.count("\n") + 1 for t in titles)
-    top = 0.12 + title_lines * (FONT_PT + 1) * 1.3 / 72 + 0.12
+    span = n_layers > 4  # "Process variables" above the "Stage k" columns
+    top = 0.12 + (title_lines + span) * (FONT_PT + 1) * 1.3 / 72 + 0.12
     column_h = [sum(heights.get(n, dummy_h) + gap_y for n in layer) - gap_y for layer in order]
     tallest = max(column_h)
     boxes, waypoints = {}, {}
@@ -277,8 +281,14 @@ def layout(nodes: dict, edges: list) -> Layout:
             pts += [(left, y), (right, y)]
         pts.append((boxes[t][0], in_port[(s, t)]))
         paths.append((s, t, pts))
-    headings = [(title, k * (box_w + gap_x) + box_w / 2, 0.12)
-                for k, title in enumerate(titles)]
+    below = 0.12 + span * (FONT_PT + 1) * 1.3 / 72
+    headings = [(title, k * (box_w + gap_x) + box_w / 2, below if 0 < k < n_layers - 1
+                 else 0.12, "center") for k, title in enumerate(titles)]
+    if n_layers > 4:  # narrow outer columns: keep their headings inside the figure
+        headings[0] = (titles[0], 0.0, 0.12, "left")
+        headings[-1] = (titles[-1], FIGURE_WIDTH, 0.12, "right")
+    if span:
+        headings.append(("Process variables", FIGURE_WIDTH / 2, 0.12, "center"))
     height = top + tallest + 0.5
     return Layout(boxes, labels, kinds, paths, headings, FIGURE_WIDTH, height)
 
@@ -321,8 +331,8 @@ def draw(lay: Layout, fmt: str, *, emphasise=frozenset()) -> bytes:
                                     lw=1.6 if nid in emphasise else 0.7, zorder=2))
         ax.text((x0 + x1) / 2, (y0 + y1) / 2, lay.labels[nid], ha="center", va="center",
                 fontsize=FONT_PT, zorder=3, linespacing=1.1)
-    for title, x, y in lay.columns:
-        ax.text(x, y, title, ha="center", va="top", fontsize=FONT_PT + 1, weight="bold",
+    for title, x, y, align in lay.columns:
+        ax.text(x, y, title, ha=align, va="top", fontsize=FONT_PT + 1, weight="bold",
                 linespacing=1.15)
     handles = [Patch(fc=COLOURS[k], ec="#1f1f1f", lw=0.7, label=_KIND_NAMES[k])
                for k in ("mechanism", "process", "outcome")]
