@@ -59,9 +59,9 @@ def test_smallest_detectable_a_from_the_command_line():
     (["--a", "0.3", "--b", "0.3", "--n", "100", "--test", "bootstrap", "--boot", "0"],
      "boot must be at least 1"),
     (["--a", "0.3", "--b", "0.3", "--n", "100", "--icc-m", "1", "--icc-y", "0.1",
-      "--cluster-size", "5"], "icc_m must be in [0, 1)"),
+      "--cluster-size", "5"], "--icc-m must be in [0, 1)"),
     (["--a", "0.3", "--b", "0.3", "--n", "100", "--icc-m", "0.1", "--icc-y", "0.1",
-      "--cluster-size", "0"], "cluster_size must be at least 1"),
+      "--cluster-size", "0"], "--cluster-size must be at least 1"),
     (["--b", "0.05", "--n", "30", "--power", "0.9", "--scale", "standardized"],
      "power tops out at"),
 ])

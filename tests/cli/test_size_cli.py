@@ -24,7 +24,8 @@ def test_json_contract_partial_nesting():
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert JSON_KEYS <= set(data)
-    assert data["peer_workers"] == -(-data["n_analysed_per_arm"]["intervention"] // 9)
+    # a peer worker supports everyone allocated to them: counted from the numbers recruited
+    assert data["peer_workers"] == -(-data["n_per_arm"]["intervention"] // 9)
     assert data["n_total"] == data["n_per_arm"]["control"] + data["n_per_arm"]["intervention"]
     assert data["power"] >= 0.9
     assert data["inputs"]["icc"] == 0.03
@@ -78,7 +79,7 @@ def test_readable_output_echoes_assumptions():
           "--icc", "1.5", "--cluster-size", "8"], 1, "icc must be in [0, 1)"),
         (["size", "proportions", "--p1", "0.3", "--p2", "1.3", "--power", "0.8"], 1,
          "p2 must be in (0, 1)"),
-        (["size", "means", "--d", "0.5"], 1, "were all unset"),
+        (["size", "means", "--d", "0.5"], 1, "--n and --power were both left out"),
         (["size", "means", "--d", "zero", "--power", "0.8"], 2, "not a number"),
         (["size", "means", "--d", "0.5", "--power", "0.8", "--sided", "three"], 2, "three"),
         (["size", "means", "--d", "1e-6", "--power", "0.8"], 1, "is still"),

@@ -1,5 +1,8 @@
 """The command-line surface as a newcomer meets it: help for every option, consistent names."""
 
+import subprocess
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -86,3 +89,18 @@ def test_survival_without_event_information_says_the_numbers_are_events():
     assert "events 247" in out  # Schoenfeld: 4 (1.96 + 0.84)^2 / log(0.7)^2 = 246.8
     assert "These numbers are EVENTS, not participants" in out
     assert "total to recruit" not in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["size", "means", "--d", "0.5", "--power", "0.8", "--clustering", "partial", "--icc",
+      "0.05", "--cluster-size", "0.5"], "--cluster-size must be at least 1"),
+    (["size", "survival", "--hr", "0.7"], "leave out exactly one of --events, --power and --hr"),
+    (["size", "proportions", "--p1", "0.3", "--or", "-2", "--power", "0.8"], "--or must be in"),
+    (["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8", "--r2-m", "1.5"],
+     "--r2-m must be in [0, 1)"),
+])
+def test_command_line_errors_name_flags_not_python_names(args, message):
+    proc = subprocess.run([sys.executable, "-m", "trialplan", *args], capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert "_" not in proc.stderr.split("error: ", 1)[1].split(";")[0]

@@ -123,8 +123,12 @@ def describe_size(r) -> str:
         what = "cluster randomised" if inp["clustering"] == "cluster" else (
             "partially nested (peer workers in the intervention arm)")
         cv = f", CV of size {_num(inp['cluster_cv'])}" if inp.get("cluster_cv") else ""
+        analysed = inp["cluster_size"] * (1.0 - (inp.get("attrition") or 0.0))
         lines.append(f"  {what}: ICC {_num(inp['icc'])}, cluster size "
-                     f"{_num(inp['cluster_size'])}{cv}")
+                     f"{_num(inp['cluster_size'])} allocated ({_num(analysed)} analysed){cv}")
+        if inp.get("control_variance"):
+            lines.append(f"  control arm variance: {inp['control_variance']} (partial nesting "
+                         "convention)")
         lines.append(f"  design effect: control {_num(r.design_effect['control'])}, "
                      f"intervention {_num(r.design_effect['intervention'])}")
     lines.append(f"  attrition {_num(inp.get('attrition') or 0)}")

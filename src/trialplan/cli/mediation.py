@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trialplan.cli._errors import flag_names
 from trialplan.cli._output import emit_json
 
 TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
@@ -30,14 +31,33 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--scale", type=click.Choice(["residual", "standardized"]), default="residual",
               show_default=True, help="Paths in residual-SD units, or standardised coefficients.")
 @click.option("--r2-m", type=float, default=0.0, show_default=True,
-              help="Share of M's residual variance explained by baseline covariates.")
+              help="Share of M's residual variance explained by baseline covariates (with "
+              "partial nesting: of its individual-level variance).")
 @click.option("--r2-y", type=float, default=0.0, show_default=True,
-              help="Share of Y's residual variance explained by baseline covariates.")
+              help="Share of Y's residual variance explained by baseline covariates (with "
+              "partial nesting: of its individual-level variance).")
+@click.option("--r2-m2", type=float, default=0.0, show_default=True,
+              help="Partial nesting: share of M's peer-worker-level variance explained by "
+              "covariates (PowerUpR r2m2_trt); 0 for a baseline taken before allocation.")
+@click.option("--r2-y2", type=float, default=0.0, show_default=True,
+              help="Partial nesting: share of Y's peer-worker-level variance explained by "
+              "covariates.")
 @click.option("--covariates", type=int,
               help="Number of covariates (df); default 1 with --r2-m or --r2-y.")
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
-@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm).")
-@click.option("--cluster-size", type=float, help="Peer-worker caseload (partial nesting).")
+@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm); by "
+              "default conditional on M (the ICC of Y's residual given M), see --icc-y-type.")
+@click.option("--icc-y-type", type=click.Choice(["conditional", "unconditional"]),
+              default="conditional", show_default=True,
+              help="conditional: --icc-y is the ICC of Y given M; unconditional: Y's ICC before "
+              "M is accounted for, M's share derived from b (PowerUpR's default).")
+@click.option("--cluster-size", type=float, help="Peer-worker caseload analysed (partial "
+              "nesting).")
+@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+              show_default=True,
+              help="Partial nesting: the control arm's variance is the within-caseload variance "
+              "(PowerUpR) or the intervention arm's total variance; a and b are in control-arm "
+              "SD units.")
 @click.option("--b-level", type=click.Choice(["caseload", "individual"]), default="caseload",
               show_default=True, help="Partial nesting: estimate b between caseloads (Kelcey et "
               "al. 2020) or within caseloads and controls.")
@@ -85,7 +105,8 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
         raise click.UsageError("--serial and --correlation go with --mediator")
     kwargs = {k: val for k, val in kwargs.items()}
     kwargs["progress"] = _progress(quiet)
-    result = mediation(**kwargs)
+    with flag_names():
+        result = mediation(**kwargs)
     if compare and not plot:
         rows = _compare(mediation, kwargs)
         if as_json:
@@ -156,8 +177,8 @@ def _parse_mediator(text):
                                  param_hint="--mediator") from None
 
 
-_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y",
-                "cluster_size")
+_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "r2_m2", "r2_y2", "covariates", "icc_m",
+                "icc_y", "cluster_size")
 
 
 def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet):
@@ -189,11 +210,12 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet)
                     outcome=kwargs["outcome"], base_rate=kwargs["base_rate"])
     if kwargs["test"] not in ("joint", "mc", "bootstrap"):
         raise click.UsageError("with several mediators the test is joint, mc or bootstrap")
-    result = mediation_multi(
-        **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
-        test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
-        allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
-        boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
+    with flag_names():
+        result = mediation_multi(
+            **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
+            test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
+            allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
+            boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
     if as_json:
         emit_json(result.to_dict())
     else:

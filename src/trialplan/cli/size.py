@@ -73,7 +73,9 @@ def _common_options(f):
                      "peer worker."),
         click.option("--icc", type=NUM, help="Intra-cluster correlation."),
         click.option("--cluster-size", type=NUM,
-                     help="Mean participants analysed per cluster (peer-worker caseload)."),
+                     help="Mean participants allocated per cluster, or per peer worker (the "
+                     "caseload); the design effect uses cluster size x (1 - attrition) "
+                     "analysed."),
         click.option("--cluster-cv", type=NUM, help="Coefficient of variation of cluster size."),
         click.option("--attrition", type=NUM, default="0", show_default=True,
                      help="Expected loss to follow-up, in [0, 1)."),
@@ -126,7 +128,9 @@ def _blocks(fn, axes, fixed, kwargs, cells):
         yield fn(**cell_args, **fixed, **kwargs)
 
 
-def _run(fn, kwargs, design_keys, as_json, plot, force):
+def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
+    from trialplan.cli._errors import flag_names
+
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRID_KEYS + design_keys}
     axes, fixed, cells = _grid(common)
     if axes:
@@ -135,10 +139,12 @@ def _run(fn, kwargs, design_keys, as_json, plot, force):
         from trialplan.cli._output import grid_json, grid_table
 
         write = grid_json if as_json else grid_table
-        for text in write(_blocks(fn, axes, fixed, kwargs, cells), list(axes)):
-            click.echo(text, nl=False)
+        with flag_names(aliases):
+            for text in write(_blocks(fn, axes, fixed, kwargs, cells), list(axes)):
+                click.echo(text, nl=False)
         return
-    result = fn(**fixed, **kwargs)
+    with flag_names(aliases):
+        result = fn(**fixed, **kwargs)
     if plot:
         from trialplan.render.plots import power_curve
 
@@ -156,10 +162,25 @@ def _run(fn, kwargs, design_keys, as_json, plot, force):
 @click.option("--diff", type=NUM, help="Difference in means (with --sd).")
 @click.option("--sd", type=NUM, help="Outcome standard deviation (with --diff).")
 @click.option("--baseline-corr", type=NUM, help="Baseline-outcome correlation (ANCOVA).")
-@click.option("--baselines", type=int, default=1, show_default=True,
-              help="Baseline measurements (Frison & Pocock).")
+@click.option("--baselines", type=int,
+              help="Baseline measurements analysed as their mean (Frison & Pocock); default 1 "
+              "with --baseline-corr, 0 without (no adjustment, no df lost).")
 @click.option("--follow-ups", type=int, default=1, show_default=True,
-              help="Follow-up measurements analysed as their mean (Frison & Pocock).")
+              help="Follow-up measurements analysed as their mean (Frison & Pocock); more than "
+              "1 needs --follow-up-corr.")
+@click.option("--follow-up-corr", type=NUM,
+              help="Correlation between repeated measurements (follow-ups, or baselines).")
+@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+              show_default=True,
+              help="Partial nesting: the control arm's variance is the within-caseload variance "
+              "(peer workers add variance; PowerUpR) or the intervention arm's total variance. "
+              "--d is on the control arm's SD.")
+@click.option("--cluster-autocorr", type=NUM,
+              help="Cluster trials with baseline: correlation of a cluster's baseline and "
+              "follow-up means (Teerenstra et al. 2012).")
+@click.option("--individual-autocorr", type=NUM,
+              help="Cluster trials, cohort design: a participant's baseline-follow-up "
+              "correlation (leave out for a cross-sectional design).")
 @_common_options
 def means(d, diff, sd, as_json, plot, force, **kwargs):
     """Two-sample comparison of means (t test, ANCOVA with baseline)."""
@@ -175,7 +196,8 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
         d = tuple(a / b for a in diff for b in sd) if len(diff) * len(sd) > 1 else (
             diff[0] / sd[0],)
     kwargs["d"] = d
-    _run(fn, kwargs, ("d", "baseline_corr"), as_json, plot, force)
+    _run(fn, kwargs, ("d", "baseline_corr", "follow_up_corr", "cluster_autocorr",
+                      "individual_autocorr"), as_json, plot, force)
 
 
 @size.command()
@@ -228,6 +250,11 @@ def rates(as_json, plot, force, **kwargs):
 @click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")
 @click.option("--accrual", type=NUM, help="Accrual period (months, uniform).")
 @click.option("--follow-up", type=NUM, help="Follow-up after accrual closes (months).")
+@click.option("--dropout-rate", type=NUM,
+              help="rpact's exponential dropout: share lost by --dropout-time, competing with "
+              "the event (instead of --attrition, which divides participants after the events "
+              "calculation).")
+@click.option("--dropout-time", type=NUM, help="Months by which --dropout-rate are lost.")
 @_common_options
 def survival(n_events, as_json, plot, force, **kwargs):
     """Time to event (log-rank), events by Schoenfeld or Freedman."""
@@ -236,8 +263,9 @@ def survival(n_events, as_json, plot, force, **kwargs):
     if kwargs["n"] is not None:
         raise click.UsageError("for survival give the total number of events with --events")
     kwargs["n"] = n_events
-    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up"), as_json,
-         plot, force)
+    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up",
+                      "dropout_rate", "dropout_time"), as_json, plot, force,
+         aliases={"n": "--events"})
 
 
 __all__ = ["size"]
