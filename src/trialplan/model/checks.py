@@ -331,6 +331,31 @@ def _semantic(model, located: Located) -> TrialPlan:
         errors.append(P(("assumptions", "clustering", "kind"),
                         "a cluster-randomised trial is clustered in both arms: use kind 'cluster'"))
 
+    # Estimands: one per outcome, at one of its time points
+    outcomes_by_id = {o.id: o for o in cm.outcomes}
+    seen_estimands: set = set()
+    for i, est in enumerate(model.estimands):
+        outcome = outcomes_by_id.get(est.outcome)
+        if outcome is None:
+            errors.append(P(("estimands", i, "outcome"),
+                            f"{est.outcome!r} is not one of the outcomes"
+                            f"{_suggest(est.outcome, outcomes_by_id)}"))
+            continue
+        if est.outcome in seen_estimands:
+            errors.append(P(("estimands", i, "outcome"),
+                            f"outcome {est.outcome!r} already has an estimand"))
+        seen_estimands.add(est.outcome)
+        if est.timepoint is not None and est.timepoint not in outcome.timepoints:
+            errors.append(P(("estimands", i, "timepoint"),
+                            f"{est.timepoint!r} is not a time point of outcome {est.outcome!r} "
+                            f"({', '.join(outcome.timepoints)})"))
+
+    if primaries and cm.outcomes[primaries[0]].id not in seen_estimands:
+        warnings.append(P(("change_model", "outcomes", primaries[0]),
+                          f"the primary outcome {cm.outcomes[primaries[0]].id!r} has no estimand: "
+                          "add one under `estimands` (ICH E9(R1)) to say how intercurrent "
+                          "events such as death or non-adherence are handled", "warning"))
+
     if errors:
         raise TrialFileError(errors)
     warnings += _warnings(model, located, used, months, primaries)

@@ -318,6 +318,56 @@ class Assumptions(_Model):
     sensitivity: Sensitivity | None = None
 
 
+STRATEGIES = ("treatment policy", "composite", "while on treatment", "hypothetical",
+              "principal stratum")
+Strategy = Literal[STRATEGIES]
+
+
+class IntercurrentEvent(_Model):
+    """An event after randomisation that changes or ends the outcome's meaning (ICH E9(R1))."""
+
+    event: Text = Field(description="What happens, e.g. 'death before readmission'.")
+    strategy: Strategy = Field(description="How the estimand deals with it (ICH E9(R1)).")
+    handling: Text | None = Field(None, description="What the strategy means here and how the "
+                                  "analysis carries it out.")
+
+
+class Estimand(_Model):
+    """The treatment effect an outcome's analysis targets (ICH E9(R1)); one per outcome."""
+
+    outcome: Id = Field(description="Id of an outcome in change_model.outcomes.")
+    timepoint: Id | None = Field(None, description="Time point of the estimand (default: the "
+                                 "outcome's last time point).")
+    population: Text | None = Field(None, description="Default: the trial population.")
+    treatment: Text | None = Field(None, description="The treatment conditions compared "
+                                   "(default: intervention plus usual care versus comparator).")
+    variable: Text | None = Field(None, description="The variable (default: the outcome, its "
+                                  "instrument and time point).")
+    intercurrent_events: list[IntercurrentEvent] = Field(default_factory=list)
+    summary: Text | None = Field(None, description="Population-level summary (default from the "
+                                 "outcome type, e.g. marginal risk difference and odds ratio).")
+
+
+class Analysis(_Model):
+    """Choices for the statistical analysis that the rest of the file cannot supply."""
+
+    stratification_factors: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, description="Stratification or minimisation factors of the "
+        "randomisation; every analysis adjusts for them.")
+    covariates: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, description="Further baseline covariates adjusted for (the "
+        "outcome's baseline value is added when it is measured).")
+    subgroups: list[Text] = Field(default_factory=list, description="Pre-specified subgroup "
+                                  "analyses; empty means none.")
+    compliance: Text | None = Field(None, description="Definition of compliance for the complier "
+                                    "average causal effect (default: the pilot's adherence "
+                                    "criterion).")
+    visit_windows: Text | None = Field(None, description="Windows around each follow-up within "
+                                       "which a measurement counts for that time point.")
+    software: Text | None = Field(None, description="Statistical software, replacing the "
+                                  "default named for each model.")
+
+
 class ProtocolText(_Model):
     """Free text for protocol items the rest of the file cannot supply.
 
@@ -382,6 +432,10 @@ class ProtocolText(_Model):
     post_trial_care: Text | None = Field(None, description="Item 34: ancillary and "
                                          "post-trial care, compensation.")
     context: Text | None = Field(None, description="Process evaluation: context of delivery.")
+    fidelity_source: Text | None = Field(None, description="Process evaluation: where fidelity "
+                                         "data come from (default: a proposal).")
+    fidelity_timing: Text | None = Field(None, description="Process evaluation: when fidelity "
+                                         "is assessed (default: a proposal).")
 
 
 class Reference(_Model):
@@ -412,6 +466,9 @@ class TrialFile(_Model):
     measures: list[Measure] = Field(default_factory=list)
     assumptions: Assumptions = Assumptions()
     protocol: ProtocolText = ProtocolText()
+    estimands: list[Estimand] = Field(default_factory=list, description="ICH E9(R1) estimands, "
+                                      "at most one per outcome.")
+    analysis: Analysis = Analysis()
     references: list[Reference] = Field(default_factory=list, description="Works cited in "
                                         "the trial file's text, besides the bundled ones.")
 
