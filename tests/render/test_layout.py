@@ -187,3 +187,19 @@ def test_a_house_style_keeps_its_page_unless_paper_is_given(trial, tmp_path):
     grids = re.findall(r"<w:tblGrid>(.*?)</w:tblGrid>", own)
     widths = {sum(int(w) for w in re.findall(r'w:w="(\d+)"', g)) for g in grids}
     assert widths == {12240 - 2 * 1440}
+
+
+@pytest.mark.parametrize("draft", sorted(Path(__file__).resolve().parents[2].glob(
+    "protocols/*/*.md")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_caption_follows_its_table_and_every_reference_has_a_target(draft):
+    lines = draft.read_text().splitlines()
+    previous = ""
+    for number, line in enumerate(lines, 1):
+        if line.startswith(": "):  # a table caption: pandoc attaches it only right after
+            assert previous.startswith("|"), f"{draft.name}:{number}: caption not after a table"
+        if line.strip():
+            previous = line
+    text = "\n".join(lines)
+    targets = set(re.findall(r"\{ #((?:tbl|fig):[\w-]+) \}", text))
+    for ref in set(re.findall(r"@((?:tbl|fig):[\w-]+)", text)):
+        assert ref in targets, f"{draft.name}: @{ref} refers to nothing"
