@@ -73,7 +73,8 @@ def pdf_text(pdf: Path) -> str:
 
 
 def _word(token: str) -> str:
-    return token.strip(".,;:()[]*\"'\u201c\u201d")
+    # pandoc prints typographic apostrophes: compare words with plain ones
+    return token.replace("\u2019", "'").strip(".,;:()[]*\"'\u201c\u201d")
 
 
 def vocabulary(markdown: str) -> set[str]:
