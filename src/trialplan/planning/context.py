@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from trialplan import __version__
 from trialplan.planning.analysis import analysis_specs, cace_spec, mentions_time, short_label
+from trialplan.planning.mediation_text import mediation_paragraphs
 from trialplan.stats import teerenstra_correlation
 
 TODO = "[TO COMPLETE:"
@@ -130,7 +131,9 @@ def _change_model(trial, plan) -> dict:
         mechanisms.append({
             "id": mech.id, "label": mech.label, "source": mech.source,
             "description": mech.description,
-            "process": [{"id": p.id, "label": p.label,
+            "process": [{"id": p.id, "arms": p.arms,
+                         "label": p.label + (" (intervention arm only)"
+                                             if p.arms == "intervention" else ""),
                          "instrument": _instrument(trial, p.measure),
                          "timepoints": [labels[t] for t in p.timepoints],
                          "when": when_phrase(trial, p.timepoints)} for p in process],
@@ -230,15 +233,32 @@ def _objectives(trial, plan, change_model, specs=None) -> dict:
     for mech in change_model["mechanisms"]:
         if not mech["process"] or not mech["outcomes"]:
             continue
+        changed = [p for p in mech["process"] if p["arms"] == "both"]
+        only = [p for p in mech["process"] if p["arms"] == "intervention"]
         verbs: dict = {}
         for o in mech["outcomes"]:
             verbs.setdefault(_direction(trial, nodes[o["id"]][1]), []).append(
                 o["label"][:1].lower() + o["label"][1:])
         effects = _join(f"{v} {_join(labels)}" for v, labels in sorted(verbs.items()))
-        hypotheses.append(
-            f"{mech['label']}: the intervention is expected to improve "
-            f"{_join(p['label'].lower() for p in mech['process'])}, and through "
-            f"{'them' if len(mech['process']) > 1 else 'it'} to {effects}.")
+        text = f"{mech['label']}: "
+        if changed:
+            # "Improve" where higher scores are better; otherwise the label may name either
+            # pole (loneliness, or engagement scored by the SES where higher is worse), so
+            # the neutral "change".
+            moved: dict = {}
+            for p in changed:
+                m = trial.measures.get(nodes[p["id"]][1].measure) or {}
+                verb = "improve" if m.get("direction") == "higher is better" else "change"
+                moved.setdefault(verb, []).append(p["label"].lower())
+            text += (f"the intervention is expected to "
+                     f"{_join(f'{v} {_join(ls)}' for v, ls in sorted(moved.items()))}, and "
+                     f"through {'them' if len(changed) > 1 else 'it'} to {effects}")
+        if only:
+            names = _join(p["label"].lower() for p in only)
+            text += ("; " if changed else "") + (
+                f"{names} {'are' if len(only) > 1 else 'is'} examined as engagement with the "
+                f"intervention, not as {'mediators' if len(only) > 1 else 'a mediator'}")
+        hypotheses.append(text + ".")
     return {"primary": primary_text, "secondary": secondary, "mechanisms": hypotheses,
             "harms": "To describe adverse events and serious adverse events, including "
                      "self-harm and suicide, in both arms, and harms of peer support to "
@@ -273,9 +293,14 @@ def _outcomes_table(trial, specs=None) -> list[dict]:
                      "estimand_time": short_label(spec.timepoint_label) if spec else None})
     for p in trial.change_model.process_variables:
         inst = _instrument(trial, p.measure)
-        rows.append({"variable": p.label, "role": "process (mediator)", "type": p.type,
-                     "instrument": inst, "metric": "score",
-                     "aggregation": "mean in each arm; difference between arms (path a)",
+        only = p.arms == "intervention"
+        rows.append({"variable": p.label,
+                     "role": "process (intervention arm only)" if only else "process (mediator)",
+                     "type": p.type, "instrument": inst, "metric": "score",
+                     "aggregation": ("mean in the intervention arm; dose or engagement "
+                                     "(complier-average causal effect) and moderator analyses"
+                                     if only else
+                                     "mean in each arm; difference between arms (path a)"),
                      "timepoints": [short_label(_timepoint_labels(trial)[t])
                                     for t in p.timepoints],
                      "estimand_time": None})
@@ -382,19 +407,54 @@ def _sample_size(trial, plan) -> dict:
                         f"(through {m['mediator_label'].lower()} to "
                         f"{m['outcome_label'].lower()}) was not calculated: {m['reason']}.")
             continue
+        clusters = m.get("planned_clusters")
+        need = (f"{_n(m['clusters_needed'])} clusters would be needed" if clusters else
+                f"{_n(m['n_needed_analysed'])} analysed would be needed")
         verdict = ("so the trial can expect to detect it" if m["detectable"] else
                    f"below the {_pct(m['target_power'])} target: the trial cannot expect to "
-                   f"detect it ({_n(m['n_needed_analysed'])} analysed would be needed)")
+                   f"detect it ({need})")
+        at = (f"{_n(clusters)} clusters of {_g(m['arguments']['cluster_size'])} ({m['design']} "
+              "multilevel mediation)" if clusters else
+              f"{_n(m['planned_n'])} participants analysed")
+        where = (f" ({m['outcome_label'].lower()} from month {_g(m['landmark']['from_month'])} "
+                 f"to month {_g(m['landmark']['to_month'])} among those without the event by "
+                 f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost; "
+                 f"the b path's variance uses the overall event rate of "
+                 f"{m['outcome_rate']:.3f} at the planned effect, following Hsieh, Bloch and "
+                 "Larsen 1998)"
+                 if m.get("landmark") else
+                 f" (complete cases on both, {_pct(m['attrition'])} lost)")
+        share = ""
+        if m.get("proportion_mediated") is not None:
+            share = (f" The paths imply an indirect effect of {m['indirect_effect']:.3g}, "
+                     f"{_pct(m['proportion_mediated'])} of the total effect assumed for this "
+                     "outcome.")
         mech.append(
             f"For the mechanism {m['mechanism_label'].lower()}, the indirect effect of the "
             f"intervention on {m['outcome_label'].lower()} through "
             f"{m['mediator_label'].lower()} (paths a = {_g(m['a'])}, b = {_g(m['b'])}; "
             f"{m['source'] or 'source to be given'}) would be detected by the {m['test']} test "
-            f"with probability {m['power_at_planned_n']:.3f} with {_n(m['planned_n'])} "
-            f"participants analysed, {verdict}.")
+            f"with probability {m['power_at_planned_n']:.3f} with {at}{where}, {verdict}."
+            f"{share}")
+    for g in plan.get("parallel_mechanisms", []):
+        if g["status"] != "computed":
+            continue
+        t = g["total_indirect"]
+        mech.append(
+            f"Analysed together as parallel mediators (residual correlation "
+            f"{_g(g['correlation'])} assumed), {_join(x.lower() for x in g['mediator_labels'])} "
+            f"carry a total indirect effect of {t['estimate']:.3g} of the mechanism "
+            f"{g['mechanism_label'].lower()} on {g['outcome_label'].lower()}, which would be "
+            f"detected with probability {t['power']:.3f} with {_n(g['planned_n'])} participants "
+            f"analysed; the probability of detecting every specific indirect effect is "
+            f"{g['power_all']:.3f}"
+            + (" (ignoring the peer-worker clustering)." if any("ignores the peer-worker" in n
+                                                                for n in g["notes"]) else "."))
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
-                                   if m.get("status") == "computed"],
+                                   if m.get("status") == "computed"]
+            + [g["command"] for g in plan.get("parallel_mechanisms", [])
+               if g["status"] == "computed"],
             "sensitivity": plan["sensitivity"]}
 
 
@@ -684,26 +744,7 @@ def _statistics(trial, plan, specs=None) -> dict:
     specs = specs if specs is not None else analysis_specs(trial, plan)
     analyses = [{"outcome": s.label, "role": s.role, "parts": _analysis_items(trial, s, alpha),
                  "software": s.software} for s in specs]
-    test = a.mediation_test
-    interval = {"joint": "the joint significance test of the two paths, with a Monte Carlo "
-                         "confidence interval for the product",
-                "sobel": "the Sobel test", "aroian": "the Aroian test",
-                "vsm": "the test of the mediator coefficient",
-                "mc": "a Monte Carlo confidence interval [@preacher2012]",
-                "bootstrap": "a percentile bootstrap confidence interval",
-                "bc-bootstrap": "a bias-corrected bootstrap confidence interval"}[test]
-    mediation = (
-        "Each mechanism in the programme theory will be tested as an indirect effect. The "
-        "process variable is regressed on allocation (path a) and the outcome on the process "
-        "variable and allocation (path b), both adjusted for baseline values"
-        + (" and with the peer-worker random effects of the primary analysis"
-           if cl.kind == "partial" else "")
-        + f"; the indirect effect ab is tested by {interval}. Process variables are measured "
-        "before the outcomes they are hypothesised to change. Because the process variable is "
-        "not randomised, the mediator-outcome relation may be confounded: baseline values of "
-        "both will be adjusted for, and a sensitivity analysis will report how strong "
-        "unmeasured mediator-outcome confounding would need to be to remove the indirect "
-        "effect (correlation of the residuals) [@imai2010].")
+    mediation = "\n\n".join(mediation_paragraphs(trial, plan, TODO))
     unit = {"partial": "peer worker", "cluster": "cluster"}.get(cl.kind)
     clustered_mi = (
         f" Imputation is done separately in each arm, so that the arms may differ in variance "
