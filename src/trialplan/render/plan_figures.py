@@ -128,7 +128,8 @@ def _cluster_mechanism_curves(plt, plan, computed):
         kw.pop("power", None)
         powers = [cluster_mediation(**kw, clusters=int(j)).power for j in js]
         ax.plot(js, powers, color=colour, lw=2,
-                label=f"{m['mechanism']}: {m['mediator']} -> {m['outcome']} ({m['design']})")
+                label=f"{m['mediator_label']} \u2192 {m['outcome_label']} "
+                      f"({m['design']} design)")
     ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
                label=f"target {plan['assumptions']['mediation_power']:g}")
     ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned: {planned} clusters")
@@ -137,7 +138,7 @@ def _cluster_mechanism_curves(plt, plan, computed):
     ax.set_ylim(0, 1)
     ax.set_title("Mechanisms: multilevel joint significance (analytic)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     return fig
 
 
