@@ -64,7 +64,7 @@ def test_a_table_too_wide_for_the_page_goes_landscape_in_docx(tmp_path):
     heads = [f"Heading{i}longword" for i in range(9)]
     md = ("| " + " | ".join(heads) + " |\n|" + "---|" * 9 + "\n| "
           + " | ".join("x" for _ in heads) + " |\n\n: Wide. { #tbl:w }\n\nAfter.\n")
-    data = documents._pandoc(md, "docx", tmp_path, title="t")
+    data = documents._pandoc(md, "docx", title="t")
     xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode()
     sections = re.findall(r"<w:sectPr>.*?</w:sectPr>", xml, re.S)
     assert any('w:orient="landscape"' in s for s in sections)

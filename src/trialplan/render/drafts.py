@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from trialplan.planning import build_plan
 from trialplan.planning.context import SPIRIT_2025, TODO, build_context
@@ -93,11 +92,8 @@ def write_draft(trial, output, *, document="protocol", template_dir=None, refere
     """
     from trialplan.errors import InputError
 
-    suffix = Path(output).suffix.lower()
-    if suffix not in documents.FORMATS:
-        raise InputError(f"output must end in {', '.join(documents.FORMATS)}; got "
-                         f"{Path(output).name!r}")
-    if paper is not None and paper not in documents.PAPERS:  # before drawing figures
+    documents.check_document_target(output, force=force)  # before any work
+    if paper is not None and paper not in documents.PAPERS:
         raise InputError(f"paper must be one of {', '.join(documents.PAPERS)}; got {paper!r}")
     text, figures = markdown_for(trial, document, template_dir=template_dir)
     title = trial.model.trial.acronym or trial.model.trial.title
