@@ -207,7 +207,11 @@ def test_commands_quoted_in_the_drafts_are_the_plans_reproduced_commands(trial_f
         known |= {r.get("command") for r in c.get("implied", [])}
     quoted = set()
     for draft in trial_file.parent.glob("*.md"):
-        quoted |= {c for c in re.findall(r"`(trialplan [^`]*)`", draft.read_text()) if " --" in c}
+        # inline, or one per line in a code block, wrapped with shell continuation lines
+        text = re.sub(r" \\\n\s+", " ", draft.read_text())
+        blocks = re.findall(r"^```\n(.*?)^```", text, re.M | re.S)
+        lines = [line for b in blocks for line in b.splitlines() if line.startswith("trialplan ")]
+        quoted |= {c for c in re.findall(r"`(trialplan [^`]*)`", text) + lines if " --" in c}
     assert quoted, "the drafts quote their calculations"
     assert quoted <= known
     for command in quoted - {plan["primary"]["command"]}:

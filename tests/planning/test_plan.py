@@ -218,7 +218,8 @@ def test_figures_are_written_once_and_identical(tmp_path):
     subprocess.run(run, capture_output=True, check=True)
     names = sorted(p.name for p in figs.iterdir())
     assert names == sorted(f"{n}.{e}" for n in ("primary-power", "mechanism-power",
-                                                 "sensitivity", "recruitment", "progression",
+                                                 "sensitivity", "recruitment",
+                                                 "participant-flow", "timeline", "progression",
                                                  "assurance")
                            for e in ("svg", "png"))
     before = {p.name: p.read_bytes() for p in figs.iterdir()}

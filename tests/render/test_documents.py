@@ -35,8 +35,9 @@ def test_docx_has_a_heading_for_every_spirit_item_tables_and_figures(tmp_path):
         assert f"{item}. {title}" in headings, item
     # WHO data set, TIDieR, outcomes, schedule, sensitivity, progression criteria
     assert len(doc.tables) >= 6
-    # change model, two power curves, recruitment, progression criteria' operating characteristics
-    assert len(doc.inline_shapes) == 6  # and the assurance curve
+    # change model, two power curves, recruitment, participant flow, timeline, progression
+    # criteria's operating characteristics and the assurance curve
+    assert len(doc.inline_shapes) == 8
 
 
 def test_html_escapes_markup_from_the_trial_file(tmp_path):
@@ -52,7 +53,7 @@ def test_html_escapes_markup_from_the_trial_file(tmp_path):
     for bad in ("<script>alert", "<b>bold", "<img src=x", "<iframe"):
         assert bad not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-    assert out.count("data:image/png;base64,") == 6  # figures embedded: standalone file
+    assert out.count("data:image/png;base64,") == 8  # figures embedded: standalone file
     assert 'src="figures/' not in out
     md = run("protocol", "trial.yaml", "-o", "p.md", cwd=tmp_path)
     assert md.returncode == 0
@@ -105,7 +106,7 @@ def test_user_template_dir_is_searched_first(tmp_path, trial):
         "statistical analysis plan", "SAP (house style)", 1)
     (user / "sap.md.j2").write_text(custom)
     text, _ = markdown_for(trial, "sap", template_dir=user, with_figures=False)
-    assert text.splitlines()[0].endswith("SAP (house style)")
+    assert 'subtitle: "PEER-DISCHARGE: SAP (house style)"' in text.splitlines()[:4]
 
 
 def test_markdown_is_deterministic_and_every_number_comes_from_the_plan(trial):
@@ -119,7 +120,7 @@ def test_markdown_is_deterministic_and_every_number_comes_from_the_plan(trial):
 @pytest.mark.parametrize("document", ["sap", "process-evaluation", "feasibility"])
 def test_companion_documents_render(trial, document):
     text, _ = markdown_for(trial, document, with_figures=False)
-    assert text.startswith("# Peer support for discharge")
+    assert text.startswith('---\ntitle: "Peer support for discharge')
     if document == "feasibility":
         assert "Progression criteria" in text and "at least 80%" in text
     if document == "process-evaluation":

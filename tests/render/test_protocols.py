@@ -31,5 +31,5 @@ def test_committed_drafts_match_a_fresh_render(trial_file):
         fresh = localise_figure_links(text, document)
         assert committed.read_text() == fresh, "run: python protocols/regenerate.py"
         for link in [line for line in fresh.splitlines() if line.startswith("![")]:
-            figure = link.split("](", 1)[1].rstrip(")")
+            figure = link.split("](", 1)[1].split(")", 1)[0]
             assert (trial_file.parent / figure).exists(), figure

@@ -19,8 +19,13 @@ DOCS = ["protocol", "sap", "process-evaluation", "feasibility"]
               help="Your templates, searched before the built-in ones.")
 @click.option("--reference-doc", type=click.Path(dir_okay=False),
               help="A .docx whose styles the DOCX output uses (house style).")
+@click.option("--paper", type=click.Choice(["a4", "letter"]),
+              help="Page size of the DOCX and of the printed HTML [default: a4, or the "
+                   "--reference-doc's own].")
+@click.option("--csl", type=click.Path(dir_okay=False),
+              help="A CSL citation style file for the reference list (default: Vancouver).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-def protocol_cmd(trial_file, output, document, template_dir, reference_doc, force):
+def protocol_cmd(trial_file, output, document, template_dir, reference_doc, paper, csl, force):
     """Draft the protocol (SPIRIT 2025), SAP, process evaluation or feasibility protocol.
 
     \b
@@ -33,7 +38,7 @@ def protocol_cmd(trial_file, output, document, template_dir, reference_doc, forc
 
     trial = load_trial(trial_file)
     for path in write_draft(trial, output, document=document, template_dir=template_dir,
-                            reference_doc=reference_doc, force=force):
+                            reference_doc=reference_doc, force=force, paper=paper, csl=csl):
         click.echo(f"wrote {path}", err=True)
 
 

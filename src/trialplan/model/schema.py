@@ -300,6 +300,12 @@ class Recruitment(_Model):
                                   "reach full speed (linear ramp).")
     site_opening_interval_months: float = Field(0.0, ge=0, le=60, description="Months between "
                                                 "successive sites opening (0: all open at once).")
+    setup_months: float = Field(6.0, ge=0, le=60, description="Months of set-up before the "
+                                "first site opens (trial timeline figure).")
+    analysis_months: float = Field(6.0, ge=0, le=60, description="Months from the last "
+                                   "follow-up to the final analysis (trial timeline figure).")
+    reporting_months: float = Field(6.0, ge=0, le=60, description="Months from the final "
+                                    "analysis to the report (trial timeline figure).")
 
 
 class Criterion(_Model):
@@ -540,6 +546,23 @@ class ProtocolText(_Model):
                                          "is assessed (default: a proposal).")
 
 
+class Reference(_Model):
+    """A work the trial file's text cites as ``[@id]``; formatted with the bundled ones."""
+
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_:.-]*$", description="Citation key: cite "
+                    "it as [@id] in any text of the trial file.")
+    authors: list[str] = Field(default_factory=list, description="'Family Initials', in "
+                               "order, e.g. 'Gillard S'; end with 'et al.' if shortened.")
+    title: str | None = None
+    journal: str | None = None
+    year: int | None = Field(None, ge=1000, le=3000)
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: str | None = None
+    url: str | None = None
+
+
 class TrialFile(_Model):
     """A planned trial: ``schema: trialplan/1``."""
 
@@ -554,6 +577,8 @@ class TrialFile(_Model):
     estimands: list[Estimand] = Field(default_factory=list, description="ICH E9(R1) estimands, "
                                       "at most one per outcome.")
     analysis: Analysis = Analysis()
+    references: list[Reference] = Field(default_factory=list, description="Works cited in "
+                                        "the trial file's text, besides the bundled ones.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               allow_inf_nan=False)

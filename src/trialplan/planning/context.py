@@ -17,8 +17,8 @@ from trialplan.planning.uncertainty_context import uncertainty_context
 from trialplan.stats import teerenstra_correlation
 
 TODO = "[TO COMPLETE:"
-FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment", "progression",
-               "assurance")
+FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment",
+               "participant_flow", "timeline", "progression", "assurance")
 
 # SPIRIT 2025 items (Chan et al. 2025), ids and short titles; see reference/standards.md.
 SPIRIT_2025 = [
@@ -485,7 +485,7 @@ def _design_sentences(trial, plan) -> list[str]:
             + (f" and the mean of {inputs['follow_ups']} follow-ups (correlation between "
                f"repeated measurements {_g(inputs['follow_up_corr'])})"
                if inputs.get("follow_ups", 1) > 1 else "")
-            + " (Frison and Pocock 1992).")
+            + " [@frison1992].")
     if cl.kind == "partial":
         staff = plan.get("staffing")
         derived = (f", derived from the staffing of {_g(staff['peer_workers'])} peer workers "
@@ -533,7 +533,7 @@ def _design_sentences(trial, plan) -> list[str]:
             f"intraclass correlation of {_g(cl.icc)}{_cite(src, 'icc')} and a coefficient of "
             f"variation of cluster size of {_g(cv)}{_cite(src, 'cluster_cv')}, the design effect "
             f"on the number analysed per cluster is {r['design_effect']['control']:.3g} "
-            "(Eldridge, Ashby and Kerry 2006).")
+            "[@eldridge2006].")
         if cl.cluster_autocorr is not None:
             cohort = cl.individual_autocorr is not None
             m_a = final["cluster_size_analysed"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 _INTERVAL = {
     "joint": "the joint significance test of the two paths, with a Monte Carlo confidence "
-             "interval for the indirect effect (Preacher and Selig 2012)",
+             "interval for the indirect effect [@preacher2012]",
     "sobel": "the Sobel test", "aroian": "the Aroian test",
     "vsm": "the test of the mediator coefficient",
-    "mc": "a Monte Carlo confidence interval (Preacher and Selig 2012)",
+    "mc": "a Monte Carlo confidence interval [@preacher2012]",
     "bootstrap": "a percentile bootstrap confidence interval",
     "bc-bootstrap": "a bias-corrected bootstrap confidence interval",
 }
@@ -189,7 +189,7 @@ def _sensitivity(mechs) -> str:
     if "continuous" in kinds:
         parts.append("For continuous outcomes a sensitivity analysis reports how large the "
                      "correlation between the residuals of the two models would need to be "
-                     "to remove the indirect effect (Imai, Keele and Tingley 2010).")
+                     "to remove the indirect effect [@imai2010].")
     if "binary" in kinds:
         parts.append("For binary outcomes, where that analysis (built for linear models) does "
                      "not apply, mediational E-values report how strongly an unmeasured "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import dataclass
 
 COLUMNS = {"mechanism": 0, "process": 1, "outcome": 2}
 COLOURS = {"mechanism": "#d6e4f0", "process": "#fdebd0", "outcome": "#d5f5e3"}
@@ -112,70 +113,250 @@ def as_json(plan) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
+# Figure geometry, in inches: drawn at A4 text width (16 cm) so that 8-pt labels
+# print at 8 pt when the figure is placed at full width.
+FIGURE_WIDTH = 6.3
+FONT_PT = 8
+_KIND_NAMES = {"mechanism": "Mechanism", "process": "Process variable (mediator)",
+               "outcome": "Outcome"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the change model's boxes and edges go (inches; y grows downwards).
+
+    ``boxes`` maps a node id to ``(x0, y0, x1, y1)``; ``edges`` holds
+    ``(source, target, points)`` polylines from the source box's right side
+    to the target box's left side; ``columns`` the heading and centre x of
+    each column (``(title, x, y, horizontal alignment)``).
+    """
+
+    boxes: dict
+    labels: dict
+    kinds: dict
+    edges: list
+    columns: list
+    width: float
+    height: float
+
+
+def _layers(kinds: dict, edges: list) -> dict:
+    """Column of each node: mechanisms first, outcomes last, process variables between.
+
+    A process variable fed by another process variable sits one column to its
+    right (longest path), so every edge points rightwards.
+    """
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(kinds)
+    g.add_edges_from(edges)
+    depth = {}
+    for nid in nx.topological_sort(g):
+        preds = [depth[p] for p in g.predecessors(nid) if kinds[p] == "process"]
+        depth[nid] = (1 + max(preds, default=0)) if kinds[nid] == "process" else 0
+    process_cols = max([d for n, d in depth.items() if kinds[n] == "process"], default=0)
+    last = process_cols + 1
+    return {n: (0 if kinds[n] == "mechanism" else last if kinds[n] == "outcome" else depth[n])
+            for n in kinds}
+
+
+def _crossings(order: list, edges: list) -> int:
+    """Edge crossings between adjacent layers for the given node order."""
+    pos = {n: i for layer in order for i, n in enumerate(layer)}
+    total = 0
+    for k in range(len(order) - 1):
+        here = set(order[k])
+        segs = sorted((pos[a], pos[b]) for a, b in edges if a in here)
+        for i, (a1, b1) in enumerate(segs):
+            for a2, b2 in segs[i + 1:]:
+                if (a1 - a2) * (b1 - b2) < 0:
+                    total += 1
+    return total
+
+
+def _order(layer_of: dict, edges: list, sweeps: int = 12) -> list:
+    """Sugiyama-style ordering within layers: barycentre sweeps, the best order kept.
+
+    Nodes start in file order; each sweep reorders a layer by the mean position
+    of its neighbours in the layer before (down) or after (up) it.
+    """
+    n_layers = max(layer_of.values()) + 1
+    order = [[n for n in layer_of if layer_of[n] == k] for k in range(n_layers)]
+    preds: dict = {}
+    succs: dict = {}
+    for a, b in edges:
+        succs.setdefault(a, []).append(b)
+        preds.setdefault(b, []).append(a)
+    best, best_cross = [list(x) for x in order], _crossings(order, edges)
+    for sweep in range(sweeps):
+        down = sweep % 2 == 0
+        layers = range(1, n_layers) if down else range(n_layers - 2, -1, -1)
+        for k in layers:
+            ref = {n: i for i, n in enumerate(order[k - 1 if down else k + 1])}
+            near = preds if down else succs
+
+            def centre(n, ref=ref, near=near, k=k):
+                pts = [ref[m] for m in near.get(n, ()) if m in ref]
+                return sum(pts) / len(pts) if pts else order[k].index(n)
+
+            order[k] = sorted(order[k], key=centre)
+        cross = _crossings(order, edges)
+        if cross < best_cross:
+            best, best_cross = [list(x) for x in order], cross
+    return best
+
+
+def _column_titles(n_layers: int) -> list[str]:
+    """Distinct headings: process-variable columns are numbered when there are several
+    (past two, as "Stage k" under one "Process variables" heading spanning them)."""
+    middle = n_layers - 2
+    process = (["Process variables"] if middle == 1 else
+               [f"Process variables (stage {k})" for k in range(1, 3)] if middle == 2 else
+               [f"Stage {k}" for k in range(1, middle + 1)])
+    return ["Mechanisms", *process, "Outcomes"]
+
+
+def _wrap(label: str, width_in: float) -> str:
+    chars = max(8, int(width_in * 72 / (FONT_PT * 0.55)))
+    return textwrap.fill(label, chars, break_long_words=False, break_on_hyphens=False)
+
+
+def layout(nodes: dict, edges: list) -> Layout:
+    """Lay out a change model given as ``{id: (kind, label)}`` and ``[(source, target)]``.
+
+    Layers are fixed by kind (mechanisms, process variables in order of
+    dependence, outcomes); an edge spanning several layers gets a dummy node
+    in each layer it passes (a waypoint with its own row), so no edge crosses
+    a box that is not its end; the order within layers minimises crossings by
+    barycentre sweeps (Sugiyama, Tagawa and Toda 1981).
+    """
+    kinds = {n: k for n, (k, _) in nodes.items()}
+    layer_of = _layers(kinds, edges)
+    n_layers = max(layer_of.values()) + 1
+    # Long edges become chains through dummy nodes, one per intermediate layer.
+    chains, flat = {}, []
+    for s, t in edges:
+        chain = [s]
+        for k in range(layer_of[s] + 1, layer_of[t]):
+            dummy = ("dummy", s, t, k)
+            layer_of[dummy] = k
+            chain.append(dummy)
+        chain.append(t)
+        chains[(s, t)] = chain
+        flat += list(zip(chain, chain[1:], strict=False))
+    order = _order(layer_of, flat)
+    # Narrower gaps when there are many columns, so boxes stay wide enough for words.
+    gap_x = 0.8 if n_layers <= 2 else 0.42 if n_layers <= 4 else 0.25
+    box_w = (FIGURE_WIDTH - gap_x * (n_layers - 1)) / n_layers
+    labels = {n: _wrap(lbl, box_w - 0.12) for n, (_, lbl) in nodes.items()}
+    line_h = FONT_PT * 1.25 / 72
+    heights = {n: (labels[n].count("\n") + 1) * line_h + 0.16 for n in nodes}
+    gap_y, dummy_h = 0.14, 0.12
+    titles = _column_titles(n_layers)
+    title_chars = max(8, int(box_w * 72 / ((FONT_PT + 1) * 0.62)))
+    titles = [textwrap.fill(t, title_chars, break_long_words=False) for t in titles]
+    title_lines = max(t.count("\n") + 1 for t in titles)
+    span = n_layers > 4  # "Process variables" above the "Stage k" columns
+    top = 0.12 + (title_lines + span) * (FONT_PT + 1) * 1.3 / 72 + 0.12
+    column_h = [sum(heights.get(n, dummy_h) + gap_y for n in layer) - gap_y for layer in order]
+    tallest = max(column_h)
+    boxes, waypoints = {}, {}
+    for k, layer in enumerate(order):
+        x0 = k * (box_w + gap_x)
+        y = top + (tallest - column_h[k]) / 2
+        for n in layer:
+            h = heights.get(n, dummy_h)
+            if n in nodes:
+                boxes[n] = (x0, y, x0 + box_w, y + h)
+            else:
+                waypoints[n] = (x0, x0 + box_w, y + h / 2)
+            y += h + gap_y
+    # Ports: the edges leaving (entering) a box are spread down its right (left)
+    # side in the order of the other end, so they fan out without crossing there.
+    def other_y(node):
+        if node in boxes:
+            return (boxes[node][1] + boxes[node][3]) / 2
+        return waypoints[node][2]
+
+    out_port, in_port = {}, {}
+    for n in nodes:
+        for ports, own_edges, far in ((out_port, [e for e in edges if e[0] == n], 1),
+                                      (in_port, [e for e in edges if e[1] == n], -2)):
+            ends = sorted(own_edges, key=lambda e, far=far: other_y(chains[e][far]))
+            x0, y0, x1, y1 = boxes[n]
+            for i, e in enumerate(ends):
+                ports[e] = y0 + (y1 - y0) * (i + 1) / (len(ends) + 1)
+    paths = []
+    for (s, t), chain in chains.items():
+        pts = [(boxes[s][2], out_port[(s, t)])]
+        for d in chain[1:-1]:
+            left, right, y = waypoints[d]
+            pts += [(left, y), (right, y)]
+        pts.append((boxes[t][0], in_port[(s, t)]))
+        paths.append((s, t, pts))
+    below = 0.12 + span * (FONT_PT + 1) * 1.3 / 72
+    headings = [(title, k * (box_w + gap_x) + box_w / 2, below if 0 < k < n_layers - 1
+                 else 0.12, "center") for k, title in enumerate(titles)]
+    if n_layers > 4:  # narrow outer columns: keep their headings inside the figure
+        headings[0] = (titles[0], 0.0, 0.12, "left")
+        headings[-1] = (titles[-1], FIGURE_WIDTH, 0.12, "right")
+    if span:
+        headings.append(("Process variables", FIGURE_WIDTH / 2, 0.12, "center"))
+    height = top + tallest + 0.5
+    return Layout(boxes, labels, kinds, paths, headings, FIGURE_WIDTH, height)
+
+
 def figure(plan, fmt: str) -> bytes:
-    """Draw the model in three columns (networkx for layering, matplotlib to draw)."""
+    """Draw the change model in layers (see :func:`layout`) with matplotlib."""
+    nodes = {nid: (kind, _label(plan, nid)) for nid, (kind, _) in plan.nodes().items()}
+    primary = {nid for nid, (kind, item) in plan.nodes().items()
+               if kind == "outcome" and getattr(item, "role", "") == "primary"}
+    return draw(layout(nodes, _edges(plan)), fmt, emphasise=primary)
+
+
+def draw(lay: Layout, fmt: str, *, emphasise=frozenset()) -> bytes:
+    """Render a :class:`Layout` to PNG or SVG bytes (fixed metadata: same bytes each run)."""
     import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import networkx as nx
-    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+    from matplotlib.path import Path as MPath
 
     matplotlib.rcParams["svg.hashsalt"] = "trialplan"
-    g = nx.DiGraph()
-    nodes = plan.nodes()
-    for nid, (kind, _) in nodes.items():
-        g.add_node(nid, layer=COLUMNS[kind])
-    g.add_edges_from(_edges(plan))
-    # Process variables that feed other process variables sit in an earlier sub-column.
-    depth = {}
-    for nid in nx.topological_sort(g):
-        kind = nodes[nid][0]
-        base = COLUMNS[kind] * 2
-        preds = [depth[p] for p in g.predecessors(nid) if nodes[p][0] == "process"]
-        depth[nid] = max([base] + [p + 1 for p in preds]) if kind == "process" else base
-    cols = sorted(set(depth.values()))
-    col_x = {c: i for i, c in enumerate(cols)}
-    for nid in g.nodes:
-        g.nodes[nid]["layer"] = col_x[depth[nid]]
-    by_col: dict = {}
-    for nid in nodes:
-        by_col.setdefault(g.nodes[nid]["layer"], []).append(nid)
-    box_w, box_h, gap_x, gap_y = 3.2, 0.9, 1.3, 0.35
-    pos = {}
-    tallest = max(len(v) for v in by_col.values())
-    for c, ids in by_col.items():
-        offset = (tallest - len(ids)) * (box_h + gap_y) / 2
-        for r, nid in enumerate(ids):
-            pos[nid] = (c * (box_w + gap_x), -(offset + r * (box_h + gap_y)))
-    width = len(by_col) * (box_w + gap_x)
-    height = tallest * (box_h + gap_y) + 0.8
-    fig, ax = plt.subplots(figsize=(max(8, width * 0.95), max(3, height * 0.95)))
-    for s, t in g.edges:
-        (x1, y1), (x2, y2) = pos[s], pos[t]
-        ax.annotate("", xy=(x2, y2 + box_h / 2), xytext=(x1 + box_w, y1 + box_h / 2),
-                    arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.1,
-                                "shrinkA": 2, "shrinkB": 2})
-    for nid, (x, y) in pos.items():
-        kind = nodes[nid][0]
-        ax.add_patch(FancyBboxPatch((x, y), box_w, box_h, boxstyle="round,pad=0.05",
-                                    fc=COLOURS[kind], ec="#333333", lw=0.8))
-        ax.text(x + box_w / 2, y + box_h / 2, textwrap.fill(_label(plan, nid), 30),
-                ha="center", va="center", fontsize=8)
-    titles = {0: "Mechanisms"}
-    titles[max(by_col)] = "Outcomes"
-    for c in by_col:
-        titles.setdefault(c, "Process variables")
-    for c, title in titles.items():
-        ax.text(c * (box_w + gap_x) + box_w / 2, box_h + 0.35, title, ha="center",
-                fontsize=10, weight="bold")
-    ax.set_xlim(-0.3, width - gap_x + 0.3)
-    ax.set_ylim(-(tallest * (box_h + gap_y)), box_h + 0.8)
+    fig = plt.figure(figsize=(lay.width, lay.height))  # exactly A4 text width
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-0.05, lay.width + 0.05)
+    ax.set_ylim(lay.height, 0)
     ax.axis("off")
+    for _, _, pts in lay.edges:
+        codes = [MPath.MOVETO] + [MPath.LINETO] * (len(pts) - 1)
+        ax.add_patch(FancyArrowPatch(path=MPath(pts, codes), arrowstyle="-|>",
+                                     mutation_scale=9, color="#4d4d4d", lw=0.9,
+                                     shrinkA=0, shrinkB=0, zorder=1))
+    for nid, (x0, y0, x1, y1) in lay.boxes.items():
+        kind = lay.kinds[nid]
+        ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0,
+                                    boxstyle="round,pad=0,rounding_size=0.05",
+                                    fc=COLOURS[kind], ec="#1f1f1f",
+                                    lw=1.6 if nid in emphasise else 0.7, zorder=2))
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2, lay.labels[nid], ha="center", va="center",
+                fontsize=FONT_PT, zorder=3, linespacing=1.1)
+    for title, x, y, align in lay.columns:
+        ax.text(x, y, title, ha=align, va="top", fontsize=FONT_PT + 1, weight="bold",
+                linespacing=1.15)
+    handles = [Patch(fc=COLOURS[k], ec="#1f1f1f", lw=0.7, label=_KIND_NAMES[k])
+               for k in ("mechanism", "process", "outcome")]
+    if emphasise:
+        handles.append(Patch(fc="white", ec="#1f1f1f", lw=1.6, label="Primary outcome"))
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0),
+              ncol=len(handles), fontsize=FONT_PT, frameon=False, handlelength=1.4,
+              columnspacing=1.2)
     buf = io.BytesIO()
     meta = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(buf, format=fmt, metadata=meta, dpi=150, bbox_inches="tight")
+    fig.savefig(buf, format=fmt, metadata=meta, dpi=200)
     plt.close(fig)
     return buf.getvalue()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import signal
@@ -76,6 +77,11 @@ _NOT_USER_TEXT = frozenset({"figures", "command", "commands", "mechanism_command
 # strings may carry (the planning layer writes it where the file has no text).
 _PLACEHOLDER = re.compile(r"\*\*" + re.escape(TODO) + r" ([^\]\n]*)\]\*\*")
 _HELD = re.compile("\ue000(\\d+)\ue001")
+# A citation of the bibliography, [@key] or [@a; @b]: kept as typed (citeproc formats it;
+# the reference list has no external links), so trial-file text can cite its references;
+# never when a link, image, attribute or reference definition could follow.
+_CITATION = re.compile(r"\[@[A-Za-z][\w:.-]*(?:\s*;\s*@[A-Za-z][\w:.-]*)*\](?![(\[{:])")
+_CITED = re.compile("\ue002(\\d+)\ue003")
 
 
 def escape_markdown(text: str) -> str:
@@ -88,6 +94,8 @@ def escape_markdown(text: str) -> str:
     1\. item
     >>> print(escape_markdown("**[TO COMPLETE: sponsor]** | *x*"))
     **[TO COMPLETE: sponsor]** \| \*x\*
+    >>> print(escape_markdown("as shown [@gillard2015; @moore2015] [@x](y) @z"))
+    as shown [@gillard2015; @moore2015] \[\@x\](y) \@z
     """
     found = []
 
@@ -95,8 +103,16 @@ def escape_markdown(text: str) -> str:
         found.append(match.group(1))
         return f"\ue000{len(found) - 1}\ue001"
 
-    text = text.replace("\ue000", "").replace("\ue001", "")  # the hold marks, if typed
+    cited = []
+
+    def cite(match):
+        cited.append(match.group(0))
+        return f"\ue002{len(cited) - 1}\ue003"
+
+    for mark in "\ue000\ue001\ue002\ue003":  # the hold marks, if typed
+        text = text.replace(mark, "")
     text = _PLACEHOLDER.sub(hold, text) if "**" in text else text
+    text = _CITATION.sub(cite, text) if "[@" in text else text
     out = []
     for line in text.split("\n"):
         chars = []
@@ -114,6 +130,8 @@ def escape_markdown(text: str) -> str:
     if found:  # the placeholders come back as bold text, their words escaped
         escaped = _HELD.sub(lambda m: f"**{TODO} {escape_markdown(found[int(m.group(1))])}]**",
                             escaped)
+    if cited:
+        escaped = _CITED.sub(lambda m: cited[int(m.group(1))], escaped)
     return escaped
 
 
@@ -156,6 +174,27 @@ def _pct(value) -> str:
 
 def _fixed(value, digits=2) -> str:
     return f"{float(value):.{digits}f}"
+
+
+def _shell(command, width=76) -> str:
+    """A command wrapped at spaces before its options, shell-continued with `` \\``.
+
+    Each line stays within ``width`` characters where the options allow, so a
+    quoted command fits a printed page in a monospaced font and still runs
+    when pasted into a shell.
+
+    >>> print(_shell("trialplan size means --d 0.3 --power 0.9 --alpha 0.05", width=30))
+    trialplan size means --d 0.3 \\
+        --power 0.9 --alpha 0.05
+    """
+    parts = re.split(r" (?=--)", " ".join(str(command).split()))
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 1 + len(part) + 2 <= width:
+            lines[-1] += " " + part
+        else:
+            lines.append("    " + part)
+    return " \\\n".join(lines)
 
 
 def _g(value, digits=3) -> str:
@@ -348,7 +387,7 @@ def environment(template_dir=None):
         keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
     )
     env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, g=_g,
-                       sentence=_sentence, words=_words)
+                       sentence=_sentence, words=_words, shell=_shell)
     env.filters = {name: _size_checked(fn) for name, fn in env.filters.items()}
     env.globals["range"] = _budgeted_range([MAX_LOOP_STEPS])
     return env
@@ -578,7 +617,66 @@ def fix_docx_dates(data: bytes, epoch: int | None) -> bytes:
     return buf.getvalue()
 
 
-def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None) -> bytes:
+PAPERS = {"a4": (11906, 16838), "letter": (12240, 15840)}  # page size in twips
+"""Paper sizes for DOCX and printed HTML; A4 is the default."""
+_DATA_FILES = ("reference.docx", "vancouver.csl", "references.json", "trialplan.lua",
+               "trialplan.css")
+# A section's properties (Word may add rsid attributes to the tag).
+_SECTION = r"<w:sectPr(?: [^>]*)?>((?:(?!</w:sectPr>).)*)</w:sectPr>"
+
+
+def _data_file(name: str, workdir: Path) -> Path:
+    """Copy a bundled data file into ``workdir`` (pandoc is given files by path)."""
+    target = workdir / name
+    target.write_bytes(resources.files("trialplan").joinpath("data", name).read_bytes())
+    return target
+
+
+def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, paper=None,
+                 csl=None, references=None) -> list[str]:
+    """Pandoc's command line for one output format.
+
+    Every file pandoc reads (reference document, citation style, bibliography,
+    filter, stylesheet) is named here, so the call works in pandoc's sandbox.
+    The filter numbers tables and figures and sets column widths; citeproc
+    formats ``[@key]`` citations against the bundled bibliography plus the
+    trial file's own references, in Vancouver style unless ``csl`` names
+    another CSL file.
+    """
+    if paper is not None and paper not in PAPERS:
+        raise InputError(f"paper must be one of {', '.join(PAPERS)}; got {paper!r}")
+    files = {name: _data_file(name, workdir) for name in _DATA_FILES}
+    if csl is not None:
+        csl = Path(csl)
+        if not csl.is_file():
+            raise InputError(f"citation style {csl} does not exist")
+    args = ["--resource-path", str(workdir), "--shift-heading-level-by=-1",
+            "--lua-filter", str(files["trialplan.lua"]), "--citeproc",
+            "--bibliography", str(files["references.json"]),
+            "--csl", str(csl or files["vancouver.csl"]),
+            "--metadata", "link-citations=true", "--metadata", "link-bibliography=false"]
+    if references:
+        extra = workdir / "trial-references.json"
+        extra.write_text(json.dumps(list(references), ensure_ascii=False))
+        args += ["--bibliography", str(extra)]
+    if fmt == "html":
+        # The stylesheet goes in as a <style> block: in its sandbox pandoc would leave a
+        # --css file as a link to a file that no longer exists.
+        page = "" if paper in (None, "a4") else f"@page {{ size: {paper}; }}\n"
+        style = workdir / "style.html"
+        style.write_text(f"<style>\n{files['trialplan.css'].read_text()}{page}</style>\n")
+        args += ["--standalone", "--embed-resources", "--toc", "--toc-depth=3",
+                 "--metadata", "toc-title=Contents", "--metadata", f"pagetitle={title}",
+                 "--include-in-header", str(style)]
+    if fmt == "docx":
+        ref = _reference_doc(reference_doc) if reference_doc else files["reference.docx"]
+        args += ["--toc", "--toc-depth=2", "--metadata", "toc-title=Contents",
+                 "--reference-doc", str(ref)]
+    return args
+
+
+def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None, paper=None, csl=None,
+            references=None) -> bytes:
     import tempfile
 
     try:
@@ -586,15 +684,10 @@ def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None) -> bytes
     except ImportError:  # pragma: no cover - a core dependency
         raise InputError("HTML and DOCX output need pypandoc-binary; install trialplan with "
                          "its dependencies") from None
-    args = ["--sandbox"]
-    if fmt == "html":
-        args += ["--standalone", "--embed-resources", "--toc", "--metadata",
-                 f"pagetitle={title}"]
-    if fmt == "docx":
-        args += ["--toc"]
-        if reference_doc:
-            args += ["--reference-doc", str(_reference_doc(reference_doc))]
     with tempfile.TemporaryDirectory(prefix="trialplan-") as workdir:
+        args = ["--sandbox", *_pandoc_args(fmt, Path(workdir), title=title,
+                                           reference_doc=reference_doc, paper=paper, csl=csl,
+                                           references=references)]
         out = Path(workdir) / f"out.{fmt}"
         try:
             pypandoc.convert_text(markdown, "html5" if fmt == "html" else fmt,
@@ -603,8 +696,131 @@ def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None) -> bytes
             raise InputError(f"pandoc could not write the {fmt.upper()} file: {exc}") from None
         data = out.read_bytes()
     if fmt == "docx":
-        data = fix_docx_dates(data, source_date())
+        data = fix_docx_dates(_finish_docx(data, paper), source_date())
     return data
+
+
+def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
+    """What pandoc's DOCX writer cannot do from a reference document alone.
+
+    - the footer's running title (the ``footer`` metadata field) is filled in, and
+      pandoc's own settings are dropped from the custom document properties;
+    - landscape sections made by the filter get the same footer as the rest;
+    - every section gets the chosen paper size (else the reference document's),
+      turned for landscape sections, and the reference document's margins;
+    - table grids fit the page or landscape section, and rows do not split;
+    - the table of contents holds the section headings already (Word refreshes
+      it with page numbers when the file is opened, as ``updateFields`` asks;
+      LibreOffice shows it as stored), and is followed by a page break.
+    """
+    src = zipfile.ZipFile(io.BytesIO(data))
+    parts = {info.filename: src.read(info.filename) for info in src.infolist()}
+    footer = ""
+    custom = parts.get("docProps/custom.xml", b"").decode()
+    found = re.search(r'name="footer"><vt:lpwstr>(.*?)</vt:lpwstr>', custom, re.S)
+    if found:
+        footer = found.group(1)
+    if custom:  # pandoc stores its own settings (and temporary paths) there: not the document's
+        parts["docProps/custom.xml"] = re.sub(
+            r'<property [^>]*name="(?:bibliography|csl|link-citations|link-bibliography|'
+            r'toc-title|abstract-title)">.*?</property>', "", custom, flags=re.S).encode()
+    for name in [n for n in parts if re.fullmatch(r"word/footer\d*\.xml", n)]:
+        parts[name] = parts[name].replace(b"TRIALPLAN-FOOTER", footer.encode())
+    doc = parts["word/document.xml"].decode()
+    found = [m.group(0) for m in re.finditer(_SECTION + r"\s*</w:body>", doc, re.S)]
+    body = found[-1] if found else ""
+    refs = "".join(re.findall(r"<w:(?:header|footer)Reference [^>]*/>", body))
+    # The page: the chosen paper, else the reference document's own (A4 when it has none).
+    size = re.search(r"<w:pgSz [^>]*>", body)
+    size = size and [re.search(rf'w:{k}="(\d+)"', size.group(0)) for k in ("w", "h")]
+    width, height = (PAPERS[paper] if paper else
+                     sorted(int(m.group(1)) for m in size) if size and all(size)
+                     else PAPERS["a4"])
+    margins = re.search(r"<w:pgMar [^>]*/>", body)
+    margins = margins.group(0) if margins else (
+        '<w:pgMar w:top="1417" w:right="1417" w:bottom="1417" w:left="1417" w:header="709" '
+        'w:footer="709" w:gutter="0"/>')
+    sides = sum(int(x) for x in re.findall(r'w:(?:left|right)="(\d+)"', margins)) or 2834
+
+    def section(match):
+        inner = match.group(1)
+        landscape = 'w:orient="landscape"' in inner
+        geometry = (f'<w:pgSz w:w="{height}" w:h="{width}" w:orient="landscape"/>' if landscape
+                    else f'<w:pgSz w:w="{width}" w:h="{height}"/>') + margins
+        inner = re.sub(r"<w:pg(?:Sz|Mar) [^>]*/>", "", inner)
+        if "Reference " not in inner:
+            inner = refs + inner
+        # Schema order: page size and margins come before these elements.
+        later = re.search(r"<w:(?:pgNumType|cols|formProt|vAlign|noEndnote|titlePg|"
+                          r"textDirection|bidi|rtlGutter|docGrid|printerSettings)\b", inner)
+        at = later.start() if later else len(inner)
+        return f"<w:sectPr>{inner[:at]}{geometry}{inner[at:]}</w:sectPr>"
+
+    doc = re.sub(_SECTION, section, doc, flags=re.S)
+    doc = _fit_tables(doc, width, height, sides)
+    # A table row never splits across pages (the header row repeats instead).
+    doc = re.sub(r"<w:tr>(?!<w:trPr>)", "<w:tr><w:trPr></w:trPr>", doc)
+    doc = doc.replace("<w:trPr>", "<w:trPr><w:cantSplit/>")
+    doc = _fill_toc(doc)
+    parts["word/document.xml"] = doc.encode()
+    # Word refreshes the fields (contents with page numbers, footer) on opening.
+    settings = parts.get("word/settings.xml", b"").decode()
+    if settings and "updateFields" not in settings:
+        anchor = re.search(r"<w:(?:hdrShapeDefaults|footnotePr|endnotePr|compat|docVars|rsids|"
+                           r"mathPr|attachedSchema|themeFontLang|clrSchemeMapping)\b", settings)
+        at = anchor.start() if anchor else settings.rindex("</w:settings>")
+        parts["word/settings.xml"] = (settings[:at] + '<w:updateFields w:val="true"/>'
+                                      + settings[at:]).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, parts[info.filename])
+    return out.getvalue()
+
+
+def _fit_tables(doc: str, width: int, height: int, sides: int) -> str:
+    """Scale each table's column grid to the text width of the section it is in.
+
+    Pandoc writes column widths for a 5.5-inch text block; the filter's widths
+    are fractions of the real one, so the grid is rescaled to the page (and to
+    the wider text block of a landscape section) here.
+    """
+    sections = [(m.start(), 'w:orient="landscape"' in m.group(0))
+                for m in re.finditer(_SECTION, doc, re.S)]
+
+    def grid(match):
+        landscape = next((land for pos, land in sections if pos > match.start()), False)
+        text_width = (height if landscape else width) - sides
+        cols = [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)" */>', match.group(0))]
+        if not cols:
+            return match.group(0)
+        total = sum(cols) or 1
+        scaled = [round(c * text_width / total) for c in cols]
+        scaled[-1] += text_width - sum(scaled)  # rounding: the grid spans the text exactly
+        return "<w:tblGrid>" + "".join(f'<w:gridCol w:w="{c}"/>' for c in scaled) + "</w:tblGrid>"
+
+    return re.sub(r"<w:tblGrid>.*?</w:tblGrid>", grid, doc, flags=re.S)
+
+
+def _fill_toc(doc: str) -> str:
+    """Write the first two heading levels into the TOC field's shown result."""
+    toc = re.search(r'(<w:fldChar w:fldCharType="separate" */>)(<w:fldChar w:fldCharType="end"'
+                    r" */></w:r></w:p></w:sdtContent></w:sdt>)", doc)
+    if toc is None:
+        return doc
+    entries = []
+    for level, text in re.findall(r'<w:p><w:pPr><w:pStyle w:val="Heading([12])" */>.*?</w:pPr>'
+                                  r"(.*?)</w:p>", doc[toc.end():], re.S):
+        words = "".join(re.findall(r"<w:t[^>]*>([^<]*)</w:t>", text))
+        entries.append(f'<w:p><w:pPr><w:pStyle w:val="toc{level}"/></w:pPr><w:r><w:t '
+                       f'xml:space="preserve">{words}</w:t></w:r></w:p>')
+    if not entries:
+        return doc
+    # The field opened in the paragraph before; its result is the entries, and it
+    # closes in a paragraph of its own.
+    result = ("</w:r></w:p>" + "".join(entries) + '<w:p><w:r><w:fldChar w:fldCharType="end"/>'
+              '</w:r></w:p></w:sdtContent></w:sdt><w:p><w:r><w:br w:type="page"/></w:r></w:p>')
+    return doc[:toc.start()] + toc.group(1) + result + doc[toc.end():]
 
 
 def localise_figure_links(markdown: str, stem: str) -> str:
@@ -627,13 +843,18 @@ def check_document_target(output, *, force: bool = False) -> Path:
 
 
 def write_document(markdown: str, figures: dict, output, *, title: str, force: bool = False,
-                   reference_doc=None) -> list[str]:
+                   reference_doc=None, paper: str | None = None, csl=None,
+                   references=None) -> list[str]:
     """Write the document in the format of ``output``'s extension, atomically.
 
     ``figures`` maps a relative file name used in the Markdown to PNG bytes.
     Markdown output writes them into ``<stem>-figures/`` beside the document;
-    HTML embeds them; DOCX includes them.  Nothing is written unless the whole
-    document was produced, and no file is replaced without ``force``.
+    HTML embeds them; DOCX includes them.  ``paper`` is ``"a4"`` or
+    ``"letter"`` (None: A4, or a house style's own page size); ``csl`` a
+    citation style file instead of Vancouver;
+    ``references`` CSL JSON items cited in the text besides the bundled ones.
+    Nothing is written unless the whole document was produced, and no file is
+    replaced without ``force``.
     """
     output = check_document_target(output, force=force)
     if output.suffix.lower() == ".md":
@@ -645,6 +866,6 @@ def write_document(markdown: str, figures: dict, output, *, title: str, force: b
         write_output(output, text, force=force)
         return [str(output), *written]
     data = _pandoc(_embed_figures(markdown, figures), output.suffix.lower()[1:], title=title,
-                   reference_doc=reference_doc)
+                   reference_doc=reference_doc, paper=paper, csl=csl, references=references)
     write_output(output, data, force=force)
     return [str(output)]

@@ -12,6 +12,8 @@ _FIGURES = {"change_model": "figures/change-model.png",
             "primary_power": "figures/primary-power.png",
             "mechanism_power": "figures/mechanism-power.png",
             "recruitment": "figures/recruitment.png",
+            "participant_flow": "figures/participant-flow.png",
+            "timeline": "figures/timeline.png",
             "progression": "figures/progression.png",
             "assurance": "figures/assurance.png"}
 
@@ -23,7 +25,8 @@ def figure_refs(plan) -> dict:
     if any(m.get("status") == "computed" for m in plan["mechanisms"]):
         refs["mechanism_power"] = _FIGURES["mechanism_power"]
     if plan["recruitment"]:
-        refs["recruitment"] = _FIGURES["recruitment"]
+        for key in ("recruitment", "participant_flow", "timeline"):
+            refs[key] = _FIGURES[key]
     if any(c.get("oc") for c in (plan.get("feasibility") or {}).get("criteria", [])):
         refs["progression"] = _FIGURES["progression"]
     if (plan.get("assurance") or {}).get("curve"):
@@ -31,17 +34,20 @@ def figure_refs(plan) -> dict:
     return refs
 
 
-def _figures(trial, plan) -> dict:
+def _figures(trial, plan, wanted) -> dict:
+    """PNG bytes of the figures named in ``wanted`` (relative file names), and no others."""
     from trialplan.render import diagram
     from trialplan.render.plan_figures import draw_plan_figures
 
-    drawn = draw_plan_figures(trial, plan)
-    data = {_FIGURES["change_model"]: diagram.figure(trial, "png")}
-    for key, name in (("primary_power", "primary-power"), ("mechanism_power", "mechanism-power"),
-                      ("recruitment", "recruitment"), ("progression", "progression"),
-                      ("assurance", "assurance")):
-        if name in drawn:
-            data[_FIGURES[key]] = drawn[name]["png"]
+    stems = {name: name.rsplit("/", 1)[-1].removesuffix(".png") for name in wanted}
+    data = {}
+    if _FIGURES["change_model"] in wanted:
+        data[_FIGURES["change_model"]] = diagram.figure(trial, "png")
+    plan_stems = [stem for name, stem in stems.items() if name != _FIGURES["change_model"]]
+    drawn = draw_plan_figures(trial, plan, names=plan_stems)
+    for name, stem in stems.items():
+        if stem in drawn:
+            data[name] = drawn[stem]["png"]
     return data
 
 
@@ -58,18 +64,48 @@ def markdown_for(trial, document: str = "protocol", *, template_dir=None, plan=N
     text = documents.render_markdown(document, context, template_dir=template_dir)
     if not with_figures:
         return text, {}
-    data = {name: png for name, png in _figures(trial, plan).items() if f"]({name})" in text}
-    return text, data
+    wanted = [name for name in refs.values() if f"]({name})" in text]
+    return text, _figures(trial, plan, wanted)
+
+
+def csl_references(trial) -> list[dict]:
+    """The trial file's own references as CSL JSON items (for pandoc's citeproc)."""
+    items = []
+    for ref in trial.model.references:
+        authors = []
+        for name in ref.authors:
+            family, _, given = name.strip().rpartition(" ")
+            if name.strip().lower() == "et al." or not family:
+                authors.append({"literal": name.strip()})
+            else:
+                authors.append({"family": family, "given": given})
+        item = {"id": ref.id, "type": "article-journal", "author": authors,
+                "title": ref.title, "container-title": ref.journal,
+                "issued": {"date-parts": [[ref.year]]} if ref.year else None,
+                "volume": ref.volume, "issue": ref.issue, "page": ref.pages, "DOI": ref.doi,
+                "URL": ref.url}
+        items.append({k: v for k, v in item.items() if v})
+    return items
 
 
 def write_draft(trial, output, *, document="protocol", template_dir=None, reference_doc=None,
-                force=False) -> list[str]:
-    """Render ``document`` for ``trial`` and write it in the format of ``output``."""
+                force=False, paper=None, csl=None) -> list[str]:
+    """Render ``document`` for ``trial`` and write it in the format of ``output``.
+
+    ``paper`` (``"a4"`` or ``"letter"``) sets the DOCX page and the printed
+    HTML page (None: A4, or the page of the ``reference_doc`` house style);
+    ``csl`` a citation style file in place of the bundled Vancouver.
+    """
+    from trialplan.errors import InputError
+
     documents.check_document_target(output, force=force)  # before any work
+    if paper is not None and paper not in documents.PAPERS:
+        raise InputError(f"paper must be one of {', '.join(documents.PAPERS)}; got {paper!r}")
     text, figures = markdown_for(trial, document, template_dir=template_dir)
     title = trial.model.trial.acronym or trial.model.trial.title
     return documents.write_document(text, figures, output, title=title, force=force,
-                                    reference_doc=reference_doc)
+                                    reference_doc=reference_doc, paper=paper, csl=csl,
+                                    references=csl_references(trial))
 
 
 STATUSES = ("filled", "partly filled", "to complete")

@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.fileio import write_directory
+
+# Assumption names in words, for axes and tables ("ICC", not "icc").
+PARAMETER_WORDS = {"icc": "ICC", "attrition": "attrition", "control_rate": "control-arm rate",
+                   "intervention_rate": "intervention-arm rate", "d": "standardised effect (d)",
+                   "hazard_ratio": "hazard ratio", "cluster_size": "cluster size",
+                   "power": "power", "alpha": "significance level"}
+ARM_COLOURS = {"intervention": "#fdebd0", "control": "#d6e4f0"}
+
+
+def parameter_words(name: str) -> str:
+    """An assumption's name as words for a reader (unknown names: underscores to spaces)."""
+    return PARAMETER_WORDS.get(name, str(name).replace("_", " "))
 
 
 def _matplotlib():
@@ -103,7 +116,7 @@ def _mechanism_curves(plt, plan):
             except InputError:  # below the design's minimum n
                 powers.append(np.nan)
         ax.plot(ns, powers, color=colour, lw=2,
-                label=f"{m['mechanism']}: {m['mediator']} -> {m['outcome']}")
+                label=f"{m['mediator_label']} \u2192 {m['outcome_label']}")
     ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
                label=f"target {plan['assumptions']['mediation_power']:g}")
     ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned n = {planned:,}")
@@ -112,7 +125,8 @@ def _mechanism_curves(plt, plan):
     ax.set_ylim(0, 1)
     ax.set_title("Mechanisms: joint significance (analytic)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    # Below the axes: long variable labels would hide the curves inside them.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     return fig
 
 
@@ -130,7 +144,8 @@ def _cluster_mechanism_curves(plt, plan, computed):
         kw.pop("power", None)
         powers = [cluster_mediation(**kw, clusters=int(j)).power for j in js]
         ax.plot(js, powers, color=colour, lw=2,
-                label=f"{m['mechanism']}: {m['mediator']} -> {m['outcome']} ({m['design']})")
+                label=f"{m['mediator_label']} \u2192 {m['outcome_label']} "
+                      f"({m['design']} design)")
     ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
                label=f"target {plan['assumptions']['mediation_power']:g}")
     ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned: {planned} clusters")
@@ -139,7 +154,7 @@ def _cluster_mechanism_curves(plt, plan, computed):
     ax.set_ylim(0, 1)
     ax.set_title("Mechanisms: multilevel joint significance (analytic)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     return fig
 
 
@@ -153,8 +168,8 @@ def _heatmap(plt, plan):
     im = ax.imshow(data, cmap="YlOrRd", aspect="auto", origin="lower")
     ax.set_xticks(range(len(two["column_values"])), [f"{v:g}" for v in two["column_values"]])
     ax.set_yticks(range(len(two["row_values"])), [f"{v:g}" for v in two["row_values"]])
-    ax.set_xlabel(two["columns"].replace("_", " "))
-    ax.set_ylabel(two["rows"].replace("_", " "))
+    ax.set_xlabel(parameter_words(two["columns"]))
+    ax.set_ylabel(parameter_words(two["rows"]))
     top = np.nanmax(data) if np.isfinite(data).any() else 0
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
@@ -202,7 +217,7 @@ def _progression(plt, plan):
         return None
     cols = min(len(crits), 2)
     rows = math.ceil(len(crits) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.05 * cols, 2.6 * rows), squeeze=False)
     colours = {"green": "#1e8449", "amber": "#d68910", "red": "#b03a2e"}
     for ax, c in zip(axes.ravel(), crits, strict=False):
         x = c["oc"]["true"]
@@ -259,18 +274,150 @@ def _assurance(plt, plan):
     return fig
 
 
-_FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment", "progression",
-                 "assurance")
+def _box(ax, x, y, w, h, text, fc="white", bold=False):
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, fc=fc, ec="#1f1f1f", lw=0.8,
+                                boxstyle="round,pad=0,rounding_size=0.04"))
+    ax.text(x, y, text, ha="center", va="center", fontsize=8.5, linespacing=1.25,
+            weight="bold" if bold else "normal")
 
 
-def draw_plan_figures(trial, plan: dict) -> dict:
-    """Every figure of the plan as ``{name: {"svg": bytes, "png": bytes}}``."""
+def _arrow(ax, start, end):
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": "#4d4d4d",
+                                                      "lw": 0.9, "shrinkA": 0, "shrinkB": 0})
+
+
+def _consort(plt, trial, plan):
+    """Expected participant flow in the CONSORT layout, with the plan's numbers."""
+    rec = plan["recruitment"]
+    if rec is None:
+        return None
+    flow = rec["flow"]
+    arms = {"intervention": trial.model.intervention.brief_name or "Intervention",
+            "control": trial.model.trial.comparator}
+
+    def n(x):
+        return f"n = {x:,}"
+
+    # 6.1 in wide plus the saved margins: placed at A4 text width without shrinking
+    fig = plt.figure(figsize=(6.1, 5.6 * 0.85))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 6.3)
+    ax.set_ylim(5.6, 0)
+    ax.axis("off")
+    mid, w_main = 2.6, 2.6
+    for y, title in ((0.2, "Enrolment"), (2.4, "Allocation"), (3.48, "Follow-up"),
+                     (4.48, "Analysis")):
+        ax.text(0.05, y, title, fontsize=9, weight="bold", color="#1f3a5f", va="center")
+    _box(ax, mid, 0.65, w_main, 0.5, f"Assessed for eligibility\n({n(flow['screened'])})")
+    _box(ax, 5.0, 1.35, 2.4, 0.75,
+         f"Excluded ({n(flow['not_eligible'] + flow['declined'])})\n"
+         f"Not eligible: {flow['not_eligible']:,}\nDeclined: {flow['declined']:,}")
+    _box(ax, mid, 2.0, w_main, 0.5, f"Randomised\n({n(flow['randomised'])})", bold=True)
+    _arrow(ax, (mid, 0.9), (mid, 1.75))
+    _arrow(ax, (mid, 1.35), (3.8, 1.35))
+    for x, arm in ((1.45, "intervention"), (4.75, "control")):
+        label = textwrap.fill(f"Allocated to {arms[arm].lower()}", 30, break_long_words=False)
+        _box(ax, x, 2.95, 2.75, 0.6, f"{label}\n({n(flow['allocated'][arm])})",
+             fc=ARM_COLOURS[arm])
+        _box(ax, x, 3.95, 2.75, 0.45, f"Lost to follow-up\n({n(flow['lost_to_follow_up'][arm])})")
+        _box(ax, x, 4.95, 2.75, 0.45, f"Analysed\n({n(flow['analysed'][arm])})", bold=True)
+        _arrow(ax, (x, 3.25), (x, 3.72))
+        _arrow(ax, (x, 4.17), (x, 4.72))
+    ax.plot([1.45, 4.75], [2.45, 2.45], color="#4d4d4d", lw=0.9)
+    ax.plot([mid, mid], [2.25, 2.45], color="#4d4d4d", lw=0.9)
+    _arrow(ax, (1.45, 2.45), (1.45, 2.65))
+    _arrow(ax, (4.75, 2.45), (4.75, 2.65))
+    ax.text(3.15, 5.45, "Expected numbers from the recruitment and attrition assumptions of "
+            "the plan.", ha="center", fontsize=8, color="#555555", style="italic")
+    return fig
+
+
+def _timeline(plt, trial, plan):
+    """Trial timeline (Gantt): set-up, pilot, recruitment by site, follow-up, analysis, report."""
+    rec = plan["recruitment"]
+    if rec is None:
+        return None
+    assumed = trial.model.assumptions.recruitment
+    given = assumed.model_fields_set
+    setup = assumed.setup_months
+    last_visit = max(tp.month for tp in trial.model.timepoints)
+    end_recruit = setup + rec["months_to_target"]
+    end_follow = end_recruit + last_visit
+    end_analysis = end_follow + assumed.analysis_months
+    end_report = end_analysis + assumed.reporting_months
+    bars = [("Set-up", 0.0, setup, "#c9c9c9", "setup_months" not in given)]
+    fe = plan.get("feasibility")
+    if fe and fe.get("pilot_months"):
+        bars.append((f"Internal pilot ({fe['pilot_n']:,} randomised)", setup,
+                     setup + fe["pilot_months"], "#a9cce3", False))
+    sites = rec["sites"]
+    gap = assumed.site_opening_interval_months
+    # Sites due to open after the target is reached are not needed.
+    opening = [setup + i * gap for i in range(sites) if setup + i * gap < end_recruit]
+    if len(opening) <= 12:
+        for i, start in enumerate(opening):
+            bars.append((f"Recruitment, site {i + 1}", start, end_recruit, "#f5cba7", False))
+    else:
+        bars.append((f"Sites open ({len(opening)} of {sites})" if len(opening) < sites
+                     else f"Sites open ({sites})", setup, opening[-1], "#fad7a0", False))
+        bars.append(("Recruitment", setup, end_recruit, "#f5cba7", False))
+    bars += [(f"Follow-up (to month {last_visit:g} after randomisation)", setup, end_follow,
+              "#d5f5e3", False),
+             ("Analysis", end_follow, end_analysis, "#d2b4de", "analysis_months" not in given),
+             ("Reporting", end_analysis, end_report, "#aeb6bf", "reporting_months" not in given)]
+    height = 1.0 + 0.26 * len(bars)
+    fig, ax = plt.subplots(figsize=(6.1, height))
+    for row, (_, start, end, colour, default) in enumerate(bars):
+        ax.barh(row, end - start, left=start, height=0.6, color=colour, edgecolor="#4d4d4d",
+                lw=0.6, hatch="//" if default else None)
+    ax.set_yticks(range(len(bars)), [b[0] for b in bars], fontsize=8)
+    ax.set_ylim(len(bars) - 0.4, -1.3)
+    ax.set_xlabel("Months from the start of set-up", fontsize=8.5)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlim(0, end_report * 1.02)
+    ax.axvline(end_recruit, color="#b03a2e", ls="--", lw=0.9)
+    ax.text(end_recruit, -0.85, f"target of {rec['target']:,} reached ", color="#b03a2e",
+            fontsize=8, va="center", ha="right")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    if any(b[4] for b in bars):  # said under the axis, where it cannot cover a bar
+        ax.set_xlabel("Months from the start of set-up (hatched: length assumed)",
+                      fontsize=8.5)
+    fig.tight_layout()
+    return fig
+
+
+FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment",
+                "participant-flow", "timeline", "progression", "assurance")
+"""The plan's figures, by file stem."""
+
+
+def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
+    """The plan's figures as ``{name: {"svg": bytes, "png": bytes}}``.
+
+    ``names`` limits the drawing to those figures (a document draws only the
+    figures it shows); a figure the plan has nothing for is left out.
+    """
     plt = _matplotlib()
-    draws = (lambda: _primary_curve(plt, trial, plan), lambda: _mechanism_curves(plt, plan),
-             lambda: _heatmap(plt, plan), lambda: _recruitment(plt, trial, plan),
-             lambda: _progression(plt, plan), lambda: _assurance(plt, plan))
+    figures = {
+        "primary-power": lambda: _primary_curve(plt, trial, plan),
+        "mechanism-power": lambda: _mechanism_curves(plt, plan),
+        "sensitivity": lambda: _heatmap(plt, plan),
+        "recruitment": lambda: _recruitment(plt, trial, plan),
+        "participant-flow": lambda: _consort(plt, trial, plan),
+        "timeline": lambda: _timeline(plt, trial, plan),
+        "progression": lambda: _progression(plt, plan),
+        "assurance": lambda: _assurance(plt, plan),
+    }
+    unknown = sorted(set(names) - set(figures))
+    if unknown:
+        raise InputError(f"unknown figure(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(FIGURE_NAMES)}")
     out = {}
-    for name, draw in zip(_FIGURE_NAMES, draws, strict=True):
+    for name in names:
+        draw = figures[name]
         fig = draw()
         if fig is None:
             continue
@@ -281,7 +428,7 @@ def draw_plan_figures(trial, plan: dict) -> dict:
 
 def figure_names() -> list[str]:
     """The file names :func:`write_plan_figures` may write (to check the folder first)."""
-    return [f"{name}.{fmt}" for name in _FIGURE_NAMES for fmt in ("svg", "png")]
+    return [f"{name}.{fmt}" for name in FIGURE_NAMES for fmt in ("svg", "png")]
 
 
 

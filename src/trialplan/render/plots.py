@@ -73,6 +73,12 @@ def power_curve(fn, kwargs: dict, result, path, *, force: bool = False) -> None:
     write_output(path, data, force=force)
 
 
+# Tests of the indirect effect as a reader names them (figure legends).
+TEST_WORDS = {"joint": "joint significance", "sobel": "Sobel test", "aroian": "Aroian test",
+              "vsm": "test of the mediator coefficient", "mc": "Monte Carlo interval",
+              "bootstrap": "percentile bootstrap", "bc-bootstrap": "bias-corrected bootstrap"}
+
+
 def mediation_curve(fn, kwargs: dict, result, path, *, tests=None, force: bool = False) -> None:
     """Power of the indirect-effect test(s) against total n; target and answer marked.
 
@@ -101,7 +107,8 @@ def mediation_curve(fn, kwargs: dict, result, path, *, tests=None, force: bool =
         ns = np.unique(np.linspace(lo, centre * 2.0, 9 if simulated else 60).astype(int))
         powers = [fn(**{**args, "test": test}, n=int(n_)) for n_ in ns]
         y = np.array([p.power for p in powers])
-        name = f"{test} (simulated)" if simulated else test
+        words = TEST_WORDS.get(test, test)
+        name = f"{words} (simulated)" if simulated else words
         if simulated:
             err = np.array([2 * (p.mc_se or 0.0) for p in powers])
             ax.errorbar(ns, y, yerr=err, fmt="o-", color=colour, lw=1.5, ms=4, capsize=2,
