@@ -92,6 +92,8 @@ def primary(spec: SimulationSpec, data: dict) -> Estimate:
     mask = _complete(data, (pa.outcome,) + pa.covariates)
     y = data[pa.outcome][mask]
     x = _design(data, mask, pa.covariates)
+    if pa.type == "binary" and _separated(y, data["arm"][mask]):
+        return _FAILED
     if pa.model == "ols":
         r = sm.OLS(y, x).fit()
         return _wald(float(r.params[1]), float(r.bse[1]), pa.alpha, df=float(r.df_resid))
@@ -113,6 +115,15 @@ def primary(spec: SimulationSpec, data: dict) -> Estimate:
     r = sm.MixedLM(y, x, groups=groups, exog_re=z).fit(reml=True)
     est = _wald(float(r.fe_params[1]), float(r.bse_fe[1]), pa.alpha)
     return est if bool(r.converged) else est._replace(reject=False, converged=False)
+
+
+def _separated(y: np.ndarray, arm: np.ndarray) -> bool:
+    """An arm with no events or only events: the log odds ratio is infinite."""
+    for a in (0, 1):
+        rate = y[arm == a].mean() if np.any(arm == a) else 0.0
+        if rate in (0.0, 1.0):
+            return True
+    return False
 
 
 def _residualise(data, mask, y, covariates):

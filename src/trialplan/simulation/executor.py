@@ -254,7 +254,7 @@ def _run_dask(fn, payloads, todo, seed, address, retries, finished, failed):
             fut = client.submit(run_chunk, fn, payloads[job], c, seed, pure=False,
                                 retries=retries)
             futures[fut] = (job, c)
-        for fut in as_completed(list(futures)):
+        for fut in as_completed(list(futures), loop=client.loop):
             job, c = futures[fut]
             try:
                 result = fut.result()

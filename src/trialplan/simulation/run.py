@@ -27,7 +27,7 @@ import numpy as np
 from trialplan import __version__
 from trialplan.errors import InputError, TrialplanError, UnreachableTargetError
 from trialplan.simulation.analyse import analyse, estimand_names
-from trialplan.simulation.executor import chunk_seed, run_chunks
+from trialplan.simulation.executor import chunk_seed, connect, run_chunks
 from trialplan.simulation.generate import generate
 from trialplan.simulation.spec import build_spec
 
@@ -269,6 +269,12 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise InputError(f"--workers must be at least 1; got {workers}")
+    parallel = workers
+    if scheduler:
+        # Fail fast on an unreachable scheduler, and learn its size for the estimate.
+        client = connect(scheduler)
+        parallel = max(1, sum(client.nthreads().values()))
+        client.close()
     specs, reports = {}, []
     for i, scen in enumerate(scenarios):
         entry = {"scenario": dict(scen)}
@@ -286,7 +292,6 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
     if specs and on_estimate is not None:
         first = next(iter(specs.values()))
         per = seconds_per_replicate(first, seed)
-        parallel = 1 if scheduler else workers
         on_estimate(per * reps * len(specs) / parallel, reps * len(specs))
     settings = {"reps": reps, "seed": seed, "chunk_size": chunk_size, "missing": missing,
                 "baseline_corr": baseline_corr, "null": null, "scenarios": scenarios}
