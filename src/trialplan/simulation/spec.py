@@ -108,23 +108,13 @@ class SimulationSpec:
     variables: tuple
     primary: PrimaryAnalysis
     mechanisms: tuple
+    clusters_control: int = 0
+    clusters_intervention: int = 0
     not_simulated: tuple = ()  # ((mechanism, reason), ...)
     notes: tuple = field(default=(), compare=False)
 
     def variable(self, vid: str) -> Variable:
         return next(v for v in self.variables if v.id == vid)
-
-    @property
-    def clusters_intervention(self) -> int:
-        if self.clustering == "none":
-            return 0
-        return max(1, math.ceil(self.n_intervention / self.cluster_size - 1e-9))
-
-    @property
-    def clusters_control(self) -> int:
-        if self.clustering != "cluster":
-            return 0
-        return max(1, math.ceil(self.n_control / self.cluster_size - 1e-9))
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,10 +372,20 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
             skipped.append((entry["mechanism"], reason))
         else:
             mechanisms.append(analysis)
+    # The caseload (cluster size) counts participants analysed, as the plan's design effect
+    # and its peer-worker count do: recruited participants are shared among
+    # ceil(n analysed / caseload) peer workers.
+    kept = 1.0 - float(scenario.get("attrition", a.attrition or 0.0))
+
+    def n_clusters(n_arm):
+        return max(2, math.ceil(n_arm * kept / size - 1e-9)) if size else 0
+
     return SimulationSpec(
         label=_label(scenario, null), scenario=dict(scenario, null=null), n_control=n_c,
         n_intervention=n_t, clustering=clustering, icc=icc, cluster_size=size, missing=missing,
         variables=spec_vars, primary=primary_analysis, mechanisms=tuple(mechanisms),
+        clusters_control=n_clusters(n_c) if clustering == "cluster" else 0,
+        clusters_intervention=n_clusters(n_t) if clustering != "none" else 0,
         not_simulated=tuple(skipped), notes=tuple(notes))
 
 
