@@ -7,11 +7,13 @@ example's numbers are being changed by other work, so tests assert properties
 resume equals an uninterrupted run), not frozen values.
 """
 
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +24,11 @@ from trialplan.errors import InputError
 from trialplan.model.checks import example_text, load_trial_text
 from trialplan.planning import build_plan
 from trialplan.simulation import analyse as an
+from trialplan.simulation.dummy import dummy_dataset, to_csv
 from trialplan.simulation.executor import Checkpoint, chunk_seed, connect, run_chunks
 from trialplan.simulation.generate import generate
 from trialplan.simulation.run import chunk_task, simulate
+from trialplan.simulation.script import analysis_script
 from trialplan.simulation.spec import _marginal_rate, build_spec
 from trialplan.stats import _medsim_pn
 
@@ -212,8 +216,6 @@ def test_generated_script_reproduces_the_in_process_analysis(example, tmp_path):
                          check=True)
     script = json.loads(out.stdout)
     trial, plan = example
-    from trialplan.simulation.dummy import dummy_dataset
-
     spec = build_spec(trial, plan, {"n": 240})
     data, rng = dummy_dataset(spec, trial.model.assumptions.seed)
     mine = an.analyse(spec, data, rng)
@@ -329,3 +331,98 @@ def test_example_power_and_type_i_error_agree_with_the_plan(example):
         assert r["non_converged"] < 0.02 * reps
         if r["coverage"] is not None and r["estimand"].endswith(("path a", "primary")):
             assert r["coverage"] > 0.95 - 4 * math.sqrt(0.05 * 0.95 / reps)
+
+
+# --------------------------------------------------------------------------------------------
+# Other designs: continuous primary under partial nesting, no clustering, cluster randomised
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _continuous_primary_text() -> str:
+    text = example_text()
+    text = text.replace("      type: binary\n      role: primary",
+                        "      type: binary\n      role: secondary")
+    text = text.replace("      type: continuous\n      role: secondary",
+                        "      type: continuous\n      role: primary")
+    text = text.replace("      b: 0.2\n      source: assumed\n",
+                        "      b: 0.2\n      base_rate: 0.38\n      source: assumed\n")
+    return text.replace("    control_rate: 0.38", "    d: 0.3\n    baseline_corr: 0.5\n"
+                        "    control_rate: 0.38")
+
+
+VARIANTS = {
+    "continuous, partial": _continuous_primary_text(),
+    "binary, unclustered": example_text().replace("kind: partial ", "kind: none    "),
+    "continuous, unclustered": _continuous_primary_text().replace("kind: partial ",
+                                                                  "kind: none    "),
+    "continuous, cluster randomised": (ROOT / "protocols" / "cluster-wards"
+                                       / "trial.yaml").read_text(),
+}
+
+
+def _script_module(spec, tmp_path):
+    path = tmp_path / "analysis_mod.py"
+    path.write_text(analysis_script(spec, title="t", source="t.yaml"))
+    mod_spec = importlib.util.spec_from_file_location(f"analysis_{id(spec)}", path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_other_designs_script_agrees_and_models_fit(variant, tmp_path):
+    import pandas as pd
+
+    trial = load_trial_text(VARIANTS[variant], "variant.yaml")
+    plan = build_plan(trial)
+    spec = build_spec(trial, plan, {"n": 400})
+    expected = {"continuous, partial": "mixed", "binary, unclustered": "logit",
+                "continuous, unclustered": "ols", "continuous, cluster randomised": "mixed"}
+    assert spec.primary.model == expected[variant]
+    data, rng = dummy_dataset(spec, 7)
+    mine = an.analyse(spec, data, rng)
+    assert all(e.converged for e in mine)
+    (tmp_path / "d.csv").write_text(to_csv(data))
+    frame = pd.read_csv(tmp_path / "d.csv")
+    mod = _script_module(spec, tmp_path)
+    ref = mod.primary(frame)
+    for key in ("estimate", "se", "p"):
+        assert getattr(mine[0], key) == pytest.approx(ref[key], rel=1e-5), key
+    names = an.estimand_names(spec)
+    for m in spec.mechanisms:
+        out = getattr(mod, f"mechanism_{m.mechanism}")(frame)
+        for path_name in ("a", "b"):
+            est = mine[names.index(f"{m.mechanism}: path {path_name}")]
+            assert est.estimate == pytest.approx(out[path_name]["estimate"], rel=1e-6)
+            assert est.se == pytest.approx(out[path_name]["se"], rel=1e-6)
+    if variant == "continuous, cluster randomised":
+        assert spec.not_simulated and not spec.mechanisms
+
+
+def test_continuous_primary_truth_is_d_control_sds(example):
+    trial = load_trial_text(VARIANTS["continuous, unclustered"], "v.yaml")
+    spec = build_spec(trial, build_plan(trial), {"n": 60_000, "attrition": 0.0})
+    data = generate(spec, np.random.default_rng(4))
+    y, arm = data["recovery"], data["arm"]
+    sd_c = y[arm == 0].std()
+    d = (y[arm == 1].mean() - y[arm == 0].mean()) / sd_c
+    assert abs(d - 0.3) < 4 * math.sqrt(2 / 30_000)
+    assert spec.primary.truth == pytest.approx(0.3 * math.sqrt(1 + 0.3**2 + 0.2**2))
+    # the baseline correlation of the primary outcome's residual is the planned 0.5
+    resid = y - spec.primary.truth * arm
+    r = np.corrcoef(resid - resid.mean(), data["recovery_baseline"])[0, 1]
+    sd_total = math.sqrt(1 + 0.3**2 + 0.2**2)
+    assert abs(r - 0.5 / sd_total) < 0.02
+
+
+def test_mar_dropout_depends_on_baseline(example):
+    trial, plan = example
+    mcar = generate(build_spec(trial, plan, {"n": 40_000}), np.random.default_rng(1))
+    mar = generate(build_spec(trial, plan, {"n": 40_000}, missing="mar"),
+                   np.random.default_rng(1))
+    for data, related in ((mcar, False), (mar, True)):
+        lost = np.isnan(data["hope"])
+        diff = data["hope_baseline"][lost].mean() - data["hope_baseline"][~lost].mean()
+        assert (abs(diff) > 0.1) == related
+        assert abs(lost.mean() - 0.15) < 0.01
