@@ -8,8 +8,10 @@ resume equals an uninterrupted run), not frozen values.
 """
 
 import importlib.util
+import io
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from trialplan.cli import cli
+from trialplan.cli.simulate import Progress
 from trialplan.errors import InputError
 from trialplan.model.checks import example_text, load_trial_text
 from trialplan.planning import build_plan
@@ -80,6 +83,31 @@ def test_pool_equals_serial_whatever_the_order():
     serial = run_chunks(_square, {"x": 2}, {"x": 6}, seed=9, workers=1)
     pool = run_chunks(_square, {"x": 2}, {"x": 6}, seed=9, workers=2)
     assert serial["x"].chunks == pool["x"].chunks
+
+
+def _dies_once(payload, chunk, seq):
+    """Kills its worker process the first time chunk 1 runs (a lost worker)."""
+    marker = Path(payload)
+    if chunk == 1 and not marker.exists():
+        marker.write_text("died")
+        os._exit(1)
+    return chunk
+
+
+def test_lost_worker_chunks_are_rerun(tmp_path):
+    out = run_chunks(_dies_once, {"x": str(tmp_path / "m")}, {"x": 4}, seed=1, workers=2)
+    assert out["x"].error is None and out["x"].chunks == {0: 0, 1: 1, 2: 2, 3: 3}
+
+
+def test_progress_line_when_not_a_terminal():
+    stream = io.StringIO()
+    progress = Progress(stream)
+    progress(2, 10)  # two chunks from a checkpoint
+    progress(3, 10)
+    progress(10, 10)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("simulate: 3/10 chunks") and "ETA" in lines[0]
+    assert lines[-1].startswith("simulate: 10/10 chunks")
 
 
 def test_checkpoint_refuses_another_run(tmp_path):

@@ -223,10 +223,17 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
         click.echo(f"simulate: {replicates:,} replicates on {where}; estimated run time "
                    f"{_duration(seconds)}", err=True)
 
-    result = simulate(trial, plan, reps=reps, seed=seed, scenarios=grid, null=not no_null,
-                      missing=missing, baseline_corr=baseline_corr, workers=workers,
-                      scheduler=scheduler, checkpoint=checkpoint, chunk_size=chunk_size,
-                      progress=Progress(), on_estimate=estimate)
+    try:
+        result = simulate(trial, plan, reps=reps, seed=seed, scenarios=grid, null=not no_null,
+                          missing=missing, baseline_corr=baseline_corr, workers=workers,
+                          scheduler=scheduler, checkpoint=checkpoint, chunk_size=chunk_size,
+                          progress=Progress(), on_estimate=estimate)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: " + (f"finished chunks are in {checkpoint}; run the same "
+                                        "command to resume" if checkpoint else
+                                        "use --checkpoint FILE to keep finished chunks"),
+                   err=True)
+        raise click.Abort() from None
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     if output:
         write_output(output, text, force=force)

@@ -324,7 +324,10 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
                 errors.append(f"{'null scenario' if is_null else 'scenario'}: {res.error}")
                 continue
             stats = _combine(res.chunks)
-            rows += _rows(specs[key], stats, _analytic(trial, plan, specs[key]), is_null)
+            new = _rows(specs[key], stats, _analytic(trial, plan, specs[key]), is_null)
+            # A null scenario's path a rows repeat the scenario's (a is unchanged and the
+            # random numbers are common): keep only its type I error rows.
+            rows += [r for r in new if not is_null or r["kind"] == "type I error"]
         rec["estimands"] = rows
         if errors:
             rec["error"] = "; ".join(errors)
