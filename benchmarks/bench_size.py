@@ -6,12 +6,16 @@
    with pwr is installed.  Median of repeated runs, interleaved.
 2. A 10,000-cell grid from the command line (proportions and means), against
    a statsmodels loop over the same cells (timed on a slice, extrapolated).
+3. A 1,000,000-cell grid streamed as JSON (wall time and peak memory, median
+   of 5), against the same grid computed in one call and written from
+   ``SizeResult.records()`` (the obvious all-in-memory way).
 
 Run:  python benchmarks/bench_size.py
 """
 
 from __future__ import annotations
 
+import resource
 import shutil
 import statistics
 import subprocess
@@ -79,6 +83,54 @@ def grid():
           f"(extrapolated from {cells})")
 
 
+MILLION = ["proportions", "--p1", "0.2:0.4997:0.0003", "--p2", "0.1:0.18991:0.00009",
+           "--power", "0.8", "--json"]
+IN_MEMORY = [sys.executable, "-c", """
+import json, sys
+import numpy as np
+from trialplan.stats import proportions
+r = proportions(p1=np.round(np.arange(1000) * 0.0003 + 0.2, 12)[:, None],
+                p2=np.round(np.arange(1000) * 0.00009 + 0.1, 12), power=0.8)
+rows = r.records()
+sys.stdout.write("[\\n" + ",\\n".join(map(json.dumps, rows)) + "\\n]\\n")
+"""]
+
+
+def _run_measured(cmd) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = wall(cmd)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return t, max(peak, before) / 1024
+
+
+def million(repeats=5):
+    cmds = {"trialplan size (streamed)": TP + ["size", *MILLION], "one call + records()": IN_MEMORY}
+    times = {k: [] for k in cmds}
+    peaks = {k: 0.0 for k in cmds}
+    # Peak memory of children is a running maximum: measure the lighter command first.
+    for k, cmd in cmds.items():
+        for _ in range(repeats):
+            t, peak = _run_measured(cmd)
+            times[k].append(t)
+            peaks[k] = peak
+    try:
+        import threadpoolctl
+
+        blas = threadpoolctl.threadpool_info()
+        threads = ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in blas) or "none"
+    except ImportError:
+        threads = "threadpoolctl not installed"
+    print(f"1,000,000-cell proportions grid to JSON, median of {repeats} (BLAS threads: "
+          f"{threads}; load {open('/proc/loadavg').read().split()[0]}):")
+    for k in cmds:
+        print(f"  {k:<28} {statistics.median(times[k]):6.2f} s   peak {peaks[k]:7.0f} MiB")
+    a, b = cmds
+    print(f"  time ratio {statistics.median(times[b]) / statistics.median(times[a]):.1f}x, "
+          f"memory ratio {peaks[b] / peaks[a]:.1f}x (targets: streamed < 10 s and < 1 GB)")
+
+
 if __name__ == "__main__":
     cold_start()
     grid()
+    million()

@@ -13,7 +13,7 @@ from trialplan.stats import mediation
 trial = load_trial_text(example_text(), "trial.yaml")
 a = trial.model.assumptions
 print("n      " + "  ".join(f"{p.mechanism:>15}" for p in a.paths))
-for n in (200, 400, 600, 800, 1000, 1296):
+for n in (200, 400, 600, 800, 1000, 1288):
     row = []
     for p in a.paths:
         outcome = trial.nodes()[p.outcome][1]

@@ -13,7 +13,16 @@ class TrialplanError(Exception):
 
 
 class InputError(TrialplanError, ValueError):
-    """An argument is out of range, inconsistent or missing."""
+    """An argument is out of range, inconsistent or missing.
+
+    ``names`` lists the arguments the message is about, by their Python names,
+    so that the command line can say ``--cluster-size`` where the API says
+    ``cluster_size``.
+    """
+
+    def __init__(self, message: str = "", *, names=()):
+        super().__init__(message)
+        self.names = tuple(names)
 
 
 class UnreachableTargetError(TrialplanError):

@@ -59,9 +59,9 @@ def test_smallest_detectable_a_from_the_command_line():
     (["--a", "0.3", "--b", "0.3", "--n", "100", "--test", "bootstrap", "--boot", "0"],
      "boot must be at least 1"),
     (["--a", "0.3", "--b", "0.3", "--n", "100", "--icc-m", "1", "--icc-y", "0.1",
-      "--cluster-size", "5"], "icc_m must be in [0, 1)"),
+      "--cluster-size", "5"], "--icc-m must be in [0, 1)"),
     (["--a", "0.3", "--b", "0.3", "--n", "100", "--icc-m", "0.1", "--icc-y", "0.1",
-      "--cluster-size", "0"], "cluster_size must be at least 1"),
+      "--cluster-size", "0"], "--cluster-size must be at least 1"),
     (["--b", "0.05", "--n", "30", "--power", "0.9", "--scale", "standardized"],
      "power tops out at"),
 ])
@@ -84,3 +84,22 @@ def test_plot_writes_and_refuses_to_overwrite(tmp_path):
                            capture_output=True, text=True)
     assert again.returncode == 1 and "--force" in again.stderr
     assert out.read_bytes() == first
+
+
+def test_compare_without_plot_prints_every_analytic_test_answering_the_same_question():
+    from trialplan.stats import mediation
+
+    r = CliRunner().invoke(cli, ["mediation", "--a", "0.3", "--b", "0.3", "--n", "400",
+                                 "--compare", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {row["test"]: row for row in json.loads(r.output)["comparison"]}
+    assert set(rows) == {"joint", "sobel", "aroian", "vsm"}
+    for test, row in rows.items():
+        assert row["n_total"] == 400
+        assert row["power"] == pytest.approx(mediation(a=0.3, b=0.3, n=400, test=test).power,
+                                             rel=1e-11)
+    # Sobel is the conservative one (Fritz & MacKinnon 2007): less power than joint.
+    assert rows["sobel"]["power"] < rows["joint"]["power"]
+    text = CliRunner().invoke(cli, ["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8",
+                                    "--compare"]).output
+    assert "comparison of analytic tests" in text and "aroian" in text

@@ -8,10 +8,10 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXPECT = {
-    "size_partial_nesting.py": ["576 analysed per arm", "648 analysed per arm",
-                                "72 peer workers"],
-    "mechanism_power_curves.py": ["role_modelling", "1296"],
-    "sensitivity_sweep.py": ["1,524"],
+    "size_partial_nesting.py": ["576 analysed per arm", "636 analysed per arm",
+                                "84 peer workers"],
+    "mechanism_power_curves.py": ["role_modelling", "1288"],
+    "sensitivity_sweep.py": ["1,496"],
     "build_trial_and_protocol.py": ["wrote protocol.md"],
 }
 

@@ -128,7 +128,7 @@ def test_sensitivity_is_consistent_with_the_base_case(example):
     _, plan = example
     base = plan["primary"]["result"]["n_total"]
     rows = plan["sensitivity"]["one_way"]
-    for name, value in (("icc", 0.03), ("attrition", 0.15), ("control_rate", 0.38)):
+    for name, value in (("icc", 0.03), ("attrition", 0.05), ("control_rate", 0.38)):
         row = next(r for r in rows if r["parameter"] == name and r["value"] == value)
         assert row["n_to_recruit"] == base
     icc = [r["n_to_recruit"] for r in rows if r["parameter"] == "icc"]

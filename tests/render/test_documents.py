@@ -111,7 +111,7 @@ def test_markdown_is_deterministic_and_every_number_comes_from_the_plan(trial):
     one, _ = markdown_for(trial, "protocol", with_figures=False)
     two, _ = markdown_for(trial, "protocol", with_figures=False)
     assert one == two
-    assert "1,524" in one  # participants to recruit, from the plan
+    assert "1,354" in one  # participants to recruit, from the plan
     assert "trialplan size proportions --p1 0.38 --p2 0.29 --power 0.9" in one
 
 

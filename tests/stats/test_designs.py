@@ -132,14 +132,19 @@ def test_design_effects():
     # Eldridge 2006: m=20, CV=.65, ICC=.05 -> 2.3725 (methods.md 4.1)
     r = means(d=0.3, power=0.8, clustering="cluster", icc=0.05, cluster_size=20, cluster_cv=0.65)
     assert r.design_effect["control"] == pytest.approx(2.3725)
-    r = means(d=0.3, power=0.8, clustering="partial", icc=0.05, cluster_size=10)
+    r = means(d=0.3, power=0.8, clustering="partial", icc=0.05, cluster_size=10,
+              control_variance="total")
     assert r.design_effect == {"control": 1.0, "intervention": pytest.approx(1.45)}
+    # within-caseload convention: 1 + m ICC / (1 - ICC) = 1 + 0.5 / 0.95
+    r = means(d=0.3, power=0.8, clustering="partial", icc=0.05, cluster_size=10)
+    assert r.design_effect["intervention"] == pytest.approx(1.0 + 0.5 / 0.95)
 
 
 def test_partial_nesting_close_to_normal_formula():
     # Normal approximation (methods.md 4.3): d=.3, m=10, ICC=.05 -> 213.66 per arm.
     # The t reference with Satterthwaite df can only need more, and not much more here.
-    r = means(d=0.3, power=0.8, clustering="partial", icc=0.05, cluster_size=10)
+    r = means(d=0.3, power=0.8, clustering="partial", icc=0.05, cluster_size=10,
+              control_variance="total")
     assert 213.66 < r.n_exact < 213.66 * 1.05
     assert r.peer_workers == int(np.ceil(r.n_analysed_per_arm["intervention"] / 10))
 
@@ -250,8 +255,8 @@ def test_grid_is_one_vectorised_call_matching_scalar_calls():
          "icc must be in [0, 1)"),
         ({"d": 0.5, "power": 0.8, "attrition": 1.0}, "attrition must be in [0, 1)"),
         ({"d": 0.0, "power": 0.8}, "d must be non-zero"),
-        ({"d": 0.5, "power": 0.8, "n": 30}, "all were given"),
-        ({"d": 0.5}, "were all unset"),
+        ({"d": 0.5, "power": 0.8, "n": 30}, "all 3 were given"),
+        ({"d": 0.5}, "n and power were both left out"),
         ({"d": -0.5, "power": 0.8, "sided": "one", "alternative": "greater"}, "other way"),
         ({"d": 0.5, "power": 0.8, "sided": "one"}, "needs its direction"),
         ({"d": float("nan"), "power": 0.8}, "d must be finite"),

@@ -137,7 +137,7 @@ def test_partial_nesting_costs_power_and_counts_peer_workers():
     (dict(a=0.3, b=0.3, n=100, icc_m=1.0, icc_y=0.1, cluster_size=5), r"icc_m must be in \[0, 1\)"),
     (dict(a=0.3, b=0.3, n=100, icc_m=0.1, icc_y=0.1, cluster_size=0.5),
      "cluster_size must be at least 1"),
-    (dict(a=0.3, b=0.3), "leave exactly one"),
+    (dict(a=0.3, b=0.3), "leave out exactly one"),
     (dict(a=0.3, b=0.3, n=100, test="sobel", simulate=True), "analytic only"),
 ])
 def test_bad_input(kwargs, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trialplan.cli._errors import flag_names
 from trialplan.cli._output import emit_json
 
 TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
@@ -30,14 +31,33 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--scale", type=click.Choice(["residual", "standardized"]), default="residual",
               show_default=True, help="Paths in residual-SD units, or standardised coefficients.")
 @click.option("--r2-m", type=float, default=0.0, show_default=True,
-              help="Share of M's residual variance explained by baseline covariates.")
+              help="Share of M's residual variance explained by baseline covariates (with "
+              "partial nesting: of its individual-level variance).")
 @click.option("--r2-y", type=float, default=0.0, show_default=True,
-              help="Share of Y's residual variance explained by baseline covariates.")
+              help="Share of Y's residual variance explained by baseline covariates (with "
+              "partial nesting: of its individual-level variance).")
+@click.option("--r2-m2", type=float, default=0.0, show_default=True,
+              help="Partial nesting: share of M's peer-worker-level variance explained by "
+              "covariates (PowerUpR r2m2_trt); 0 for a baseline taken before allocation.")
+@click.option("--r2-y2", type=float, default=0.0, show_default=True,
+              help="Partial nesting: share of Y's peer-worker-level variance explained by "
+              "covariates.")
 @click.option("--covariates", type=int,
               help="Number of covariates (df); default 1 with --r2-m or --r2-y.")
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
-@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm).")
-@click.option("--cluster-size", type=float, help="Peer-worker caseload (partial nesting).")
+@click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm); by "
+              "default conditional on M (the ICC of Y's residual given M), see --icc-y-type.")
+@click.option("--icc-y-type", type=click.Choice(["conditional", "unconditional"]),
+              default="conditional", show_default=True,
+              help="conditional: --icc-y is the ICC of Y given M; unconditional: Y's ICC before "
+              "M is accounted for, M's share derived from b (PowerUpR's default).")
+@click.option("--cluster-size", type=float, help="Peer-worker caseload analysed (partial "
+              "nesting).")
+@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+              show_default=True,
+              help="Partial nesting: the control arm's variance is the within-caseload variance "
+              "(PowerUpR) or the intervention arm's total variance; a and b are in control-arm "
+              "SD units.")
 @click.option("--b-level", type=click.Choice(["caseload", "individual"]), default="caseload",
               show_default=True, help="Partial nesting: estimate b between caseloads (Kelcey et "
               "al. 2020) or within caseloads and controls.")
@@ -62,9 +82,11 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Write power against n (FILE.svg or FILE.png).")
-@click.option("--compare", is_flag=True, help="With --plot: draw every analytic test too.")
+@click.option("--compare", is_flag=True, help="Answer the same question with every analytic "
+              "test (joint, sobel, aroian, vsm): a table, or curves with --plot.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --plot file.")
-def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, serial,
+@click.option("--quiet", is_flag=True, help="No progress messages on stderr.")
+def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_file, serial,
                   correlation, **kwargs):
     """Power or total n to detect a mechanism (X -> M -> Y) as an indirect effect.
 
@@ -77,13 +99,21 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
     from trialplan.stats.mediation import mediation
 
     if mediator_specs or paths_file:
-        _multi(kwargs, mediator_specs, paths_file, serial, correlation, as_json, plot)
+        _multi(kwargs, mediator_specs, paths_file, serial, correlation, as_json, plot, quiet)
         return
     if serial is not None or correlation is not None:
         raise click.UsageError("--serial and --correlation go with --mediator")
     kwargs = {k: val for k, val in kwargs.items()}
-    kwargs["progress"] = True  # shown on stderr only when it is a terminal
-    result = mediation(**kwargs)
+    kwargs["progress"] = _progress(quiet)
+    with flag_names():
+        result = mediation(**kwargs)
+    if compare and not plot:
+        rows = _compare(mediation, kwargs)
+        if as_json:
+            emit_json({"result": result.to_dict(), "comparison": rows})
+        else:
+            click.echo(describe(result) + "\n\n" + compare_table(rows))
+        return
     if plot:
         from trialplan.render.plots import mediation_curve
 
@@ -98,6 +128,44 @@ def mediation_cmd(as_json, plot, compare, force, mediator_specs, paths_file, ser
         click.echo(describe(result))
 
 
+COMPARED = ("joint", "sobel", "aroian", "vsm")
+
+
+def _progress(quiet):
+    from trialplan.cli._progress import Progress
+
+    return Progress(quiet=quiet)
+
+
+def _compare(mediation, kwargs) -> list[dict]:
+    """The same question (n, power or detectable path) answered by each analytic test."""
+    from trialplan.errors import TrialplanError
+
+    rows = []
+    for test in COMPARED:
+        args = {**kwargs, "test": test, "simulate": False, "progress": None}
+        try:
+            r = mediation(**args)
+        except TrialplanError as exc:
+            rows.append({"test": test, "error": str(exc)})
+            continue
+        rows.append({"test": test, "n_total": r.n_total, "power": r.power,
+                     "a": r.a, "b": r.b, "method": r.method})
+    return rows
+
+
+def compare_table(rows) -> str:
+    lines = ["comparison of analytic tests (same question)",
+             f"  {'test':<8} {'n_total':>8} {'power':>7}  {'a':>7} {'b':>7}"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"  {row['test']:<8} {row['error']}")
+            continue
+        lines.append(f"  {row['test']:<8} {row['n_total']:>8,} {row['power']:>7.4f}  "
+                     f"{row['a']:>7.4g} {row['b']:>7.4g}")
+    return "\n".join(lines)
+
+
 def _parse_mediator(text):
     parts = text.split(":")
     if len(parts) != 3:
@@ -109,11 +177,11 @@ def _parse_mediator(text):
                                  param_hint="--mediator") from None
 
 
-_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "covariates", "icc_m", "icc_y",
-                "cluster_size")
+_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "r2_m2", "r2_y2", "covariates", "icc_m",
+                "icc_y", "cluster_size")
 
 
-def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):
+def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet):
     from trialplan.stats.multimed import mediation_multi
 
     if specs and paths_file:
@@ -142,11 +210,12 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot):
                     outcome=kwargs["outcome"], base_rate=kwargs["base_rate"])
     if kwargs["test"] not in ("joint", "mc", "bootstrap"):
         raise click.UsageError("with several mediators the test is joint, mc or bootstrap")
-    result = mediation_multi(
-        **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
-        test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
-        allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
-        boot=kwargs["boot"], seed=kwargs["seed"], progress=True)
+    with flag_names():
+        result = mediation_multi(
+            **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
+            test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
+            allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
+            boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
     if as_json:
         emit_json(result.to_dict())
     else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 
@@ -23,12 +21,13 @@ def plan_cmd(trial_file, as_json, output, figures, force):
       trialplan plan trial.yaml
       trialplan plan trial.yaml --figures figs/ -o plan.json
     """
+    from trialplan.cli._output import json_text
     from trialplan.model.checks import load_trial
     from trialplan.planning import build_plan
 
     trial = load_trial(trial_file)
     plan = build_plan(trial)
-    text = json.dumps(plan, indent=2, allow_nan=False) + "\n"
+    text = json_text(plan)
     written = []
     if output:
         from trialplan.fileio import write_output
@@ -62,16 +61,23 @@ def summary(plan: dict) -> str:
     lines.append(f"PRIMARY OUTCOME  {p['label']} ({p['type']}, {', '.join(p['timepoints'])})")
     lines.append(f"  {r['method']}")
     eff = ", ".join(f"{k} {v:.4g}" for k, v in r["effect"].items())
+    att = p["attrition"]
     lines.append(f"  effect: {eff}; alpha {a['alpha']:g}; power {a['power']:g}; attrition "
-                 f"{a['attrition']:g}")
+                 f"{att['rate']:g} (from {att['source']})")
     cl = a["clustering"]
     if cl["kind"] == "partial":
         lines.append(f"  partially nested by peer worker: ICC {cl['icc']:g}, caseload "
-                     f"{cl['cluster_size']:g}; design effect (intervention arm) "
-                     f"{r['design_effect']['intervention']:.4g}")
+                     f"{cl['cluster_size']:g} allocated ({f['cluster_size_analysed']:.3g} "
+                     f"analysed); design effect (intervention arm) "
+                     f"{r['design_effect']['intervention']:.4g}; "
+                     + (f"control arm variance: {cl['control_variance']}"
+                        if p["type"] == "continuous"
+                        else "ICC on the intervention arm's total variance"))
     elif cl["kind"] == "cluster":
-        lines.append(f"  cluster randomised: ICC {cl['icc']:g}, cluster size "
-                     f"{cl['cluster_size']:g}")
+        lines.append(f"  cluster randomised: ICC {cl['icc']:g}, {cl['cluster_size']:g} "
+                     f"recruited and {f['cluster_size_analysed']:.3g} analysed per cluster, CV "
+                     f"of cluster size {f['cluster_cv']:g}; design effect "
+                     f"{r['design_effect']['control']:.4g}")
     lines.append(f"  analysed per arm: control {_n(r['n_analysed_per_arm']['control'])}, "
                  f"intervention {_n(r['n_analysed_per_arm']['intervention'])}; recruit "
                  f"{_n(r['n_total'])} (achieved power {r['power']:.4f})")
@@ -97,7 +103,21 @@ def summary(plan: dict) -> str:
                  f"control, {f['n_to_recruit_per_arm']['intervention']:,} intervention), "
                  f"analyse {f['n_analysed']:,}; set by {driver}")
     if f.get("peer_workers"):
-        lines.append(f"  peer workers needed: {f['peer_workers']}")
+        lines.append(f"  peer workers needed: {f['peer_workers']} (intervention participants "
+                     "allocated / caseload)")
+    if f.get("clusters_per_arm"):
+        few = (f"; fewer than {f['few_clusters_threshold']} per arm: small-sample analysis"
+               if f["few_clusters"] else "")
+        lines.append(f"  clusters per arm: control {f['clusters_per_arm']['control']}, "
+                     f"intervention {f['clusters_per_arm']['intervention']}{few}")
+    st = plan.get("staffing")
+    if st:
+        how = "derived from staffing" if st["derived"] else "assumed"
+        lines.append(f"  staffing: {st['sites']} sites x {st['peer_workers_per_site']:g} peer "
+                     f"workers; {st['cumulative_caseload']:.1f} participants allocated per peer "
+                     f"worker over the trial (caseload {st['caseload_used']:g} {how}); about "
+                     f"{st['concurrent_caseload']:.1f} supported at once ({st['support_months']:g}"
+                     " months each)")
     if f["mechanisms_detectable"]:
         lines.append(f"  the trial can expect to detect: {', '.join(f['mechanisms_detectable'])}")
     if f["mechanisms_not_detectable"]:
@@ -113,6 +133,12 @@ def summary(plan: dict) -> str:
         lines.append(f"  target {rec['target']:,} reached after {rec['months_to_target']:.1f} "
                      f"months (ramp-up {rec['ramp_up_months']:g} months, a site every "
                      f"{rec['site_opening_interval_months']:g} months)")
+        pc = rec.get("per_cluster")
+        if pc:
+            lines.append(f"  per cluster: each of {pc['clusters']} clusters recruits "
+                         f"{pc['per_cluster_target']:g} in {pc['months_to_fill_one']:.1f} months "
+                         f"from its opening; the last opens at month "
+                         f"{pc['last_opening_month']:g}")
         lines.append(f"  flow: screened {fl['screened']:,} -> eligible {fl['eligible']:,} -> "
                      f"randomised {fl['randomised']:,} (control {fl['allocated']['control']:,}, "
                      f"intervention {fl['allocated']['intervention']:,}) -> analysed control "

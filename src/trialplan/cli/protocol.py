@@ -13,7 +13,8 @@ DOCS = ["protocol", "sap", "process-evaluation", "feasibility"]
 @click.argument("trial_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output file: .md, .html or .docx (the format follows the extension).")
-@click.option("--document", type=click.Choice(DOCS), default="protocol", show_default=True)
+@click.option("--document", type=click.Choice(DOCS), default="protocol", show_default=True,
+              help="Which document to draft.")
 @click.option("--template-dir", type=click.Path(file_okay=False),
               help="Your templates, searched before the built-in ones.")
 @click.option("--reference-doc", type=click.Path(dir_okay=False),
@@ -55,7 +56,8 @@ def export_cmd(directory, force):
 @click.command("checklist")
 @click.argument("trial_file", type=click.Path(dir_okay=False))
 @click.option("--guideline", type=click.Choice(["spirit-2025", "tidier"]),
-              default="spirit-2025", show_default=True)
+              default="spirit-2025", show_default=True,
+              help="SPIRIT 2025 (the protocol) or TIDieR (the intervention).")
 @click.option("--template-dir", type=click.Path(file_okay=False),
               help="Check the protocol rendered with your templates.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checklist as JSON.")

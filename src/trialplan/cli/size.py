@@ -11,7 +11,7 @@ import math
 
 import click
 
-from trialplan.cli._output import emit_json, emit_json_rows
+from trialplan.cli._output import emit_json
 
 MAX_CELLS = 1_000_000
 
@@ -60,7 +60,8 @@ def _common_options(f):
         click.option("--alpha", type=NUM, default="0.05", show_default=True,
                      help="Significance level (before any co-primary correction)."),
         click.option("--sided", type=click.Choice(["two", "one"]), default="two",
-                     show_default=True),
+                     show_default=True, help="Two-sided test (both tails counted, as R pwr) "
+                     "or one-sided (give --alternative)."),
         click.option("--alternative", type=click.Choice(["greater", "less"]),
                      help="Direction (intervention vs control): required for one-sided tests; "
                      "the side searched for a detectable effect."),
@@ -72,7 +73,9 @@ def _common_options(f):
                      "peer worker."),
         click.option("--icc", type=NUM, help="Intra-cluster correlation."),
         click.option("--cluster-size", type=NUM,
-                     help="Mean participants analysed per cluster (peer-worker caseload)."),
+                     help="Mean participants allocated per cluster, or per peer worker (the "
+                     "caseload); the design effect uses cluster size x (1 - attrition) "
+                     "analysed."),
         click.option("--cluster-cv", type=NUM, help="Coefficient of variation of cluster size."),
         click.option("--attrition", type=NUM, default="0", show_default=True,
                      help="Expected loss to follow-up, in [0, 1)."),
@@ -97,51 +100,56 @@ def size():
 
 
 _GRID_KEYS = ("n", "power", "alpha", "ratio", "icc", "cluster_size", "cluster_cv", "attrition")
+# Cells computed per block of a grid: big enough to keep numpy busy, small enough that a
+# grid of a million cells streams in tens of megabytes.
+GRID_BLOCK = 16_384
 
 
 def _grid(named: dict):
-    """Turn tuples of values into broadcastable axes; return kwargs and the varying names."""
-    import numpy as np
-
-    varying = [k for k, val in named.items() if isinstance(val, tuple) and len(val) > 1]
-    cells = 1
-    for k in varying:
-        cells *= len(named[k])
+    """Split options into the grid's axes (several values) and fixed values; count the cells."""
+    axes = {k: val for k, val in named.items() if isinstance(val, tuple) and len(val) > 1}
+    fixed = {k: val[0] if isinstance(val, tuple) else val for k, val in named.items()
+             if k not in axes}
+    cells = math.prod(len(val) for val in axes.values())
     if cells > MAX_CELLS:
         raise click.UsageError(f"the grid has {cells:,} cells; at most {MAX_CELLS:,}")
-    out = {}
-    for k, val in named.items():
-        if not isinstance(val, tuple):
-            out[k] = val
-        elif len(val) == 1:
-            out[k] = val[0]
-        else:
-            axis = varying.index(k)
-            shape = [1] * len(varying)
-            shape[axis] = len(val)
-            out[k] = np.array(val).reshape(shape)
-    return out, varying
+    return axes, fixed, cells
 
 
-def _run(fn, kwargs, design_keys, as_json, plot, force):
+def _blocks(fn, axes, fixed, kwargs, cells):
+    """The grid's results, a block of consecutive cells at a time (C order, first axis slowest)."""
+    import numpy as np
+
+    shape = tuple(len(val) for val in axes.values())
+    values = [np.asarray(val, dtype=float) for val in axes.values()]
+    for start in range(0, cells, GRID_BLOCK):
+        coords = np.unravel_index(np.arange(start, min(start + GRID_BLOCK, cells)), shape)
+        cell_args = {name: vals[c] for name, vals, c in zip(axes, values, coords, strict=True)}
+        yield fn(**cell_args, **fixed, **kwargs)
+
+
+def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
+    from trialplan.cli._errors import flag_names
+
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRID_KEYS + design_keys}
-    args, varying = _grid(common)
-    result = fn(**args, **kwargs)
+    axes, fixed, cells = _grid(common)
+    if axes:
+        if plot:
+            raise click.UsageError("--plot draws one scenario; give single values, not a grid")
+        from trialplan.cli._output import grid_json, grid_table
+
+        write = grid_json if as_json else grid_table
+        with flag_names(aliases):
+            for text in write(_blocks(fn, axes, fixed, kwargs, cells), list(axes)):
+                click.echo(text, nl=False)
+        return
+    with flag_names(aliases):
+        result = fn(**fixed, **kwargs)
     if plot:
         from trialplan.render.plots import power_curve
 
-        if varying:
-            raise click.UsageError("--plot draws one scenario; give single values, not a grid")
-        power_curve(fn, {**args, **kwargs}, result, plot, force=force)
-    if varying:
-        rows = result.records()
-        if as_json:
-            emit_json_rows(rows)
-        else:
-            from trialplan.cli._output import grid_table
-
-            click.echo(grid_table(rows, varying))
-    elif as_json:
+        power_curve(fn, {**fixed, **kwargs}, result, plot, force=force)
+    if as_json:
         emit_json(result.to_dict())
     else:
         from trialplan.cli._output import describe_size
@@ -154,10 +162,25 @@ def _run(fn, kwargs, design_keys, as_json, plot, force):
 @click.option("--diff", type=NUM, help="Difference in means (with --sd).")
 @click.option("--sd", type=NUM, help="Outcome standard deviation (with --diff).")
 @click.option("--baseline-corr", type=NUM, help="Baseline-outcome correlation (ANCOVA).")
-@click.option("--baselines", type=int, default=1, show_default=True,
-              help="Baseline measurements (Frison & Pocock).")
+@click.option("--baselines", type=int,
+              help="Baseline measurements analysed as their mean (Frison & Pocock); default 1 "
+              "with --baseline-corr, 0 without (no adjustment, no df lost).")
 @click.option("--follow-ups", type=int, default=1, show_default=True,
-              help="Follow-up measurements analysed as their mean (Frison & Pocock).")
+              help="Follow-up measurements analysed as their mean (Frison & Pocock); more than "
+              "1 needs --follow-up-corr.")
+@click.option("--follow-up-corr", type=NUM,
+              help="Correlation between repeated measurements (follow-ups, or baselines).")
+@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+              show_default=True,
+              help="Partial nesting: the control arm's variance is the within-caseload variance "
+              "(peer workers add variance; PowerUpR) or the intervention arm's total variance. "
+              "--d is on the control arm's SD.")
+@click.option("--cluster-autocorr", type=NUM,
+              help="Cluster trials with baseline: correlation of a cluster's baseline and "
+              "follow-up means (Teerenstra et al. 2012).")
+@click.option("--individual-autocorr", type=NUM,
+              help="Cluster trials, cohort design: a participant's baseline-follow-up "
+              "correlation (leave out for a cross-sectional design).")
 @_common_options
 def means(d, diff, sd, as_json, plot, force, **kwargs):
     """Two-sample comparison of means (t test, ANCOVA with baseline)."""
@@ -173,17 +196,19 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
         d = tuple(a / b for a in diff for b in sd) if len(diff) * len(sd) > 1 else (
             diff[0] / sd[0],)
     kwargs["d"] = d
-    _run(fn, kwargs, ("d", "baseline_corr"), as_json, plot, force)
+    _run(fn, kwargs, ("d", "baseline_corr", "follow_up_corr", "cluster_autocorr",
+                      "individual_autocorr"), as_json, plot, force)
 
 
 @size.command()
 @click.option("--p1", "--control", "p1", type=NUM, help="Control-arm rate.")
-@click.option("--p2", type=NUM, help="Intervention-arm rate.")
+@click.option("--p2", "--intervention", "p2", type=NUM, help="Intervention-arm rate.")
 @click.option("--rr", type=NUM, help="Risk ratio, intervention / control (with --control).")
 @click.option("--or", "odds_ratio", type=NUM, help="Odds ratio, intervention / control.")
 @click.option("--rd", type=NUM, help="Risk difference, intervention - control.")
 @click.option("--method", type=click.Choice(["pooled", "arcsine"]), default="pooled",
-              show_default=True)
+              show_default=True, help="pooled: pooled variance under H0 (R power.prop.test, "
+              "rpact); arcsine: Cohen's h (R pwr.2p.test).")
 @click.option("--continuity", is_flag=True, help="Fleiss continuity correction.")
 @_common_options
 def proportions(as_json, plot, force, **kwargs):
@@ -220,11 +245,16 @@ def rates(as_json, plot, force, **kwargs):
 @click.option("--events", "n_events", type=NUM,
               help="Total events (instead of --n) to compute power or the detectable HR.")
 @click.option("--method", type=click.Choice(["schoenfeld", "freedman"]), default="schoenfeld",
-              show_default=True)
+              show_default=True, help="Events formula: Schoenfeld (1983) or Freedman (1982).")
 @click.option("--event-prob", type=NUM, help="Probability of an event during the trial.")
 @click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")
 @click.option("--accrual", type=NUM, help="Accrual period (months, uniform).")
 @click.option("--follow-up", type=NUM, help="Follow-up after accrual closes (months).")
+@click.option("--dropout-rate", type=NUM,
+              help="rpact's exponential dropout: share lost by --dropout-time, competing with "
+              "the event (instead of --attrition, which divides participants after the events "
+              "calculation).")
+@click.option("--dropout-time", type=NUM, help="Months by which --dropout-rate are lost.")
 @_common_options
 def survival(n_events, as_json, plot, force, **kwargs):
     """Time to event (log-rank), events by Schoenfeld or Freedman."""
@@ -233,8 +263,9 @@ def survival(n_events, as_json, plot, force, **kwargs):
     if kwargs["n"] is not None:
         raise click.UsageError("for survival give the total number of events with --events")
     kwargs["n"] = n_events
-    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up"), as_json,
-         plot, force)
+    _run(fn, kwargs, ("hr", "event_prob", "control_median", "accrual", "follow_up",
+                      "dropout_rate", "dropout_time"), as_json, plot, force,
+         aliases={"n": "--events"})
 
 
 __all__ = ["size"]

@@ -22,10 +22,10 @@ def init_cmd(path, force):
 
 
 @click.command("check")
-@click.argument("plan", type=click.Path(dir_okay=False))
+@click.argument("trial_file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check_cmd(plan, as_json):
-    """Validate the trial file PLAN: every error at once, with file:line and field.
+def check_cmd(trial_file, as_json):
+    """Validate TRIAL_FILE: every error at once, with file:line and field.
 
     Exit 1 on any error; warnings (missing assumptions, unknown SDs, licences,
     respondent burden) go to stderr and leave exit 0.
@@ -34,42 +34,59 @@ def check_cmd(plan, as_json):
     from trialplan.model.checks import load_trial
 
     try:
-        result = load_trial(plan)
+        result = load_trial(trial_file)
     except TrialFileError as exc:
         if as_json:
-            emit_json({"file": plan, "valid": False,
+            emit_json({"file": trial_file, "valid": False,
                        "errors": [p.to_dict() for p in exc.problems], "warnings": []})
         else:
             for p in exc.problems:
                 click.echo(f"error: {p}", err=True)
-            click.echo(f"{plan}: {len(exc.problems)} error(s)", err=True)
+            click.echo(f"{trial_file}: {len(exc.problems)} error(s)", err=True)
         raise SystemExit(1) from None
     if as_json:
-        emit_json({"file": plan, "valid": True, "errors": [],
+        emit_json({"file": trial_file, "valid": True, "errors": [],
                    "warnings": [w.to_dict() for w in result.warnings]})
     else:
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
         cm = result.change_model
-        click.echo(f"{plan}: valid ({len(cm.mechanisms)} mechanisms, "
+        click.echo(f"{trial_file}: valid ({len(cm.mechanisms)} mechanisms, "
                    f"{len(cm.process_variables)} process variables, {len(cm.outcomes)} "
                    f"outcomes, {len(cm.links)} links; {len(result.warnings)} warning(s))")
 
 
+_FORMATS = {".svg": "svg", ".png": "png", ".json": "json", ".dot": "dot", ".gv": "dot",
+            ".mmd": "mermaid", ".mermaid": "mermaid", ".txt": "table"}
+
+
 @click.command("model")
-@click.argument("plan", type=click.Path(dir_okay=False))
+@click.argument("trial_file", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "mermaid", "dot", "svg", "png",
-                                                    "json"]), default="table",
-              show_default=True)
+                                                    "json"]),
+              help="Output format; default: from the -o file's extension (.svg, .png, .json, "
+              ".dot, .mmd, .txt), else table.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to FILE instead of stdout (svg and png need it).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-def model_cmd(plan, fmt, output, force):
-    """Show the change model of PLAN as a picture or as the measurement matrix."""
+def model_cmd(trial_file, fmt, output, force):
+    """Show the change model of TRIAL_FILE as a picture or as the measurement matrix."""
+    from pathlib import Path
+
     from trialplan.model.checks import load_trial
     from trialplan.render import diagram
 
-    result = load_trial(plan)
+    implied = _FORMATS.get(Path(output).suffix.lower()) if output else None
+    if fmt is None:
+        if output and implied is None:
+            raise click.UsageError(f"cannot tell the format from {Path(output).name!r}: give "
+                                   "--format, or end -o in .svg, .png, .json, .dot, .mmd or "
+                                   ".txt")
+        fmt = implied or "table"
+    elif implied is not None and implied != fmt:
+        raise click.UsageError(f"--format {fmt} does not match the extension of "
+                               f"{Path(output).name!r} ({implied})")
+    result = load_trial(trial_file)
     if fmt in ("svg", "png"):
         if not output:
             raise click.UsageError(f"--format {fmt} needs -o FILE")
@@ -137,7 +154,7 @@ def measures_show(key, as_json):
 
 @click.command("schema")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
-@click.option("--force", is_flag=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def schema_cmd(output, force):
     """Print the JSON Schema of the trial file (for editor completion)."""
     from trialplan.model.schema import json_schema
@@ -145,5 +162,6 @@ def schema_cmd(output, force):
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
         write_output(output, text, force=force)
+        click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

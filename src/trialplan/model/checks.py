@@ -298,10 +298,35 @@ def _semantic(model, located: Located) -> TrialPlan:
                 errors.append(P(("assumptions", "paths", i, field),
                                 f"{value!r} is not one of the {want.replace('_', ' ')}"
                                 f"{_suggest(value, names)}"))
-    if a.clustering.kind != "none" and (a.clustering.icc is None
-                                        or a.clustering.cluster_size is None):
+    cl = a.clustering
+    from_staffing = cl.kind == "partial" and a.staffing is not None and a.recruitment is not None
+    if cl.kind != "none" and (cl.icc is None or (cl.cluster_size is None and not from_staffing)):
         errors.append(P(("assumptions", "clustering"),
-                        f"clustering '{a.clustering.kind}' needs icc and cluster_size"))
+                        f"clustering '{cl.kind}' needs icc and cluster_size (with partial "
+                        "nesting the caseload can instead come from assumptions.staffing and "
+                        "assumptions.recruitment)"))
+    if cl.kind != "cluster" and (cl.cluster_autocorr is not None
+                                 or cl.individual_autocorr is not None):
+        errors.append(P(("assumptions", "clustering", "cluster_autocorr"),
+                        "cluster_autocorr and individual_autocorr apply to cluster-randomised "
+                        f"trials (kind 'cluster'); this file's kind is '{cl.kind}': use "
+                        "assumptions.primary.baseline_corr"))
+    pa = a.primary
+    if pa is not None and (pa.follow_ups > 1 or (pa.baselines or 0) > 1) \
+            and pa.follow_up_corr is None:
+        errors.append(P(("assumptions", "primary", "follow_ups"),
+                        f"follow_ups {pa.follow_ups} and baselines {pa.baselines or 0} need "
+                        "follow_up_corr, the correlation between repeated measurements (it is "
+                        "not assumed to be zero): add 'follow_up_corr:' under 'primary:'"))
+    if pa is not None and pa.baselines and pa.baseline_corr is None:
+        errors.append(P(("assumptions", "primary", "baselines"),
+                        f"baselines is {pa.baselines} but baseline_corr is not given: add "
+                        "'baseline_corr:' under 'primary:', or set baselines to 0"))
+    if cl.kind == "cluster" and a.primary is not None and a.primary.baseline_corr is not None:
+        errors.append(P(("assumptions", "primary", "baseline_corr"),
+                        "in a cluster-randomised trial baseline adjustment uses "
+                        "clustering.cluster_autocorr (and individual_autocorr for a cohort "
+                        "design; Teerenstra et al. 2012), not primary.baseline_corr"))
     if model.trial.design == "cluster" and a.clustering.kind == "partial":
         errors.append(P(("assumptions", "clustering", "kind"),
                         "a cluster-randomised trial is clustered in both arms: use kind 'cluster'"))

@@ -150,8 +150,40 @@ class Clustering(_Model):
 
     kind: Literal["none", "cluster", "partial"] = "none"
     icc: float | None = Field(None, ge=0, lt=1)
-    cluster_size: float | None = Field(None, ge=1, description="Mean cluster size or caseload.")
-    cluster_cv: float | None = Field(None, ge=0)
+    cluster_size: float | None = Field(
+        None, ge=1, description="Mean participants allocated per cluster, or per peer worker "
+        "(the caseload); the design effect uses cluster_size x (1 - attrition) analysed. "
+        "Leave out with partial nesting and assumptions.staffing to derive it.")
+    cluster_cv: float | None = Field(None, ge=0, description="Coefficient of variation of "
+                                     "cluster size (Eldridge, Ashby & Kerry 2006).")
+    control_variance: Literal["within", "total"] = Field(
+        "within", description="Partial nesting: the control arm's variance is the within-"
+        "caseload variance (peer workers add variance; PowerUpR, Kelcey et al.) or the "
+        "intervention arm's total variance. Effects are on the control arm's SD.")
+    cluster_autocorr: float | None = Field(
+        None, gt=-1, le=1, description="Cluster trials with a baseline: correlation of a "
+        "cluster's baseline and follow-up means (Teerenstra et al. 2012).")
+    individual_autocorr: float | None = Field(
+        None, gt=-1, le=1, description="Cluster trials, cohort design: a participant's "
+        "baseline-follow-up correlation (leave out for a cross-sectional design).")
+    allocation_before_recruitment: bool = Field(
+        True, description="Cluster trials: clusters are allocated before their participants "
+        "are identified and recruited (the SPIRIT schedule and text then show allocation "
+        "first, with safeguards against identification and recruitment bias).")
+
+
+class Staffing(_Model):
+    """Peer-worker staffing, from which the caseload (participants allocated per peer worker)
+    is derived or checked."""
+
+    peer_workers_per_site: float = Field(gt=0, le=1000, description="Peer workers (whole-"
+                                         "time equivalents) delivering the intervention at "
+                                         "each site.")
+    support_months: float = Field(gt=0, le=120, description="Months each participant is "
+                                  "supported.")
+    max_concurrent: float | None = Field(None, gt=0, description="Most participants a peer "
+                                         "worker can support at once (checked against the "
+                                         "concurrent caseload).")
 
 
 class PrimaryAssumptions(_Model):
@@ -165,6 +197,13 @@ class PrimaryAssumptions(_Model):
     hazard_ratio: float | None = Field(None, gt=0)
     event_prob: Probability | None = None
     baseline_corr: float | None = Field(None, gt=-1, lt=1)
+    baselines: int | None = Field(None, ge=0, le=20, description="Baseline measurements "
+                                  "(default 1 with baseline_corr, else 0).")
+    follow_ups: int = Field(1, ge=1, le=50, description="Follow-up measurements analysed as "
+                            "their mean (Frison & Pocock 1992).")
+    follow_up_corr: float | None = Field(None, gt=-1, lt=1, description="Correlation between "
+                                         "repeated measurements; required with several "
+                                         "follow-ups or baselines.")
     co_primary: int = Field(1, ge=1, le=20)
 
 
@@ -264,6 +303,7 @@ class Assumptions(_Model):
         "(Kelcey et al. 2020) or within caseloads and the control arm.")
     seed: int = Field(20261126, ge=0, description="Seed for simulated mediation tests.")
     recruitment: Recruitment | None = None
+    staffing: Staffing | None = None
     feasibility: Feasibility | None = None
     sources: dict[Id, Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=dict, description="Where each assumption comes from, by field name "
@@ -310,6 +350,10 @@ class ProtocolText(_Model):
     harms: Text | None = Field(None, description="Item 17: how harms are defined and "
                                "assessed.")
     recruitment_strategies: Text | None = Field(None, description="Item 20.")
+    cluster_recruitment: Text | None = Field(None, description="Cluster trials: who "
+                                             "identifies and recruits participants in each "
+                                             "cluster, whether they know its allocation, and "
+                                             "how recruitment bias is limited.")
     sequence_generation: Text | None = Field(None, description="Item 21a.")
     randomisation_type: Text | None = Field(None, description="Item 21b: type, "
                                             "stratification.")

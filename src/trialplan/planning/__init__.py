@@ -1,5 +1,6 @@
 """Combine a validated trial file with the calculators: the trial's sample-size plan."""
 
+from trialplan.planning.attrition import attrition_for
 from trialplan.planning.plan import PLAN_SCHEMA, build_plan, recruitment_curve
 
-__all__ = ["PLAN_SCHEMA", "build_plan", "recruitment_curve"]
+__all__ = ["PLAN_SCHEMA", "attrition_for", "build_plan", "recruitment_curve"]

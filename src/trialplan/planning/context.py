@@ -11,6 +11,7 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.stats import teerenstra_correlation
 
 TODO = "[TO COMPLETE:"
 FIGURE_KEYS = ("change_model", "primary_power", "mechanism_power", "recruitment")
@@ -186,19 +187,34 @@ def _schedule(trial) -> dict:
     def short(t):
         return "Baseline" if t.month == 0 else f"Month {t.month:g}"
 
-    columns = ["Enrolment"] + [short(t) for t in before] + ["Allocation"] + [
-        short(t) for t in after]
-    ids = ["enrolment"] + [t.id for t in before] + ["allocation"] + [t.id for t in after]
+    cl = trial.model.assumptions.clustering
+    start = "allocation"
+    if cl.kind == "cluster" and cl.allocation_before_recruitment:
+        # Clusters are allocated first; participants are identified, consented and measured
+        # at baseline afterwards (CONSORT extension for cluster trials).
+        columns = ["Cluster allocation", "Enrolment"] + [short(t) for t in before] + [
+            short(t) for t in after]
+        ids = ["allocation", "enrolment"] + [t.id for t in before] + [t.id for t in after]
+        allocation_row = {"group": "Allocation", "label": "Allocation of clusters",
+                          "marks": ["allocation"]}
+        start = "enrolment"
+    else:
+        columns = ["Enrolment"] + [short(t) for t in before] + ["Allocation"] + [
+            short(t) for t in after]
+        ids = ["enrolment"] + [t.id for t in before] + ["allocation"] + [t.id for t in after]
+        allocation_row = {"group": "Enrolment", "label": "Allocation", "marks": ["allocation"]}
     rows = [
         {"group": "Enrolment", "label": "Eligibility screen", "marks": ["enrolment"]},
         {"group": "Enrolment", "label": "Informed consent", "marks": ["enrolment"]},
-        {"group": "Enrolment", "label": "Allocation", "marks": ["allocation"]},
+        allocation_row,
         {"group": "Intervention", "label": trial.model.intervention.brief_name or
-         "Intervention", "marks": ["allocation"] + [t.id for t in after
-                                                    if t.month <= _intervention_end(trial)]},
+         "Intervention", "marks": [start] + [t.id for t in after
+                                             if t.month <= _intervention_end(trial)]},
         {"group": "Intervention", "label": trial.model.trial.comparator,
-         "marks": ["allocation"] + [t.id for t in after]},
+         "marks": [start] + [t.id for t in after]},
     ]
+    if start == "enrolment":
+        rows.insert(0, rows.pop(2))
     cm = trial.change_model
     for kind, items in (("Outcomes", cm.outcomes), ("Process variables", cm.process_variables)):
         for item in items:
@@ -226,7 +242,6 @@ def _sample_size(trial, plan) -> dict:
     p = plan["primary"]
     r = p["result"]
     eff = r["effect"]
-    cl = a.clustering
     parts = []
     out_type = p["type"]
     if out_type == "binary":
@@ -250,27 +265,7 @@ def _sample_size(trial, plan) -> dict:
         f"{_n(r['n_analysed_per_arm']['control'])} participants need to be analysed in the "
         f"control arm and {_n(r['n_analysed_per_arm']['intervention'])} in the intervention "
         f"arm (method: {r['method']}).")
-    if cl.kind == "partial":
-        parts.append(
-            f"Peer workers each support a caseload of about {_g(cl.cluster_size)} participants"
-            f"{_cite(src, 'cluster_size')}, so outcomes in the intervention arm may cluster by "
-            f"peer worker; we assume an intraclass correlation of {_g(cl.icc)}"
-            f"{_cite(src, 'icc')}, which inflates the intervention arm's variance by a design "
-            f"effect of {r['design_effect']['intervention']:.3g} (partially nested design, "
-            "Satterthwaite degrees of freedom).")
-    elif cl.kind == "cluster":
-        parts.append(
-            f"Randomisation is by cluster of about {_g(cl.cluster_size)}"
-            f"{_cite(src, 'cluster_size')}, with an intraclass correlation of {_g(cl.icc)}"
-            f"{_cite(src, 'icc')} (design effect {r['design_effect']['control']:.3g}).")
-    if a.attrition:
-        parts.append(
-            f"Allowing for {_pct(a.attrition)} loss to follow-up{_cite(src, 'attrition')}, we "
-            f"will recruit {_n(r['n_total'])} participants ({_n(r['n_per_arm']['control'])} "
-            f"control, {_n(r['n_per_arm']['intervention'])} intervention).")
-    if plan["final"].get("peer_workers"):
-        parts.append(f"The intervention arm needs about {plan['final']['peer_workers']} peer "
-                     "workers.")
+    parts += _design_sentences(trial, plan)
     if r["power"]:
         parts.append(f"The power achieved at these numbers is {r['power']:.3f}.")
     final = plan["final"]
@@ -301,6 +296,178 @@ def _sample_size(trial, plan) -> dict:
 def _cite(sources, *keys) -> str:
     s = _source(sources, *keys)
     return f" ({s})" if s else f" {TODO} source of this assumption]"
+
+
+def _design_sentences(trial, plan) -> list[str]:
+    """Clustering, baseline adjustment, attrition and staffing, as the size used them."""
+    a = trial.model.assumptions
+    src = a.sources
+    p = plan["primary"]
+    r = p["result"]
+    inputs = r["inputs"]
+    final = plan["final"]
+    cl = a.clustering
+    att = p["attrition"]
+    out = []
+    if inputs.get("cluster_autocorr") is None and (inputs.get("baselines") or
+                                                   inputs.get("follow_ups", 1) > 1):
+        out.append(
+            "The analysis uses "
+            + (f"the baseline measure (correlation with the outcome "
+               f"{_g(inputs['baseline_corr'])}{_cite(src, 'baseline_corr')})"
+               if inputs.get("baseline_corr") is not None else "no baseline measure")
+            + (f" and the mean of {inputs['follow_ups']} follow-ups (correlation between "
+               f"repeated measurements {_g(inputs['follow_up_corr'])})"
+               if inputs.get("follow_ups", 1) > 1 else "")
+            + " (Frison and Pocock 1992).")
+    if cl.kind == "partial":
+        staff = plan.get("staffing")
+        derived = (f", derived from the staffing of {_g(staff['peer_workers'])} peer workers "
+                   f"({staff['sites']} sites with {_g(staff['peer_workers_per_site'])} each)"
+                   if staff and staff["derived"] else _cite(src, "cluster_size"))
+        out.append(
+            f"Each peer worker is allocated about {_g(cl.cluster_size)} participants{derived}, "
+            f"of whom about {final['cluster_size_analysed']:.3g} are expected to be analysed "
+            f"(loss to follow-up {_pct(att['rate'])}); outcomes in the intervention arm may "
+            f"cluster by peer worker, with an assumed intraclass correlation of {_g(cl.icc)}"
+            f"{_cite(src, 'icc')}. On the caseload analysed this inflates the intervention "
+            f"arm's variance by a design effect of {r['design_effect']['intervention']:.3g} "
+            "(partially nested design, Satterthwaite degrees of freedom).")
+        if p["type"] == "continuous":
+            out.append(
+                "The control arm's variance is taken to be "
+                + ("the within-caseload variance, so that peer workers add variance in the "
+                   "intervention arm (the convention of PowerUpR; design effect "
+                   "1 + m ICC / (1 - ICC) relative to the control arm)"
+                   if cl.control_variance == "within" else
+                   "the intervention arm's total variance (design effect 1 + (m - 1) ICC)")
+                + "; the standardised difference is on the control arm's standard deviation."
+                + (" A baseline measure taken before participants meet their peer worker "
+                   "cannot explain variation between peer workers, so it reduces only the "
+                   "individual-level variance in each arm." if inputs.get("baselines") else ""))
+        if staff and not staff["derived"]:
+            out.append(
+                f"With {staff['sites']} sites and {_g(staff['peer_workers_per_site'])} peer "
+                f"workers at each, the projected recruitment allocates about "
+                f"{staff['cumulative_caseload']:.1f} participants to each peer worker over the "
+                "trial.")
+        if staff:
+            out.append(
+                f"Each participant is supported for {_g(staff['support_months'])} months, so a "
+                f"peer worker supports about {staff['concurrent_caseload']:.1f} participants at "
+                "once when recruitment is at full speed.")
+    elif cl.kind == "cluster":
+        k = final["clusters_per_arm"]
+        cv = final["cluster_cv"]
+        out.append(
+            f"Clusters are randomised: {k['control']} control and {k['intervention']} "
+            f"intervention clusters, each recruiting about {_g(cl.cluster_size)} participants"
+            f"{_cite(src, 'cluster_size')}, of whom about {final['cluster_size_analysed']:.3g} "
+            f"are expected to be analysed (loss to follow-up {_pct(att['rate'])}). With an "
+            f"intraclass correlation of {_g(cl.icc)}{_cite(src, 'icc')} and a coefficient of "
+            f"variation of cluster size of {_g(cv)}{_cite(src, 'cluster_cv')}, the design effect "
+            f"on the number analysed per cluster is {r['design_effect']['control']:.3g} "
+            "(Eldridge, Ashby and Kerry 2006).")
+        if cl.cluster_autocorr is not None:
+            cohort = cl.individual_autocorr is not None
+            m_a = final["cluster_size_analysed"]
+            rr = float(teerenstra_correlation(m_a, cl.icc, cl.cluster_autocorr,
+                                              cl.individual_autocorr or 0.0))
+            design = "cohort" if cohort else "cross-sectional"
+            out.append(
+                f"Adjusting for the baseline measure in this {design} "
+                f"design, with a cluster autocorrelation of {_g(cl.cluster_autocorr)}"
+                f"{_cite(src, 'cluster_autocorr')}"
+                + (f" and an individual autocorrelation of {_g(cl.individual_autocorr)}"
+                   if cohort else "")
+                + f", multiplies the design effect by 1 - r^2 = {1 - rr * rr:.3g} (Teerenstra et "
+                "al. 2012).")
+        if final["few_clusters"]:
+            out.append(
+                f"With fewer than {final['few_clusters_threshold']} clusters per arm, critical "
+                "values come from the t distribution on the number of clusters minus 2 degrees "
+                "of freedom, and the analysis uses a small-sample correction (Leyrat et al. "
+                "2018).")
+    if att["rate"]:
+        if att["source"] == "assumptions.attrition":
+            given = _source(src, "attrition")
+            where = (f"(the trial-wide rate; {given})" if given
+                     else f"(the trial-wide rate){_cite(src, 'attrition')}")
+        else:
+            where = "(the primary outcome's own rate)"
+        out.append(
+            f"Allowing for {_pct(att['rate'])} loss to follow-up in the primary outcome {where}, "
+            f"we will recruit {_n(r['n_total'])} participants ({_n(r['n_per_arm']['control'])} "
+            f"control, {_n(r['n_per_arm']['intervention'])} intervention).")
+    if final.get("peer_workers"):
+        out.append(f"The intervention arm needs {final['peer_workers']} peer workers "
+                   "(intervention participants allocated divided by the caseload, rounded up).")
+    return out
+
+
+def _design_summary(plan) -> str:
+    """One sentence on clusters or peer workers, for every document (CONSORT cluster items)."""
+    f = plan["final"]
+    de = f.get("design_effect")
+    if "clusters_per_arm" in f:
+        k = f["clusters_per_arm"]
+        return (f"Cluster randomised: {k['control']} control and {k['intervention']} "
+                f"intervention clusters, each recruiting {_g(f['cluster_size_allocated'])} "
+                f"participants of whom about {f['cluster_size_analysed']:.3g} are expected to be "
+                f"analysed; coefficient of variation of cluster size {_g(f['cluster_cv'])}; "
+                f"design effect {de['control']:.3g}.")
+    if "peer_workers" in f:
+        return (f"Partially nested: {f['peer_workers']} peer workers, each allocated about "
+                f"{_g(f['cluster_size_allocated'])} participants (about "
+                f"{f['cluster_size_analysed']:.3g} analysed); design effect "
+                f"{de['intervention']:.3g} in the intervention arm.")
+    return ""
+
+
+def _cluster_design(trial, plan) -> dict | None:
+    """What a cluster-randomised trial's documents add: analysis, randomisation, recruitment.
+
+    Cluster randomised trials with few clusters need small-sample analysis and often
+    restricted randomisation (Leyrat et al. 2018); participants recruited after their
+    cluster is allocated risk identification and recruitment bias (CONSORT extension for
+    cluster trials, Campbell et al. 2012).
+    """
+    cl = trial.model.assumptions.clustering
+    final = plan["final"]
+    if cl.kind != "cluster":
+        return None
+    k = final["clusters_per_arm"]
+    few = final["few_clusters"]
+    analysis = (
+        f"The analysis accounts for clustering by {k['control'] + k['intervention']} randomised "
+        "clusters. "
+        + ("With fewer than " f"{final['few_clusters_threshold']} clusters per arm, the mixed "
+           "model uses a small-sample correction (Kenward-Roger degrees of freedom, or "
+           "Satterthwaite), or a variance-weighted cluster-level analysis is used; uncorrected "
+           "mixed models and GEE inflate the type I error with so few clusters (Leyrat et al. "
+           "2018)." if few else
+           "Degrees of freedom are based on the number of clusters (between-within)."))
+    randomisation = (
+        "Clusters are randomised as a whole"
+        + (". With few clusters, simple randomisation can leave the arms imbalanced in cluster "
+           "size and baseline characteristics, so restricted randomisation (covariate-constrained "
+           "randomisation or minimisation on cluster size and region) will be used, with the "
+           "constraints and the number of acceptable allocations reported." if few else ".")
+    )
+    rec = plan.get("recruitment") or {}
+    pc = rec.get("per_cluster")
+    recruitment = None
+    if pc:
+        recruitment = (
+            f"Each of the {pc['clusters']} clusters recruits {_g(pc['per_cluster_target'])} "
+            f"participants at its own rate from its opening, taking about "
+            f"{pc['months_to_fill_one']:.1f} months; clusters open "
+            f"{rec['site_opening_interval_months']:g} month(s) apart, so the last opens at month "
+            f"{pc['last_opening_month']:g} and recruitment ends after about "
+            f"{rec['months_to_target']:.1f} months.")
+    return {"analysis": analysis, "randomisation": randomisation, "recruitment": recruitment,
+            "allocation_before_recruitment": cl.allocation_before_recruitment,
+            "clusters_per_arm": k, "few": few}
 
 
 def _statistics(trial, plan) -> dict:
@@ -415,6 +582,8 @@ def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
         "schedule": _schedule(trial),
         "sample_size": _sample_size(trial, plan),
         "statistics": _statistics(trial, plan),
+        "cluster_design": _cluster_design(trial, plan),
+        "design_summary": _design_summary(plan),
         "plan": plan,
         "figures": {k: (figures or {}).get(k) for k in FIGURE_KEYS},
         "spirit": [{"id": i, "title": title} for i, title in SPIRIT_2025],

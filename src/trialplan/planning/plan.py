@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import math
 import platform
+from dataclasses import replace
 from importlib import metadata
+from types import SimpleNamespace
 
 import numpy as np
 
 from trialplan import __version__
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
-from trialplan.stats import _special as sp
+from trialplan.planning.attrition import attrition_for
+from trialplan.stats import _dist as sp
 from trialplan.stats import means, mediation, proportions, survival
+from trialplan.stats.designs import FEW_CLUSTERS_PER_ARM
 
 PLAN_SCHEMA = "trialplan-plan/1"
 _SIMULATED = ("mc", "bootstrap", "bc-bootstrap")
@@ -72,7 +76,8 @@ def _require(trial) -> None:
                                  "binary, continuous and time-to-event primary outcomes"))
     cl = a.clustering
     if cl.kind != "none":
-        for name in ("icc", "cluster_size"):
+        derivable = cl.kind == "partial" and a.staffing is not None and a.recruitment is not None
+        for name in ("icc",) if derivable else ("icc", "cluster_size"):
             if getattr(cl, name) is None:
                 problems.append(_problem(trial, ("assumptions", "clustering"),
                                          f"assumptions.clustering.{name} is missing for "
@@ -91,15 +96,19 @@ def _require(trial) -> None:
 
 
 def _primary_call(trial, overrides=None):
-    """The size function, its arguments, and the equivalent command line."""
+    """The size function, its arguments, and the equivalent command line.
+
+    The primary outcome's own attrition (default assumptions.attrition) is used.
+    """
     overrides = overrides or {}
     m = trial.model
     a = m.assumptions
     p = a.primary
     out = trial.primary_outcome()
     cl = a.clustering
+    attrition = attrition_for(trial, out.id)["rate"]
     args = dict(power=a.power, alpha=a.alpha, ratio=m.trial.allocation_ratio,
-                attrition=overrides.get("attrition", a.attrition), co_primary=p.co_primary)
+                attrition=overrides.get("attrition", attrition), co_primary=p.co_primary)
     flags = [f"--power {a.power:g}", f"--alpha {a.alpha:g}"]
     if m.trial.allocation_ratio != 1:
         flags.append(f"--ratio {m.trial.allocation_ratio:g}")
@@ -111,8 +120,8 @@ def _primary_call(trial, overrides=None):
         if cl.cluster_cv is not None and cl.kind == "cluster":
             args["cluster_cv"] = cl.cluster_cv
             flags.append(f"--cluster-cv {cl.cluster_cv:g}")
-    if a.attrition:
-        flags.append(f"--attrition {a.attrition:g}")
+    if attrition:
+        flags.append(f"--attrition {attrition:g}")
     if p.co_primary > 1:
         flags.append(f"--co-primary {p.co_primary}")
     if out.type == "binary":
@@ -127,10 +136,27 @@ def _primary_call(trial, overrides=None):
     elif out.type == "continuous":
         fn, design = means, "means"
         d = p.d if p.d is not None else p.difference / p.sd
-        args.update(d=overrides.get("d", d), baseline_corr=p.baseline_corr)
+        args.update(d=overrides.get("d", d), baseline_corr=p.baseline_corr,
+                    baselines=p.baselines, follow_ups=p.follow_ups,
+                    follow_up_corr=p.follow_up_corr)
         head = f"--d {d:g}" if p.d is not None else f"--diff {p.difference:g} --sd {p.sd:g}"
         if p.baseline_corr is not None:
             head += f" --baseline-corr {p.baseline_corr:g}"
+        if p.baselines is not None:
+            head += f" --baselines {p.baselines}"
+        if p.follow_ups != 1:
+            head += f" --follow-ups {p.follow_ups}"
+        if p.follow_up_corr is not None:
+            head += f" --follow-up-corr {p.follow_up_corr:g}"
+        if cl.kind == "partial":
+            args["control_variance"] = cl.control_variance
+            head += f" --control-variance {cl.control_variance}"
+        if cl.kind == "cluster" and cl.cluster_autocorr is not None:
+            args.update(cluster_autocorr=cl.cluster_autocorr,
+                        individual_autocorr=cl.individual_autocorr)
+            head += f" --cluster-autocorr {cl.cluster_autocorr:g}"
+            if cl.individual_autocorr is not None:
+                head += f" --individual-autocorr {cl.individual_autocorr:g}"
     else:
         fn, design = survival, "survival"
         args.update(hr=overrides.get("hazard_ratio", p.hazard_ratio), event_prob=p.event_prob)
@@ -148,7 +174,113 @@ def _primary(trial) -> dict:
                              ) from None
     out = trial.primary_outcome()
     return {"outcome": out.id, "label": out.label, "type": out.type,
-            "timepoints": list(out.timepoints), "command": command, "result": result.to_dict()}
+            "timepoints": list(out.timepoints), "attrition": attrition_for(trial, out.id),
+            "command": command, "result": result.to_dict()}
+
+
+def _clusters(trial, final: dict, res: dict) -> dict:
+    """Peer workers, or clusters per arm, counted from the participants allocated.
+
+    A peer worker supports everyone allocated to them, and a cluster recruits its
+    participants whether or not they are followed up; so both are counted from the
+    numbers recruited, and the design effect uses the numbers analysed per cluster.
+    """
+    cl = trial.model.assumptions.clustering
+    if cl.kind == "none":
+        return {}
+    att = res["inputs"]["attrition"]
+    out = {"cluster_size_allocated": cl.cluster_size,
+           "cluster_size_analysed": cl.cluster_size * (1.0 - att),
+           "cluster_cv": cl.cluster_cv or 0.0, "attrition_used": att,
+           "design_effect": res["design_effect"]}
+    recruit = final["n_to_recruit_per_arm"]
+    if cl.kind == "partial":
+        out["peer_workers"] = math.ceil(recruit["intervention"] / cl.cluster_size - 1e-9)
+    else:
+        out["clusters_per_arm"] = {arm: math.ceil(k / cl.cluster_size - 1e-9)
+                                   for arm, k in recruit.items()}
+        out["clusters"] = sum(out["clusters_per_arm"].values())
+        out["few_clusters"] = min(out["clusters_per_arm"].values()) < FEW_CLUSTERS_PER_ARM
+        out["few_clusters_threshold"] = FEW_CLUSTERS_PER_ARM
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Staffing: the caseload implied by peer workers per site
+
+
+def _staffing(trial, final: dict) -> dict | None:
+    """The peer-worker caseloads implied by the staffing, beside the caseload assumed.
+
+    Cumulative caseload: participants allocated per peer worker over the trial
+    (intervention participants recruited / peer workers) -- the cluster size of
+    partial nesting.  Concurrent caseload: participants a peer worker supports at
+    once when recruitment runs at full speed (Little's law: arrivals per peer
+    worker per month x months of support).
+    """
+    a = trial.model.assumptions
+    st, rec, cl = a.staffing, a.recruitment, a.clustering
+    if st is None or rec is None or cl.kind != "partial":
+        return None
+    ratio = trial.model.trial.allocation_ratio
+    share = ratio / (1.0 + ratio)
+    workers = rec.sites * st.peer_workers_per_site
+    rate = rec.screened_per_site_month * rec.eligible * rec.consent
+    concurrent = rate * share * st.support_months / st.peer_workers_per_site
+    cumulative = final["n_to_recruit_per_arm"]["intervention"] / workers
+    notes = []
+    if st.max_concurrent is not None and concurrent > st.max_concurrent:
+        notes.append(f"at full recruitment speed each peer worker would support about "
+                     f"{concurrent:.1f} participants at once, more than max_concurrent "
+                     f"{st.max_concurrent:g}: add peer workers or slow recruitment")
+    return {"sites": rec.sites, "peer_workers_per_site": st.peer_workers_per_site,
+            "peer_workers": workers, "support_months": st.support_months,
+            "concurrent_caseload": round(concurrent, 2),
+            "cumulative_caseload": round(cumulative, 2),
+            "caseload_used": cl.cluster_size, "derived": None, "notes": notes}
+
+
+def _derive_caseload(trial):
+    """A trial whose caseload is derived from staffing, when the file leaves it out.
+
+    The caseload (participants allocated per peer worker) is the intervention arm's
+    recruits shared among sites x peer workers per site; the recruits depend on the
+    caseload through the design effect, so the two are iterated to a fixed point
+    (rounded to 0.1).
+    """
+    a = trial.model.assumptions
+    cl, st, rec = a.clustering, a.staffing, a.recruitment
+    if cl.kind != "partial" or cl.cluster_size is not None or st is None or rec is None:
+        return trial, None
+    workers = rec.sites * st.peer_workers_per_site
+    m = 1.0
+    for _ in range(100):
+        fn, args, _ = _primary_call(_with_caseload(trial, m))
+        try:
+            n_i = fn(**args).n_per_arm["intervention"]
+        except (InputError, UnreachableTargetError) as exc:
+            raise TrialFileError([_problem(trial, ("assumptions", "staffing"),
+                                           f"the caseload cannot be derived from staffing: "
+                                           f"{exc}")]) from None
+        new = max(1.0, math.ceil(n_i / workers * 10.0 - 1e-9) / 10.0)
+        if new == m:
+            return _with_caseload(trial, m), m
+        if new > 1e4:
+            break
+        m = new
+    raise TrialFileError([_problem(trial, ("assumptions", "staffing"),
+                                   f"{workers:g} peer workers cannot cover the intervention "
+                                   "arm: the caseload and the sample size grow together "
+                                   "without settling; add peer workers per site or sites, "
+                                   "or give clustering.cluster_size")])
+
+
+def _with_caseload(trial, m: float):
+    a = trial.model.assumptions
+    cl = a.clustering.model_copy(update={"cluster_size": m})
+    model = trial.model.model_copy(
+        update={"assumptions": a.model_copy(update={"clustering": cl})})
+    return replace(trial, model=model)
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,9 +328,10 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             flags += ["--outcome binary", f"--base-rate {base:g}"]
             if cl.kind == "partial":
                 kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
-                          b_level="individual")
+                          b_level="individual", control_variance=cl.control_variance)
                 flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
-                          f"--cluster-size {cl.cluster_size:g}", "--b-level individual"]
+                          f"--cluster-size {cl.cluster_size:g}", "--b-level individual",
+                          f"--control-variance {cl.control_variance}"]
                 entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for the process "
                                       "variable; the logistic b path is estimated within "
                                       "caseloads and the control arm")
@@ -214,9 +347,10 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
             continue
         elif cl.kind == "partial":
             kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
-                      b_level=a.mediation_b_level)
+                      b_level=a.mediation_b_level, control_variance=cl.control_variance)
             flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
-                      f"--cluster-size {cl.cluster_size:g}", f"--b-level {a.mediation_b_level}"]
+                      f"--cluster-size {cl.cluster_size:g}", f"--b-level {a.mediation_b_level}",
+                      f"--control-variance {cl.control_variance}"]
             entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for both the process "
                                   "variable and the outcome")
             if test in _SIMULATED:
@@ -262,50 +396,95 @@ def _mechanisms(trial, planned_total: int) -> list[dict]:
 # Recruitment
 
 
-def recruitment_curve(rec, months) -> np.ndarray:
+def recruitment_curve(rec, months, sites=None, cap=None) -> np.ndarray:
     """Cumulative participants randomised by each time in ``months``.
 
     Site k opens at k x site_opening_interval_months and ramps linearly to
     full speed (screened x eligible x consent per month) over ramp_up_months.
+    ``sites`` overrides the number of sites (a cluster trial's clusters) and
+    ``cap`` stops each site at that many participants (a cluster's size).
     """
     t = np.asarray(months, dtype=float)
     rate = rec.screened_per_site_month * rec.eligible * rec.consent
     total = np.zeros_like(t)
     r = rec.ramp_up_months
-    for k in range(rec.sites):
+    for k in range(rec.sites if sites is None else sites):
         s = np.maximum(t - k * rec.site_opening_interval_months, 0.0)
         if r > 0:
-            total += rate * np.where(s <= r, s * s / (2.0 * r), s - r / 2.0)
+            site = rate * np.where(s <= r, s * s / (2.0 * r), s - r / 2.0)
         else:
-            total += rate * s
+            site = rate * s
+        total += site if cap is None else np.minimum(site, cap)
     return total
 
 
-def _months_to(rec, target: float) -> float:
+def _months_to(rec, target: float, sites=None, cap=None) -> float:
     lo, hi = 0.0, 1.0
-    while recruitment_curve(rec, hi) < target:
+    while recruitment_curve(rec, hi, sites, cap) < target:
         hi *= 2.0
         if hi > 1e5:
             return math.inf
     for _ in range(80):
         mid = 0.5 * (lo + hi)
-        if recruitment_curve(rec, mid) >= target:
+        if recruitment_curve(rec, mid, sites, cap) >= target:
             hi = mid
         else:
             lo = mid
     return hi
 
 
-def _recruitment(trial, final: dict) -> dict | None:
+def _cluster_recruitment(rec, final: dict, notes: list) -> dict:
+    """Recruitment cluster by cluster: each recruits its size at its rate from its opening.
+
+    Returns the months to fill every cluster and, for comparison with the
+    assumed CV of cluster size, the spread of sizes if recruitment instead
+    closed everywhere on the date the total is reached.
+    """
+    k = final["clusters"]
+    m = final["cluster_size_allocated"]
+    one = SimpleNamespace(screened_per_site_month=rec.screened_per_site_month,
+                          eligible=rec.eligible, consent=rec.consent,
+                          ramp_up_months=rec.ramp_up_months, site_opening_interval_months=0.0,
+                          sites=1)
+    fill = _months_to(one, m)
+    target = final["n_to_recruit"]
+    close = _months_to(rec, target, k)
+    opens = np.arange(k) * rec.site_opening_interval_months
+    sizes = np.array([float(recruitment_curve(one, close - o)) for o in opens])
+    cv = float(sizes.std() / sizes.mean()) if sizes.mean() > 0 else 0.0
+    assumed = final["cluster_cv"]
+    if rec.sites != k:
+        notes.append(f"recruitment.sites is {rec.sites} but the design randomises {k} clusters; "
+                     "the recruitment projection uses the clusters")
+    if cv > assumed + 0.05:
+        notes.append(f"if recruitment closed in every cluster on the date the total is reached "
+                     f"(month {close:.1f}), cluster sizes would range from {sizes.min():.0f} to "
+                     f"{sizes.max():.0f} (CV {cv:.2f}), more than the assumed CV {assumed:g}: "
+                     f"keep each cluster open until it recruits {m:g} (month "
+                     f"{(k - 1) * rec.site_opening_interval_months + fill:.1f}), or raise "
+                     "clustering.cluster_cv")
+    return {"clusters": k, "per_cluster_target": m, "months_to_fill_one": round(fill, 2),
+            "last_opening_month": round((k - 1) * rec.site_opening_interval_months, 2),
+            "common_close_month": round(close, 2),
+            "common_close_sizes": [round(float(sizes.min()), 1), round(float(sizes.max()), 1)],
+            "common_close_cv": round(cv, 3), "assumed_cv": assumed}
+
+
+def _recruitment(trial, final: dict, notes: list) -> dict | None:
     rec = trial.model.assumptions.recruitment
     if rec is None:
         return None
     target = final["n_to_recruit"]
-    months = _months_to(rec, target)
+    per_cluster = None
+    sites, cap = None, None
+    if "clusters" in final:
+        per_cluster = _cluster_recruitment(rec, final, notes)
+        sites, cap = final["clusters"], final["cluster_size_allocated"]
+    months = _months_to(rec, target, sites, cap)
     rate = rec.screened_per_site_month * rec.eligible * rec.consent
     whole = math.ceil(months - 1e-9)
     grid = list(range(0, whole + 1))
-    cumulative = recruitment_curve(rec, grid)
+    cumulative = recruitment_curve(rec, grid, sites, cap)
     per_arm_recruit = final["n_to_recruit_per_arm"]
     per_arm_analysed = final["n_analysed_per_arm"]
     eligible = math.ceil(target / rec.consent - 1e-9)
@@ -322,8 +501,14 @@ def _recruitment(trial, final: dict) -> dict | None:
                               for k in per_arm_recruit},
         "analysed": dict(per_arm_analysed),
     }
+    if per_cluster is not None:
+        flow["clusters_randomised"] = dict(final["clusters_per_arm"])
+        flow["per_cluster"] = {"recruited": final["cluster_size_allocated"],
+                               "analysed": final["cluster_size_analysed"]}
     return {
-        "sites": rec.sites, "screened_per_site_month": rec.screened_per_site_month,
+        "per_cluster": per_cluster,
+        "sites": rec.sites if sites is None else sites,
+        "screened_per_site_month": rec.screened_per_site_month,
         "eligible": rec.eligible, "consent": rec.consent,
         "ramp_up_months": rec.ramp_up_months,
         "site_opening_interval_months": rec.site_opening_interval_months,
@@ -474,7 +659,7 @@ def _sensitivity_ranges(trial) -> tuple[dict, list[str]]:
         pick("icc", [v for v in (0.0, cl.icc / 2, cl.icc, cl.icc * 1.5, cl.icc * 2) if v < 1])
         pick("cluster_size", [max(1.0, v) for v in (cl.cluster_size * 0.5, cl.cluster_size,
                                                     cl.cluster_size * 1.5)])
-    base_att = a.attrition or 0.0
+    base_att = attrition_for(trial, trial.primary_outcome().id)["rate"]
     pick("attrition", [v for v in (base_att - 0.05, base_att, base_att + 0.05, base_att + 0.1)
                        if 0 <= v < 0.9])
     if out_type == "binary":
@@ -558,7 +743,9 @@ def build_plan(trial) -> dict:
         When an assumption the plan needs is missing: each problem names the
         field and the line of the file where it belongs.
     """
+    sp.use_scipy()  # many power evaluations follow: scipy's special functions (see _dist)
     _require(trial)
+    trial, derived = _derive_caseload(trial)
     m = trial.model
     a = m.assumptions
     notes: list[str] = []
@@ -585,16 +772,29 @@ def build_plan(trial) -> dict:
             mechanisms = _mechanisms(trial, sum(final["n_analysed_per_arm"].values()))
             computed = [mm for mm in mechanisms if mm.get("status") == "computed"]
     final["n_analysed"] = sum(final["n_analysed_per_arm"].values())
-    if a.clustering.kind == "partial":
-        final["peer_workers"] = math.ceil(final["n_analysed_per_arm"]["intervention"]
-                                          / a.clustering.cluster_size - 1e-9)
+    final.update(_clusters(trial, final, res))
     can = [mm["mechanism"] for mm in computed if mm["detectable"]]
     cannot = [mm["mechanism"] for mm in computed if not mm["detectable"]]
     final["mechanisms_detectable"] = can
     final["mechanisms_not_detectable"] = cannot
     final["mechanisms_not_computed"] = [mm["mechanism"] for mm in mechanisms
                                         if mm.get("status") != "computed"]
-    recruitment = _recruitment(trial, final)
+    if final.get("few_clusters"):
+        notes.append(f"few clusters: {min(final['clusters_per_arm'].values())} in an arm, under "
+                     f"{FEW_CLUSTERS_PER_ARM} per arm; the sample size uses t on clusters - 2 "
+                     "df and the analysis needs a small-sample correction (Leyrat et al. 2018); "
+                     "consider restricted randomisation to balance the arms")
+    staffing = _staffing(trial, final)
+    if staffing is not None:
+        staffing["derived"] = derived is not None
+        notes += staffing["notes"]
+        if derived is None and abs(staffing["cumulative_caseload"] - a.clustering.cluster_size) \
+                > 0.2 * a.clustering.cluster_size:
+            notes.append(f"the staffing ({staffing['peer_workers']:g} peer workers) implies "
+                         f"about {staffing['cumulative_caseload']:.1f} participants allocated "
+                         f"per peer worker, but clustering.cluster_size is "
+                         f"{a.clustering.cluster_size:g}: the design effect assumes the latter")
+    recruitment = _recruitment(trial, final, notes)
     if recruitment is None:
         notes.append("recruitment not planned: add assumptions.recruitment (sites, "
                      "screened_per_site_month, eligible, consent) for the projection and "
@@ -621,6 +821,7 @@ def build_plan(trial) -> dict:
         "primary": primary,
         "mechanisms": mechanisms,
         "final": final,
+        "staffing": staffing,
         "recruitment": recruitment,
         "feasibility": feasibility,
         "sensitivity": sensitivity,

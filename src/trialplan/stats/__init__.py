@@ -11,6 +11,7 @@ from trialplan.stats.designs import (
     proportions,
     rates,
     survival,
+    teerenstra_correlation,
 )
 from trialplan.stats.mediation import (
     MediationResult,
@@ -35,4 +36,5 @@ __all__ = [
     "proportions",
     "rates",
     "survival",
+    "teerenstra_correlation",
 ]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 
 CHUNK = 50  # replicates per data chunk (fixed: part of the random-number layout)
 _BOOT_CELLS = 4_000_000  # counts cells (replicates x resamples x n) held at once: ~100 MB

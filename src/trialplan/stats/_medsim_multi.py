@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats._medsim import (
     CHUNK,
     _moments,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats._medsim import CHUNK, _normals, _rng, ci_excludes_zero
 
 
@@ -63,14 +63,22 @@ def _draw(spec: NestedSpec, seed, chunk, reps, n_c, n_t):
     return m_c, y_c, m_t, y_t, labels, j
 
 
+def _group_sums(x, labels, sizes):
+    """Row-wise sums of ``x`` (reps, n) within each label: linear in n in time and memory.
+
+    (A participant x peer-worker indicator matrix would be n x J: 2 GB at n = 100,000.)
+    """
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes[:-1]))).astype(np.intp)
+    return np.add.reduceat(x[:, order], starts, axis=1)
+
+
 def estimates(m_c, y_c, m_t, y_t, labels, j):
     """a, SE(a), df(a), b, SE(b), df(b) for each replicate (row)."""
     n_c, n_t = m_c.shape[1], m_t.shape[1]
-    g = np.zeros((n_t, j))
-    g[np.arange(n_t), labels] = 1.0
-    sizes = g.sum(axis=0)
-    mean_m_k = (m_t @ g) / sizes  # (reps, J) caseload means
-    mean_y_k = (y_t @ g) / sizes
+    sizes = np.bincount(labels, minlength=j).astype(float)
+    mean_m_k = _group_sums(m_t, labels, sizes) / sizes  # (reps, J) caseload means
+    mean_y_k = _group_sums(y_t, labels, sizes) / sizes
     a = mean_m_k.mean(axis=1) - m_c.mean(axis=1)
     var_t = mean_m_k.var(axis=1, ddof=1) / j
     var_c = m_c.var(axis=1, ddof=1) / n_c

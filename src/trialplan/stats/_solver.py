@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from trialplan.stats._special import ndtri
+from trialplan.stats._dist import ndtri
 
 _EPS = 1e-15
 _SCALES = {

@@ -18,9 +18,9 @@ def as_array(name: str, value) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number; got {value!r}") from None
+        raise InputError(f"{name} must be a number; got {value!r}", names=(name,)) from None
     if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} must be finite; got {_show(arr)}")
+        raise InputError(f"{name} must be finite; got {_show(arr)}", names=(name,))
     return arr
 
 
@@ -32,7 +32,8 @@ def in_range(name: str, value, low: float, high: float, *, low_open=True, high_o
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         hi = "inf" if high == np.inf else f"{high:g}"
-        raise InputError(f"{name} must be in {left}{low:g}, {hi}{right}; got {_show(arr)}")
+        raise InputError(f"{name} must be in {left}{low:g}, {hi}{right}; got {_show(arr)}",
+                         names=(name,))
     return arr
 
 
@@ -43,23 +44,31 @@ def positive(name: str, value):
 def at_least(name: str, value, bound: float):
     arr = as_array(name, value)
     if not np.all(arr >= bound):
-        raise InputError(f"{name} must be at least {bound:g}; got {_show(arr)}")
+        raise InputError(f"{name} must be at least {bound:g}; got {_show(arr)}", names=(name,))
     return arr
 
 
+def _and(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def exactly_one_missing(**named) -> str:
+    """The one argument left out (None), which is what gets solved for."""
     missing = [k for k, v in named.items() if v is None]
     if len(missing) != 1:
-        names = ", ".join(named)
+        names = _and(named)
         if not missing:
-            raise InputError(f"leave exactly one of {names} unset to solve for it; all were given")
-        unset = ", ".join(missing)
-        raise InputError(f"leave exactly one of {names} unset to solve for it; "
-                         f"{unset} were all unset")
+            raise InputError(f"leave out exactly one of {names} to solve for it; all "
+                             f"{len(named)} were given", names=tuple(named))
+        both = "both" if len(missing) == 2 else "all"
+        raise InputError(f"leave out exactly one of {names} to solve for it; "
+                         f"{_and(missing)} were {both} left out", names=tuple(named))
     return missing[0]
 
 
 def choice(name: str, value: str, options) -> str:
     if value not in options:
-        raise InputError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+        raise InputError(f"{name} must be one of {', '.join(options)}; got {value!r}",
+                         names=(name,))
     return value

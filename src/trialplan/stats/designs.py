@@ -15,8 +15,18 @@ standard error, with the per-arm variances inflated by clustering::
   (Eldridge, Ashby & Kerry 2006; CV = 0 gives the familiar 1 + (m - 1) ICC),
   and critical values from t with (clusters - 2) df.
 - ``clustering="partial"``: only the intervention arm is clustered by peer
-  worker (caseload m), DE_I as above and DE_C = 1, with the Satterthwaite df
-  of the two arm variances (Roberts & Roberts 2005; Baldwin et al. 2011).
+  worker, DE_C = 1, with the Satterthwaite df of the two arm variances
+  (Roberts & Roberts 2005; Baldwin et al. 2011).  ``control_variance`` names
+  the convention (:data:`CONTROL_VARIANCES`): ``"within"`` (default, as
+  PowerUpR and Kelcey et al.) gives the control arm the within-caseload
+  variance, so peer workers add variance and DE_I = 1 + m ICC / (1 - ICC);
+  ``"total"`` gives it the intervention arm's total variance, DE_I =
+  1 + (m - 1) ICC.  The effect is standardised by the control arm's SD.
+
+``cluster_size`` is the number of participants *allocated* to a cluster or a
+peer worker (a peer worker supports everyone allocated to them); the design
+effect uses the number analysed, m (1 - attrition), and clusters and peer
+workers are counted from the numbers recruited.
 
 Sample sizes are solved as continuous numbers, rounded up once at the end, and
 the power achieved at the rounded numbers is reported.  Attrition inflates the
@@ -31,13 +41,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
-from trialplan.stats import _special as sp
+from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
 from trialplan.stats._solver import solve_increasing
 from trialplan.stats.result import SizeResult
 
 N_MAX = 1e7
 _ROUND_SLACK = 1e-9
+CONTROL_VARIANCES = ("within", "total")
+BASELINE_DESIGNS = ("cohort", "cross-sectional")
+# Below this many clusters per arm (40 in all, the range Leyrat et al. 2018 studied) the
+# plan warns and the analysis text names a small-sample correction.
+FEW_CLUSTERS_PER_ARM = 20
 
 
 @dataclass(frozen=True)
@@ -54,10 +69,14 @@ class _Common:
     co_primary: int
     de_c: np.ndarray
     de_i: np.ndarray
+    control_variance: str
+    m_analysed: np.ndarray  # cluster size or caseload analysed, m (1 - attrition)
+    between: np.ndarray  # peer-worker variance, in control-arm variance units
+    within: np.ndarray  # intervention individual-level variance, same units
 
 
 def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
-            attrition, co_primary) -> _Common:
+            attrition, co_primary, control_variance="within") -> _Common:
     alpha = v.in_range("alpha", alpha, 0.0, 1.0)
     v.choice("sided", sided, ("two", "one"))
     if alternative is not None:
@@ -72,6 +91,7 @@ def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, clu
     if not isinstance(co_primary, (int, np.integer)) or co_primary < 1:
         raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}")
     attrition = v.in_range("attrition", attrition, 0.0, 1.0, low_open=False)
+    v.choice("control_variance", control_variance, CONTROL_VARIANCES)
     if clustering == "none":
         for name, value in (("icc", icc), ("cluster_size", cluster_size)):
             if value is not None:
@@ -80,7 +100,6 @@ def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, clu
         icc_a = np.asarray(0.0)
         m = np.asarray(1.0)
         cv = np.asarray(0.0)
-        de = np.asarray(1.0)
     else:
         if icc is None or cluster_size is None:
             raise InputError(f"clustering '{clustering}' needs both icc and cluster_size")
@@ -88,13 +107,22 @@ def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, clu
         m = v.at_least("cluster_size", cluster_size, 1.0)
         cv = v.in_range("cluster_cv", 0.0 if cluster_cv is None else cluster_cv, 0.0, np.inf,
                         low_open=False)
-        de = 1.0 + ((cv**2 + 1.0) * m - 1.0) * icc_a
+    m_a = m * (1.0 - attrition) if clustering != "none" else m
+    if clustering == "partial" and control_variance == "within":
+        between, within = icc_a / (1.0 - icc_a), np.ones_like(icc_a)
+    else:
+        between, within = icc_a, 1.0 - icc_a
+    # (CV^2 + 1) m between + within: Eldridge et al.'s 1 + ((CV^2 + 1) m - 1) ICC when
+    # the variances are on the total scale.
+    de = (cv**2 + 1.0) * m_a * between + within
     de_c = de if clustering == "cluster" else np.ones_like(de)
     return _Common(
         alpha=alpha / co_primary, sided=sided, alternative=alternative, ratio=ratio,
         clustering=clustering, icc=icc_a, cluster_size=m, cluster_cv=cv, attrition=attrition,
-        co_primary=int(co_primary), de_c=de_c, de_i=de,
+        co_primary=int(co_primary), de_c=de_c, de_i=de, control_variance=control_variance,
+        m_analysed=m_a, between=between, within=within,
     )
+
 
 
 def _satterthwaite(v1, df1, v2, df2):
@@ -120,12 +148,18 @@ class _Cells:
 
 
 def _df(p, n_c, n_i, var_c, var_i, covariates: int, normal: bool):
-    """Degrees of freedom of the test; inf means a normal (z) reference."""
+    """Degrees of freedom of the test; inf means a normal (z) reference.
+
+    ``var_c`` and ``var_i`` are each arm's variance per participant analysed,
+    clustering included.  Cluster trials use clusters - 2 (minus a cluster-level
+    baseline covariate): the small-sample df of a cluster-level analysis and of
+    the between-within correction (Leyrat et al. 2018).
+    """
     m = p.m
     if p.clustering == "cluster":
-        return n_c / m + n_i / m - 2.0
+        return n_c / m + n_i / m - 2.0 - covariates
     if p.clustering == "partial":
-        return _satterthwaite(var_i * p.de_i / n_i, n_i / m - 1.0, var_c / n_c,
+        return _satterthwaite(var_i / n_i, n_i / m - 1.0, var_c / n_c,
                               n_c - 1.0 - covariates)
     if normal:
         return np.full(np.broadcast(n_c, n_i).shape, np.inf)
@@ -215,10 +249,14 @@ def _normal_guess(c: _Common, power, effect, var_c, var_i):
     return z**2 * (var_c * c.de_c + var_i * c.de_i / c.ratio) / effect**2
 
 
-def _t_guess(c: _Common, power, effect, mult):
-    """Normal-approximation n_C plus Guenther's (1981) t correction z_alpha^2 / 4."""
+def _t_guess(c: _Common, power, effect, f_c, f_i):
+    """Normal-approximation n_C plus Guenther's (1981) t correction z_alpha^2 / 4.
+
+    ``f_c`` and ``f_i`` are the arms' variance factors, clustering included.
+    """
     z_a = sp.ndtri(1.0 - (c.alpha / 2.0 if c.sided == "two" else c.alpha))
-    return _normal_guess(c, power, effect, mult, mult) + z_a**2 / 4.0
+    z = z_a + sp.ndtri(power)
+    return z**2 * (f_c + f_i / c.ratio) / effect**2 + z_a**2 / 4.0
 
 
 def _solve_effect(power_of_x, power, hi, what):
@@ -233,13 +271,14 @@ def _solve_effect(power_of_x, power, hi, what):
                             guess=np.asarray(hi) * 0.01)
 
 
-def _cluster_count(c: _Common, n_c, n_i, shape):
+def _cluster_count(c: _Common, rec_c, rec_i, shape):
+    """Clusters per arm, or peer workers: participants recruited (allocated) / cluster size."""
     m = c.cluster_size
     if c.clustering == "cluster":
-        return {"control": _as_int(_round_up(n_c / m), shape),
-                "intervention": _as_int(_round_up(n_i / m), shape)}, None
+        return {"control": _as_int(_round_up(rec_c / m), shape),
+                "intervention": _as_int(_round_up(rec_i / m), shape)}, None
     if c.clustering == "partial":
-        return None, _as_int(_round_up(n_i / m), shape)
+        return None, _as_int(_round_up(rec_i / m), shape)
     return None, None
 
 
@@ -250,33 +289,60 @@ def _finish(*, design, solved, c: _Common, n_c_exact, power_at, shape, effect, m
     ``power_at(n_c, n_i)`` returns power at analysed arm sizes.
     """
     ratio = c.ratio
-    m = c.cluster_size
-    if solved == "n":
-        if c.clustering == "cluster":
-            k_c = _round_up(n_c_exact / m)
-            k_i = _round_up(ratio * n_c_exact / m)
-            n_c, n_i = k_c * m, k_i * m
-            exact_c, exact_i = n_c, n_i
-        else:
-            exact_c, exact_i = n_c_exact, ratio * n_c_exact
-            n_c, n_i = _round_up(exact_c), _round_up(exact_i)
-        achieved = power_at(n_c, n_i)
+    keep = 1.0 - c.attrition
+    if solved == "n" and c.clustering == "cluster":
+        # Whole clusters of m allocated, m (1 - attrition) analysed in each.
+        m, m_a = c.cluster_size, c.m_analysed
+        k_c = _round_up(n_c_exact / m_a)
+        k_i = _round_up(ratio * n_c_exact / m_a)
+        achieved = power_at(k_c * m_a, k_i * m_a)
+        n_c, n_i = np.floor(k_c * m_a + 0.5), np.floor(k_i * m_a + 0.5)
+        rec_c, rec_i = _round_up(k_c * m), _round_up(k_i * m)
     else:
         exact_c, exact_i = n_c_exact, ratio * n_c_exact
-        n_c, n_i = exact_c, exact_i
+        if solved == "n":
+            n_c, n_i = _round_up(exact_c), _round_up(exact_i)
+        else:
+            n_c, n_i = exact_c, exact_i
         achieved = power_at(n_c, n_i)
-    keep = 1.0 - c.attrition
-    rec_c = _round_up(exact_c / keep)
-    rec_i = _round_up(exact_i / keep)
-    clusters, workers = _cluster_count(c, n_c, n_i, shape)
+        rec_c = _round_up(exact_c / keep)
+        rec_i = _round_up(exact_i / keep)
+    clusters, workers = _cluster_count(c, rec_c, rec_i, shape)
     if c.clustering == "partial":
         de_i = c.de_i
+        convention = (
+            "Partial nesting: the control arm's variance is "
+            + ("the within-caseload variance (peer workers add variance)"
+               if c.control_variance == "within" else "the intervention arm's total variance")
+            + f" (control_variance '{c.control_variance}'); d is on the control arm's SD."
+            if design == "means" else
+            f"Partial nesting: the ICC is a share of the intervention arm's total variance "
+            f"(a {design} outcome's variance is fixed by its mean).")
         notes = notes + (
+            convention,
             f"Optimal allocation (intervention:control) for this design effect is "
             f"sqrt(DE) = {_fmt(np.sqrt(de_i))}; 1:1 is used unless ratio is set.",
         )
+    if c.clustering != "none" and np.any(c.attrition > 0):
+        unit = "peer worker" if c.clustering == "partial" else "cluster"
+        notes = notes + (
+            f"{_fmt(c.cluster_size)} participants allocated per {unit}, "
+            f"{_fmt(c.m_analysed)} analysed after attrition: the design effect uses the "
+            f"number analysed and {unit}s are counted from the numbers recruited.",
+        )
+    if c.clustering == "cluster" and clusters is not None:
+        fewest = np.min(np.minimum(clusters["control"], clusters["intervention"]))
+        if fewest < FEW_CLUSTERS_PER_ARM:
+            notes = notes + (
+                f"Few clusters ({int(fewest)} in an arm, under {FEW_CLUSTERS_PER_ARM} per "
+                "arm): critical values from t on clusters - 2 df; analyse with a "
+                "small-sample correction (cluster-level analysis, or a mixed model with "
+                "Kenward-Roger or Satterthwaite df; Leyrat et al. 2018) and consider "
+                "restricted randomisation to balance the arms.",
+            )
     if solved != "n" and c.clustering != "none":
-        notes = notes + ("Cluster and peer-worker counts are rounded up from n / cluster size.",)
+        notes = notes + ("Cluster and peer-worker counts are rounded up from the numbers "
+                         "recruited / cluster size.",)
     if np.any(c.attrition > 0):
         notes = notes + (
             "Recruited numbers are analysed numbers / (1 - attrition), rounded up once.",
@@ -335,23 +401,174 @@ _CLUSTER_REFS = {
 # Means
 
 
-def frison_pocock_multiplier(corr, baselines: int = 1, follow_ups: int = 1):
+def frison_pocock_multiplier(corr, baselines: int = 1, follow_ups: int = 1, repeat_corr=None):
     """Variance multiplier of ANCOVA on means of repeated measures (Frison & Pocock 1992).
 
-    (1 + (r - 1) rho) / r - p rho^2 / (1 + (p - 1) rho), relative to a single
-    post-randomisation measurement analysed without baseline; p baselines, r
-    follow-ups, compound symmetry with correlation rho.  With p = r = 1 it is
-    1 - rho^2 (Borm, Fransen & Lemmens 2007).
+    (1 + (r - 1) rho_r) / r - p rho^2 / (1 + (p - 1) rho_r), relative to a
+    single post-randomisation measurement analysed without baseline; p
+    baselines, r follow-ups, rho the baseline-follow-up correlation and rho_r
+    the correlation between repeated measurements within a phase (between
+    follow-ups, and between baselines); ``repeat_corr=None`` takes rho_r = rho
+    (compound symmetry).  With p = r = 1 it is 1 - rho^2 (Borm, Fransen &
+    Lemmens 2007).  Under compound symmetry it equals the constrained
+    longitudinal analysis of R ``longpower::liu.liang.linear.power``.
     """
     rho = np.asarray(corr, dtype=float)
+    rho_r = rho if repeat_corr is None else np.asarray(repeat_corr, dtype=float)
     p, r = baselines, follow_ups
-    base = rho**2 * p / (1.0 + (p - 1.0) * rho) if p > 0 else 0.0 * rho
-    return (1.0 + (r - 1.0) * rho) / r - base
+    base = rho**2 * p / (1.0 + (p - 1.0) * rho_r) if p > 0 else 0.0 * rho
+    return (1.0 + (r - 1.0) * rho_r) / r - base
+
+
+def teerenstra_correlation(cluster_size, icc, cluster_autocorr, individual_autocorr=0.0):
+    """Correlation of a cluster's baseline and follow-up means (Teerenstra et al. 2012).
+
+    r = (m ICC rho_c + (1 - ICC) rho_i) / (1 + (m - 1) ICC), m the number
+    analysed per cluster, rho_c the cluster and rho_i the individual
+    autocorrelation (0 in a cross-sectional design).  Baseline adjustment
+    multiplies the design effect by 1 - r^2.
+    """
+    m = np.asarray(cluster_size, dtype=float)
+    icc = np.asarray(icc, dtype=float)
+    return (m * icc * cluster_autocorr + (1.0 - icc) * individual_autocorr) / (
+        1.0 + (m - 1.0) * icc)
+
+
+def _whole(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be a whole number of at least {low}; got {value!r}",
+                         names=(name,))
+    return int(value)
+
+
+@dataclass(frozen=True)
+class _Repeated:
+    """Baseline adjustment and repeated follow-ups, validated: the arms' variance factors."""
+
+    f_c: np.ndarray  # control-arm variance per participant analysed, clustering included
+    f_i: np.ndarray
+    covariates: int
+    notes: tuple
+    method: str
+
+
+def _repeated(c: _Common, baseline_corr, baselines, follow_ups, follow_up_corr,
+              cluster_autocorr, individual_autocorr) -> _Repeated:
+    """Variance factors of the analysis on baseline(s) and the mean of the follow-ups.
+
+    Individually randomised: both arms F (Frison & Pocock).  Partially nested:
+    the baseline precedes the peer worker, so it cannot explain peer-worker
+    variance; it removes the same individual-level variance 1 - F from both
+    arms: control F, intervention DE_I - (1 - F) (1 + (m - 1) ICC - r^2 on the
+    total scale).  Cluster randomised: Teerenstra et al. (2012), DE (1 - r^2)
+    with r = (m ICC rho_c + (1 - ICC) rho_i) / (1 + (m - 1) ICC), rho_c the
+    cluster and rho_i the individual autocorrelation (0 in a cross-sectional
+    design).
+    """
+    follow_ups = _whole("follow_ups", follow_ups, 1)
+    if baselines is None:
+        baselines = 0 if baseline_corr is None else 1
+    baselines = _whole("baselines", baselines, 0)
+    notes: tuple = ()
+    if c.clustering == "cluster":
+        if baseline_corr is not None or baselines > 1 or follow_ups > 1:
+            raise InputError(
+                "in a cluster-randomised trial baseline adjustment is given by cluster_autocorr "
+                "(and individual_autocorr for a cohort design; Teerenstra et al. 2012), with "
+                "one baseline and one follow-up; got baseline_corr, baselines or follow_ups",
+            names=("follow_ups", "baseline_corr", "baselines", "cluster_autocorr",
+                   "individual_autocorr"))
+        if follow_up_corr is not None:
+            raise InputError("follow_up_corr applies to several follow-ups of an individually "
+                             "randomised trial; this trial is cluster randomised",
+            names=("follow_up_corr",))
+        if cluster_autocorr is None:
+            if individual_autocorr is not None:
+                raise InputError("individual_autocorr needs cluster_autocorr (the correlation "
+                                 "of a cluster's baseline and follow-up means)",
+            names=("cluster_autocorr", "individual_autocorr"))
+            return _Repeated(c.de_c, c.de_i, 0, notes, "")
+        rho_c = v.in_range("cluster_autocorr", cluster_autocorr, -1.0, 1.0, high_open=False)
+        cohort = individual_autocorr is not None
+        rho_i = (v.in_range("individual_autocorr", individual_autocorr, -1.0, 1.0,
+                            high_open=False) if cohort else 0.0)
+        r = teerenstra_correlation(c.m_analysed, c.icc, rho_c, rho_i)
+        f = c.de_c * (1.0 - r**2)
+        design = "cohort" if cohort else "cross-sectional"
+        notes += (f"Baseline adjustment, {design} design (Teerenstra et al. 2012): cluster "
+                  f"autocorrelation {_fmt(rho_c)}"
+                  + (f", individual autocorrelation {_fmt(rho_i)}" if cohort else "")
+                  + f"; r = {_fmt(r)}, design effect {_fmt(c.de_c)} x (1 - r^2) = {_fmt(f)}.",)
+        return _Repeated(f, f, 1, notes, f"ANCOVA on baseline ({design}, Teerenstra et al.)")
+    if cluster_autocorr is not None or individual_autocorr is not None:
+        raise InputError("cluster_autocorr and individual_autocorr apply to cluster-randomised "
+                         "trials (clustering 'cluster'); use baseline_corr",
+            names=("baseline_corr", "cluster_autocorr", "individual_autocorr"))
+    if baselines > 0 and baseline_corr is None:
+        raise InputError(f"baselines is {baselines} but baseline_corr is not given: give the "
+                         "baseline-outcome correlation, or set baselines to 0 (no baseline "
+                         "adjustment)",
+            names=("baseline_corr", "baselines"))
+    if baselines == 0 and baseline_corr is not None:
+        raise InputError("baseline_corr was given but baselines is 0; give baselines of at "
+                         "least 1, or leave baseline_corr out",
+            names=("baseline_corr", "baselines"))
+    repeats = follow_ups > 1 or baselines > 1
+    if repeats and follow_up_corr is None:
+        raise InputError(
+            f"follow_ups {follow_ups} and baselines {baselines} need follow_up_corr, the "
+            "correlation between repeated measurements of the outcome (it is not assumed "
+            "to be zero)",
+            names=("follow_up_corr", "follow_ups", "baselines"))
+    if not repeats and follow_up_corr is not None:
+        raise InputError("follow_up_corr was given but there is one follow-up and at most one "
+                         "baseline; give follow_ups (or baselines) greater than 1, or leave it out",
+            names=("follow_up_corr", "follow_ups", "baselines"))
+    rho_r = None
+    if follow_up_corr is not None:
+        rho_r = v.in_range("follow_up_corr", follow_up_corr, -1.0, 1.0)
+    if baseline_corr is not None:
+        rho = v.in_range("baseline_corr", baseline_corr, -1.0, 1.0)
+        mult = frison_pocock_multiplier(rho, baselines, follow_ups, rho_r)
+    else:
+        mult = frison_pocock_multiplier(0.0, 0, follow_ups, rho_r)
+    if np.any(mult <= 0):
+        raise InputError("the correlations imply a variance multiplier of "
+                         f"{v._show(mult)} (not positive): the baseline-outcome correlation "
+                         "is too large for the correlation between repeated measurements",
+                         names=("baseline_corr", "follow_up_corr"))
+    covariates = 1 if baselines > 0 else 0
+    method = "two-sample t test (noncentral t)"
+    if baselines > 0 or follow_ups > 1:
+        method = ("ANCOVA on baseline" if baselines > 0 else "t test on the mean of "
+                  "follow-ups") + " (noncentral t, Frison & Pocock variance multiplier)"
+        notes += (f"Variance multiplied by {_fmt(mult)} (Frison & Pocock: {baselines} "
+                  f"baseline(s), {follow_ups} follow-up(s)"
+                  + (f", baseline correlation {_fmt(baseline_corr)}" if baselines else "")
+                  + (f", correlation between repeated measurements {_fmt(rho_r)}"
+                     if rho_r is not None else "") + ").",)
+    if c.clustering != "partial":
+        return _Repeated(mult, mult, covariates, notes, method)
+    f_i = c.de_i - (1.0 - mult)
+    if np.any(f_i <= c.de_i - c.within):
+        raise InputError(
+            "baseline adjustment would remove more than the intervention arm's individual-"
+            f"level variance ({v._show(c.within)} of the control variance, with "
+            f"control_variance '{c.control_variance}'): lower baseline_corr or use "
+            "control_variance 'within'",
+            names=("baseline_corr", "control_variance"))
+    if covariates or follow_ups > 1:
+        notes += (f"Peer-worker variance is not explained by the baseline: variance factors "
+                  f"control {_fmt(mult)}, intervention {_fmt(c.de_i)} - {_fmt(1.0 - mult)} = "
+                  f"{_fmt(f_i)}.",)
+    return _Repeated(mult, f_i, covariates, notes, method)
 
 
 def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=None, ratio=1.0,
-          baseline_corr=None, baselines=1, follow_ups=1, clustering="none", icc=None,
-          cluster_size=None, cluster_cv=None, attrition=0.0, co_primary=1) -> SizeResult:
+          baseline_corr=None, baselines=None, follow_ups=1, follow_up_corr=None,
+          clustering="none", icc=None, cluster_size=None, cluster_cv=None,
+          control_variance="within", cluster_autocorr=None, individual_autocorr=None,
+          attrition=0.0, co_primary=1) -> SizeResult:
     """Two-sample comparison of means (t test, or ANCOVA with baseline).
 
     Parameters
@@ -375,12 +592,30 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
     baseline_corr : float, optional
         Correlation of baseline and outcome; the variance is multiplied by the
         Frison & Pocock factor (1 - rho^2 for one baseline and one follow-up).
-    baselines, follow_ups : int
-        Number of baseline and follow-up measurements (Frison & Pocock).
+    baselines : int, optional
+        Baseline measurements analysed as their mean: default 1 with
+        ``baseline_corr``, else 0 (no adjustment and no df lost).  Given
+        without ``baseline_corr`` it is an error.
+    follow_ups : int
+        Follow-up measurements analysed as their mean (Frison & Pocock).
+    follow_up_corr : float, optional
+        Correlation between repeated measurements (between follow-ups, and
+        between baselines); required with more than one follow-up or baseline.
+    control_variance : {"within", "total"}
+        Partial nesting: the control arm's variance is the within-caseload
+        variance (default; peer workers add variance, as PowerUpR) or the
+        intervention arm's total variance.
+    cluster_autocorr, individual_autocorr : float, optional
+        Cluster-randomised trials: baseline adjustment by Teerenstra et al.
+        (2012) with the cluster autocorrelation, and the individual
+        autocorrelation for a cohort design (leave it out for a
+        cross-sectional design).
     clustering : {"none", "cluster", "partial"}
     icc, cluster_size, cluster_cv : float, optional
-        Intra-cluster correlation, mean cluster size (peer-worker caseload for
-        partial nesting), and coefficient of variation of cluster size.
+        Intra-cluster correlation, mean participants allocated per cluster
+        (peer-worker caseload for partial nesting; the design effect uses
+        cluster_size x (1 - attrition) analysed), and coefficient of variation
+        of cluster size.
     attrition : float
         Expected loss to follow-up, in [0, 1).
     co_primary : int
@@ -400,9 +635,13 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
     Notes
     -----
     Power is the noncentral t probability of rejection, both tails counted:
-    ncp = d / sqrt(F (DE_C / n_C + DE_I / n_I)), df = n_C + n_I - 2 (minus 1
-    for a baseline covariate), F the Frison-Pocock multiplier.  With clustering
-    see the module notes.  Validated against R ``pwr.t.test`` and
+    ncp = d / sqrt(F_C / n_C + F_I / n_I), df = n_C + n_I - 2 (minus 1 for a
+    baseline covariate), with F the Frison-Pocock multiplier in both arms when
+    individually randomised.  Partially nested: F_C = F and F_I = DE_I - (1 - F)
+    (the baseline cannot explain peer-worker variance); cluster randomised:
+    F = DE (1 - r^2) (Teerenstra et al. 2012).  With clustering see the module
+    notes.  Partial nesting with ``control_variance="within"`` reproduces
+    PowerUpR ``power.ira_pn`` (Satterthwaite df included).  Validated against R ``pwr.t.test`` and
     ``power.t.test(strict=TRUE)`` and statsmodels ``TTestIndPower``.
 
     References
@@ -410,6 +649,7 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
     Cohen J (1988). Statistical Power Analysis for the Behavioral Sciences.
     Borm GF, Fransen J, Lemmens WA (2007). J Clin Epidemiol 60:1234-8.
     Frison L, Pocock SJ (1992). Stat Med 11:1685-1704.
+    Teerenstra S, Eldridge S, Graff M, de Hoop E, Borm GF (2012). Stat Med 31:2169-2178.
 
     Examples
     --------
@@ -422,15 +662,10 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
     solved = v.exactly_one_missing(n=n, power=power, d=d)
     solved = "effect" if solved == "d" else solved
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
-                attrition, co_primary)
-    if baseline_corr is not None:
-        rho = v.in_range("baseline_corr", baseline_corr, -1.0, 1.0)
-        mult = frison_pocock_multiplier(rho, baselines, follow_ups)
-        covariates = 1
-    else:
-        rho = None
-        mult = frison_pocock_multiplier(0.0, 0, follow_ups) if follow_ups != 1 else np.asarray(1.0)
-        covariates = 0
+                attrition, co_primary, control_variance)
+    rep = _repeated(c, baseline_corr, baselines, follow_ups, follow_up_corr, cluster_autocorr,
+                    individual_autocorr)
+    covariates = rep.covariates
 
     if d is not None:
         d = v.as_array("d", d)
@@ -444,39 +679,39 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
         raise InputError("d must be non-zero to solve for n; got 0")
 
     def power_at(p, effect, n_c, n_i):
-        se = np.sqrt(p.mult * (p.de_c / n_c + p.de_i / n_i))
-        df = _df(p, n_c, n_i, p.mult, p.mult, covariates, normal=False)
+        se = np.sqrt(p.f_c / n_c + p.f_i / n_i)
+        df = _df(p, n_c, n_i, p.f_c, p.f_i, covariates, normal=False)
         return _power_t(effect, se, df, p.alpha, p.sided)
 
     shape, n_c, mag, achieved = _two_arm(
         c=c, solved=solved, n=n, power=power, magnitude=None if d is None else np.abs(d), lo=lo,
-        power_at=power_at, guess=lambda mag_: _t_guess(c, power, mag_, mult),
-        effect_hi=50.0, effect_name="d", extra={"mult": mult},
+        power_at=power_at, guess=lambda mag_: _t_guess(c, power, mag_, rep.f_c, rep.f_i),
+        effect_hi=50.0, effect_name="d", extra={"f_c": rep.f_c, "f_i": rep.f_i},
     )
     sign = -1.0 if c.alternative == "less" else 1.0
     effect_val = d if solved != "effect" else sign * mag
 
-    notes = ()
-    method = "two-sample t test (noncentral t)"
-    if rho is not None:
-        method = "ANCOVA on baseline (noncentral t, Frison & Pocock variance multiplier)"
-        notes += (f"Variance multiplied by {_fmt(mult)} for baseline adjustment "
-                  f"(correlation {_fmt(rho)}).",)
+    method = rep.method or "two-sample t test (noncentral t)"
     if c.clustering == "cluster":
         method += ", cluster randomised (t on clusters - 2 df)"
     elif c.clustering == "partial":
         method += ", partially nested by peer worker (Satterthwaite df)"
+    reference = "Cohen 1988; R pwr.t.test; Frison & Pocock 1992; Borm et al. 2007"
+    if cluster_autocorr is not None:
+        reference += "; Teerenstra et al. 2012"
     return _finish(
         design="means", solved=solved, c=c, n_c_exact=n_c, power_at=achieved, shape=shape,
         effect={"d": effect_val}, method=method,
-        reference="Cohen 1988; R pwr.t.test; Frison & Pocock 1992; Borm et al. 2007"
-                  + _CLUSTER_REFS[c.clustering],
+        reference=reference + _CLUSTER_REFS[c.clustering],
         inputs=_echo(d=d if solved != "effect" else None, n=n, power=power, alpha=alpha,
                      sided=sided, alternative=alternative, ratio=ratio,
                      baseline_corr=baseline_corr, baselines=baselines, follow_ups=follow_ups,
-                     clustering=clustering, icc=icc, cluster_size=cluster_size,
-                     cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
-        notes=notes,
+                     follow_up_corr=follow_up_corr, clustering=clustering, icc=icc,
+                     cluster_size=cluster_size, cluster_cv=cluster_cv,
+                     control_variance=control_variance if clustering == "partial" else None,
+                     cluster_autocorr=cluster_autocorr, individual_autocorr=individual_autocorr,
+                     attrition=attrition, co_primary=co_primary),
+        notes=rep.notes,
     )
 
 
@@ -495,7 +730,7 @@ def _two_arm(*, c: _Common, solved, n, power, magnitude, lo, power_at, guess, ef
     cells = _Cells(shape, c.clustering, c.sided,
                    effect=magnitude if magnitude is not None else 0.0,
                    n=n if n is not None else 0.0, alpha=c.alpha, ratio=c.ratio, de_c=c.de_c,
-                   de_i=c.de_i, m=c.cluster_size, **extra)
+                   de_i=c.de_i, m=c.m_analysed, **extra)
     if solved == "n":
         def of_n(x, idx):
             p = cells.take(idx)
@@ -536,9 +771,9 @@ def _admissible_n(c: _Common, n, covariates: int):
 def _min_n(c: _Common, covariates: int):
     """Smallest admissible control-arm n: at least 2 df everywhere, two clusters per arm."""
     if c.clustering == "cluster":
-        return np.maximum(2.0 * c.cluster_size, 2.0)
+        return np.maximum(2.0 * c.m_analysed, 2.0)
     if c.clustering == "partial":
-        return np.maximum(2.0 * c.cluster_size / c.ratio, 2.0 + covariates)
+        return np.maximum(2.0 * c.m_analysed / c.ratio, 2.0 + covariates)
     return np.asarray(2.0 + covariates)
 
 
@@ -547,7 +782,7 @@ def _min_n(c: _Common, covariates: int):
 
 
 def _intervention_rate(p1, p2, rr, odds_ratio, rd):
-    given = {k: val for k, val in (("p2", p2), ("rr", rr), ("or", odds_ratio), ("rd", rd))
+    given = {k: val for k, val in (("p2", p2), ("rr", rr), ("odds_ratio", odds_ratio), ("rd", rd))
              if val is not None}
     if len(given) > 1:
         raise InputError(f"give the intervention rate one way only; got {', '.join(given)}")
@@ -557,7 +792,7 @@ def _intervention_rate(p1, p2, rr, odds_ratio, rd):
         rr = v.positive("rr", rr)
         out = p1 * rr
     elif odds_ratio is not None:
-        odds_ratio = v.positive("or", odds_ratio)
+        odds_ratio = v.positive("odds_ratio", odds_ratio)
         odds = p1 / (1.0 - p1) * odds_ratio
         out = odds / (1.0 + odds)
     elif rd is not None:
@@ -623,14 +858,17 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     >>> r.n_analysed_per_arm["control"], round(r.n_exact, 2)
     (96, 95.94)
     """
+    # A binary, count or event outcome's variance is fixed by its mean, so the peer-worker
+    # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
-                attrition, co_primary)
+                attrition, co_primary, control_variance="total")
     v.choice("method", method, ("pooled", "arcsine"))
     if continuity and method != "pooled":
         raise InputError("the continuity correction applies to the pooled method only")
     if p1 is None:
         raise InputError("p1 (the control-arm rate) is required")
     p1 = v.in_range("p1", p1, 0.0, 1.0)
+    p2_given = p2
     p2 = _intervention_rate(p1, p2, rr, odds_ratio, rd)
     solved = v.exactly_one_missing(n=n, power=power, p2=p2)
     solved = "effect" if solved == "p2" else solved
@@ -666,7 +904,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
             pbar = (1.0 - w) * r1 + w * r2
             se0 = np.sqrt(pbar * (1.0 - pbar) * (p.de_c / n_c + p.de_i / n_i))
             se1 = np.sqrt(r1 * (1 - r1) * p.de_c / n_c + r2 * (1 - r2) * p.de_i / n_i)
-        df = _df(p, n_c, n_i, r1 * (1 - r1), r2 * (1 - r2), 0, normal=True)
+        df = _df(p, n_c, n_i, r1 * (1 - r1) * p.de_c, r2 * (1 - r2) * p.de_i, 0, normal=True)
         return _power_z(eff, se0, se1, df, p.alpha, p.sided)
 
     def guess(mag):
@@ -712,7 +950,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     return _finish(
         design="proportions", solved=solved, c=c, n_c_exact=n_c, power_at=achieved, shape=shape,
         effect=effect, method=name, reference=ref + _CLUSTER_REFS[c.clustering],
-        inputs=_echo(p1=p1, p2=p2 if solved != "effect" else None, rr=rr, odds_ratio=odds_ratio,
+        inputs=_echo(p1=p1, p2=p2_given, rr=rr, odds_ratio=odds_ratio,
                      rd=rd, n=n, power=power, alpha=alpha, sided=sided,
                      alternative=alternative, ratio=ratio, method=method,
                      continuity=continuity, clustering=clustering, icc=icc,
@@ -768,8 +1006,10 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     >>> r.n_analysed_per_arm["control"]
     335
     """
+    # A binary, count or event outcome's variance is fixed by its mean, so the peer-worker
+    # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
-                attrition, co_primary)
+                attrition, co_primary, control_variance="total")
     v.choice("method", method, ("alt", "ftotal"))
     if rate is None:
         raise InputError("rate (the control-arm event rate) is required")
@@ -778,6 +1018,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     exposure = v.positive("exposure", exposure)
     if rate2 is not None and rr is not None:
         raise InputError("give the intervention rate one way only; got rate2 and rr")
+    rate2_given = rate2
     if rr is not None:
         rate2 = rate * v.positive("rr", rr)
     elif rate2 is not None:
@@ -809,7 +1050,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
             se0 = np.sqrt(unit_var(pooled, p.t, p.k) * (p.de_c / n_c + p.de_i / n_i))
         else:
             se0 = se1
-        df = _df(p, n_c, n_i, v1, v2, 0, normal=True)
+        df = _df(p, n_c, n_i, v1 * p.de_c, v2 * p.de_i, 0, normal=True)
         return _power_z(mag, se0, se1, df, p.alpha, p.sided)
 
     def guess(mag):
@@ -838,7 +1079,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
         effect=effect, method=name,
         reference="Zhu & Lakkis 2014; statsmodels power_negbin_ratio_2indep"
         + _CLUSTER_REFS[c.clustering],
-        inputs=_echo(rate=rate, rate2=rate2 if solved != "effect" else None, rr=rr, n=n,
+        inputs=_echo(rate=rate, rate2=rate2_given, rr=rr, n=n,
                      power=power, dispersion=dispersion, exposure=exposure, method=method,
                      alpha=alpha, sided=sided, alternative=alternative, ratio=ratio,
                      clustering=clustering, icc=icc, cluster_size=cluster_size,
@@ -851,24 +1092,28 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
 # Time to event
 
 
-def event_probability(hazard, accrual, follow_up):
+def event_probability(hazard, accrual, follow_up, dropout_hazard=0.0):
     """P(event observed) with uniform accrual over ``accrual`` months, then ``follow_up``.
 
-    Exponential survival with rate ``hazard``:
-    1 - (exp(-h F) - exp(-h (A + F))) / (h A); 1 - exp(-h F) when A = 0.
+    Exponential survival with rate ``hazard`` h and, optionally, exponential dropout
+    with rate ``dropout_hazard`` g competing with it (as rpact): with t = h + g,
+    h / t [1 - (exp(-t F) - exp(-t (A + F))) / (t A)]; h / t [1 - exp(-t F)] when A = 0.
     """
     h = np.asarray(hazard, dtype=float)
+    g = np.asarray(dropout_hazard, dtype=float)
+    t = h + g
     a = np.asarray(accrual, dtype=float)
     f = np.asarray(follow_up, dtype=float)
     safe_a = np.where(a > 0, a, 1.0)
-    spread = (np.exp(-h * f) - np.exp(-h * (safe_a + f))) / (h * safe_a)
-    return np.where(a > 0, 1.0 - spread, 1.0 - np.exp(-h * f))
+    spread = (np.exp(-t * f) - np.exp(-t * (safe_a + f))) / (t * safe_a)
+    return h / t * np.where(a > 0, 1.0 - spread, 1.0 - np.exp(-t * f))
 
 
 def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternative=None,
              ratio=1.0, method="schoenfeld", event_prob=None, control_median=None, accrual=None,
-             follow_up=None, clustering="none", icc=None, cluster_size=None, cluster_cv=None,
-             attrition=0.0, co_primary=1) -> SizeResult:
+             follow_up=None, dropout_rate=None, dropout_time=None, clustering="none",
+             icc=None, cluster_size=None, cluster_cv=None, attrition=0.0,
+             co_primary=1) -> SizeResult:
     """Time to event: log-rank / Cox test of a hazard ratio.
 
     Parameters
@@ -888,8 +1133,16 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         Instead of ``event_prob``: control-arm median time to event, accrual
         period and follow-up after accrual closes (months); uniform accrual and
         exponential survival, as rpact assumes.
-    alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv, attrition,
-    co_primary
+    dropout_rate, dropout_time : float, optional
+        rpact's exponential dropout: the share lost by ``dropout_time`` months
+        (both arms), a hazard -log(1 - rate) / time competing with the event.
+        Participants lost this way still count their events before dropout;
+        needs control_median, accrual and follow_up, and replaces ``attrition``.
+    attrition : float
+        The other convention: a share of participants contributes no events at
+        all, so participants = events / P(event) / (1 - attrition), applied
+        after the events calculation (conservative beside rpact's dropout).
+    alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv, co_primary
         As in :func:`means`.
 
     Returns
@@ -916,8 +1169,10 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
     >>> r.events
     247
     """
+    # A binary, count or event outcome's variance is fixed by its mean, so the peer-worker
+    # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
-                attrition, co_primary)
+                attrition, co_primary, control_variance="total")
     v.choice("method", method, ("schoenfeld", "freedman"))
     solved = v.exactly_one_missing(n=n, power=power, hr=hr)
     solved = "effect" if solved == "hr" else solved
@@ -941,6 +1196,23 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         control_median = v.positive("control_median", control_median)
         accrual = v.in_range("accrual", accrual, 0.0, np.inf, low_open=False)
         follow_up = v.positive("follow_up", follow_up)
+    dropout_hazard = 0.0
+    if dropout_rate is not None or dropout_time is not None:
+        if dropout_rate is None or dropout_time is None:
+            raise InputError("dropout_rate and dropout_time go together (rpact's exponential "
+                             "dropout); give both",
+                             names=("dropout_rate", "dropout_time"))
+        if not all(by_median):
+            raise InputError("exponential dropout needs control_median, accrual and follow_up "
+                             "(the event probability is computed with dropout competing)",
+                             names=("control_median", "accrual", "follow_up"))
+        if np.any(c.attrition > 0):
+            raise InputError("give attrition or dropout_rate, not both: they are two "
+                             "conventions for the same loss",
+                             names=("attrition", "dropout_rate"))
+        dropout_rate = v.in_range("dropout_rate", dropout_rate, 0.0, 1.0)
+        dropout_time = v.positive("dropout_time", dropout_time)
+        dropout_hazard = -np.log(1.0 - dropout_rate) / dropout_time
 
     down = c.alternative != "greater"
 
@@ -956,7 +1228,7 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
             d = d_c + d_i
             eff = np.abs(1.0 - theta) / (1.0 + r * theta)
             se = np.sqrt(1.0 / (d * r) * inflated / (1.0 / d_c + 1.0 / d_i))
-        df = _df(p, d_c, d_i, 1.0, 1.0, 0, normal=True)
+        df = _df(p, d_c, d_i, p.de_c, p.de_i, 0, normal=True)
         return _power_z(eff, se, se, df, p.alpha, p.sided)
 
     magnitude = None if hr is None else np.abs(np.log(hr))
@@ -978,8 +1250,8 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         prob = event_prob
     elif all(by_median):
         lam_c = np.log(2.0) / control_median
-        p_c = event_probability(lam_c, accrual, follow_up)
-        p_i = event_probability(lam_c * hr_val, accrual, follow_up)
+        p_c = event_probability(lam_c, accrual, follow_up, dropout_hazard)
+        p_i = event_probability(lam_c * hr_val, accrual, follow_up, dropout_hazard)
         prob = (p_c + c.ratio * p_i) / (1.0 + c.ratio)
     else:
         prob = None
@@ -992,6 +1264,14 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         prob = 1.0
     else:
         notes += (f"Probability of an event during the trial: {_fmt(prob)}.",)
+    if dropout_rate is not None:
+        notes += (f"Exponential dropout (as rpact): {_fmt(dropout_rate)} lost by month "
+                  f"{_fmt(dropout_time)} in each arm, competing with the event; those lost "
+                  "count their events before dropout.",)
+    elif np.any(c.attrition > 0):
+        notes += ("Attrition is applied after the events calculation: participants = events "
+                  "/ P(event) / (1 - attrition), as if those lost had no events (rpact's "
+                  "exponential dropout, dropout_rate and dropout_time, is the alternative).",)
     events = _as_int(_round_up(events_exact), shape) if solved == "n" else _scalar_or_array(
         events_exact, shape)
     # Participants: events / P(event), split by allocation, before attrition.
@@ -1012,6 +1292,7 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         inputs=_echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
                      ratio=ratio, method=method, event_prob=event_prob,
                      control_median=control_median, accrual=accrual, follow_up=follow_up,
+                     dropout_rate=dropout_rate, dropout_time=dropout_time,
                      clustering=clustering, icc=icc, cluster_size=cluster_size,
                      cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
         notes=notes, events=events,

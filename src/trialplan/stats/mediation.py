@@ -20,19 +20,19 @@ Two scales for the paths:
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
+from trialplan.stats import _dist as sp
 from trialplan.stats import _medsim
-from trialplan.stats import _special as sp
 from trialplan.stats import _validate as v
+from trialplan.stats.designs import CONTROL_VARIANCES
 
 ANALYTIC = ("sobel", "aroian", "joint", "vsm")
+ICC_Y_TYPES = ("conditional", "unconditional")
 SIMULATED = ("joint", "mc", "bootstrap", "bc-bootstrap")
 TESTS = ("sobel", "aroian", "joint", "vsm", "mc", "bootstrap", "bc-bootstrap")
 N_MAX = 1_000_000
@@ -189,6 +189,10 @@ class _Spec:
     b_level: str = "caseload"
     outcome: str = "continuous"
     base_rate: float | None = None
+    r2_m2: float = 0.0
+    r2_y2: float = 0.0
+    control_variance: str = "within"
+    icc_y_type: str = "conditional"
 
     @property
     def nested(self) -> bool:
@@ -263,26 +267,53 @@ def _pn_paths(spec: _Spec, n_c, n_t):
     """Partially nested path SEs and df, Kelcey, Bai & Xie (2020) / PowerUpR med_pn21.
 
     Their variances are standardised on the intervention arm's total variance
-    (peer-worker share icc); trialplan's paths are in within-caseload SD units,
-    so a and b are converted before the ncp is formed.
+    (peer-worker share icc).  trialplan's paths are in control-arm SD units:
+    the within-caseload SD (``control_variance="within"``, as PowerUpR, so a
+    and b are converted before the ncp is formed) or the intervention arm's
+    total SD (``"total"``).  Covariates explain r2_m / r2_y of the level-1
+    (individual) variance and r2_m2 / r2_y2 of the level-2 (peer-worker)
+    variance, as PowerUpR's r2m1_trt / r2m2_trt: a baseline measured before
+    allocation to a peer worker explains level-1 variance only, so r2_m2 and
+    r2_y2 default to 0.  With ``icc_y_type="unconditional"`` icc_y is the
+    outcome's ICC before the mediator is accounted for, and the mediator's
+    share of each level's variance is derived from b (PowerUpR's r2y1_trt,
+    r2y2_trt from esb1 = esB); with ``"conditional"`` icc_y is the ICC of the
+    outcome's residual given the mediator.
     """
     m, rho_m, rho_y = spec.cluster_size, spec.icc_m, spec.icc_y
+    g = spec.covariates
     j = n_t / m
-    df = j - spec.covariates - 1.0
-    r2m, r2y = spec.r2_m, spec.r2_y
-    var_a_t = (rho_m * (1.0 - r2m) + (1.0 - rho_m) * (1.0 - r2m) / m) / df
-    var_a_c = (1.0 - rho_m) * (1.0 - r2m) / (n_c - spec.covariates - 1.0)
-    es_a = spec.a * math.sqrt(1.0 - rho_m)
-    if spec.b_level == "individual":
-        # b estimated within caseloads and in the control arm (caseload fixed effects):
-        # within-SD units, n - J - 2 - g residual df.
-        df_b = n_c + n_t - j - 2.0 - spec.covariates
-        var_b = (1.0 - r2y) / (df_b * (1.0 - r2m))
-        return es_a, math.sqrt(var_a_t + var_a_c), spec.b, math.sqrt(var_b), df, df_b
-    var_b = (rho_y * (1.0 - r2y) + (1.0 - rho_y) * (1.0 - r2y) / m) / (
-        df * (rho_m * (1.0 - r2m) + (1.0 - rho_m) * (1.0 - r2m) / m))
-    es_b = spec.b * math.sqrt(1.0 - rho_y) / math.sqrt(1.0 - rho_m)
-    return es_a, math.sqrt(var_a_t + var_a_c), es_b, math.sqrt(var_b), df, df
+    df = j - g - 1.0
+    within = spec.control_variance == "within"
+    tau_m = rho_m * (1.0 - spec.r2_m2)
+    sig_m = (1.0 - rho_m) * (1.0 - spec.r2_m)
+    var_a_t = (tau_m + sig_m / m) / df
+    control_m = sig_m if within else 1.0 - (1.0 - rho_m) * spec.r2_m
+    var_a_c = control_m / (n_c - g - 1.0)
+    es_a = spec.a * math.sqrt(1.0 - rho_m) if within else spec.a
+    se_a = math.sqrt(var_a_t + var_a_c)
+    if spec.b_level == "individual" or spec.outcome == "binary":
+        # b estimated within caseloads and in the control arm (caseload fixed effects),
+        # n - J - 2 - g residual df.  Under "total" a within-caseload participant carries
+        # (1 - icc_m) / (1 - icc_y) of a control participant's information about b.
+        weight = 1.0 if within else (1.0 - rho_m) / (1.0 - rho_y)
+        df_b = n_c + (n_t - j) * weight - 2.0 - g
+        var_b = (1.0 - spec.r2_y) / (df_b * (1.0 - spec.r2_m))
+        return es_a, se_a, spec.b, math.sqrt(var_b), df, df_b
+    es_b = spec.b * math.sqrt(1.0 - rho_y) / math.sqrt(1.0 - rho_m) if within else spec.b
+    r2y1, r2y2 = spec.r2_y, spec.r2_y2
+    if spec.icc_y_type == "unconditional":
+        r2y1 = r2y1 + (1.0 - rho_m) * es_b**2 * (1.0 - spec.r2_m) / (1.0 - rho_y)
+        r2y2 = r2y2 + (rho_m + (1.0 - rho_m) / m) * es_b**2 * (1.0 - spec.r2_m2) / rho_y
+        if r2y1 >= 1.0 or r2y2 >= 1.0:
+            raise InputError(
+                f"with an unconditional icc_y of {rho_y:g} the mediator would explain all of the "
+                "outcome's variance at one level (b too large for this ICC); use a larger "
+                "icc_y or icc_y_type 'conditional'",
+                names=("icc_y", "icc_y_type"))
+    var_b = (rho_y * (1.0 - r2y2) + (1.0 - rho_y) * (1.0 - r2y1) / m) / (
+        df * (tau_m + sig_m / m))
+    return es_a, se_a, es_b, math.sqrt(var_b), df, df
 
 
 def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[float, dict]:
@@ -299,7 +330,6 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
             # the VSM approximation with n - J - 2 observations' worth of information.
             p = spec.base_rate
             se_b = 1.0 / math.sqrt(df_b * (1.0 - spec.r2_m) * p * (1.0 - p))
-            es_b = spec.b
             pb = _z_power(abs(es_b) / se_b, spec.alpha)
         elif spec.b_level == "individual":
             # M is random: average over its within-caseload sum of squares, as unclustered.
@@ -346,29 +376,24 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
 
 
 class _Progress:
-    """A one-line progress bar on stderr, shown only once a run has taken over a second."""
+    """Relays simulation progress to the caller's ``progress(done, total, label)``.
 
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.enabled = total, label, enabled and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.shown = False
+    The numeric layer never draws anything: the command line passes a callback
+    that draws a bar (or periodic lines) on stderr, and a Python caller may pass
+    its own or none.
+    """
+
+    def __init__(self, total: int, label: str, progress):
+        self.total, self.label = total, label
+        self.progress = progress if callable(progress) else None
 
     def __call__(self, done: int):
-        if not self.enabled:
-            return
-        if not self.shown and time.monotonic() - self.start < 1.0:
-            return
-        self.shown = True
-        width = 30
-        fill = int(width * done / self.total)
-        sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
-                         f"{done}/{self.total}")
-        sys.stderr.flush()
+        if self.progress is not None:
+            self.progress(done, self.total, self.label)
 
     def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.progress is not None and hasattr(self.progress, "close"):
+            self.progress.close()
 
 
 def mediation(
@@ -393,11 +418,15 @@ def mediation(
     b_level="caseload",
     outcome="continuous",
     base_rate=None,
+    r2_m2=0.0,
+    r2_y2=0.0,
+    control_variance="within",
+    icc_y_type="conditional",
     reps=1000,
     draws=5000,
     boot=1000,
     seed=20261126,
-    progress=False,
+    progress=None,
 ) -> MediationResult:
     """Power, total sample size or smallest detectable path for a test of ab.
 
@@ -428,7 +457,22 @@ def mediation(
         positive; each costs one df).
     icc_m, icc_y, cluster_size : float
         Partial nesting by peer worker in the intervention arm (analytic joint,
-        sobel, aroian and vsm).
+        sobel, aroian and vsm); ``cluster_size`` is the caseload analysed.
+        Under partial nesting ``r2_m`` and ``r2_y`` are level-1 (individual)
+        R-squared values.
+    r2_m2, r2_y2 : float
+        Partial nesting: share of the peer-worker (level-2) variance of M and
+        Y explained by covariates (PowerUpR r2m2_trt, r2y2z_trt); 0 for a
+        baseline measured before allocation to a peer worker.
+    control_variance : {"within", "total"}
+        Partial nesting: the control arm's variance is the within-caseload
+        variance (default, as PowerUpR and Kelcey et al.) or the intervention
+        arm's total variance; a and b are in control-arm SD units.
+    icc_y_type : {"conditional", "unconditional"}
+        Partial nesting: ``icc_y`` is the ICC of the outcome's residual given
+        the mediator (default), or the outcome's ICC before the mediator is
+        accounted for (PowerUpR's rho_trt, from which it derives the
+        mediator's share of each level's variance).
     outcome : {"continuous", "binary"}
         A binary outcome has a logistic b path (b on the log-odds scale per
         residual SD of M); analytic tests only, with the outcome rate
@@ -442,6 +486,9 @@ def mediation(
     reps, draws, boot, seed : int
         Simulation replicates, Monte Carlo draws per replicate, bootstrap
         resamples per replicate, and the seed.
+    progress : callable, optional
+        ``progress(done, total, label)``, called as replicates finish in a
+        simulation (the command line draws a bar from it; nothing is drawn here).
 
     Returns
     -------
@@ -471,6 +518,7 @@ def mediation(
     >>> round(mediation(a=0.39, b=0.39, n=74, x="continuous", test="sobel").power, 3)
     0.66
     """
+    sp.use_scipy()  # the b path needs scipy.special.chdtri anyway (see _dist)
     test = v.choice("test", test, TESTS)
     x = v.choice("x", x, ("binary", "continuous"))
     scale = v.choice("scale", scale, ("residual", "standardized"))
@@ -484,7 +532,7 @@ def mediation(
     r2_m = float(v.in_range("r2_m", r2_m, 0.0, 1.0, low_open=False))
     r2_y = float(v.in_range("r2_y", r2_y, 0.0, 1.0, low_open=False))
     if covariates is None:
-        covariates = 1 if (r2_m > 0 or r2_y > 0) else 0
+        covariates = 1 if (r2_m > 0 or r2_y > 0 or r2_m2 > 0 or r2_y2 > 0) else 0
     covariates = int(v.at_least("covariates", covariates, 0))
     cprime = float(v.as_array("cprime", cprime))
     if a is not None:
@@ -500,7 +548,15 @@ def mediation(
         n = int(n_val)
     b_level = v.choice("b_level", b_level, ("caseload", "individual"))
     outcome = v.choice("outcome", outcome, ("continuous", "binary"))
+    control_variance = v.choice("control_variance", control_variance, CONTROL_VARIANCES)
+    icc_y_type = v.choice("icc_y_type", icc_y_type, ICC_Y_TYPES)
+    r2_m2 = float(v.in_range("r2_m2", r2_m2, 0.0, 1.0, low_open=False))
+    r2_y2 = float(v.in_range("r2_y2", r2_y2, 0.0, 1.0, low_open=False))
     nested_args = (icc_m, icc_y, cluster_size)
+    if cluster_size is None and (r2_m2 > 0 or r2_y2 > 0):
+        raise InputError("r2_m2 and r2_y2 (peer-worker level) apply under partial nesting; "
+                         "give icc_m, icc_y and cluster_size, or leave them out",
+                names=("r2_m2", "r2_y2", "icc_m", "icc_y", "cluster_size"))
     if any(t is not None for t in nested_args):
         if any(t is None for t in nested_args):
             raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size")
@@ -515,9 +571,19 @@ def mediation(
         if sim and b_level != "individual":
             raise InputError("simulation with partial nesting estimates b within caseloads: "
                              "use b_level='individual' (--b-level individual)")
+        if sim and (r2_m2 > 0 or r2_y2 > 0 or control_variance != "within"
+                    or icc_y_type != "conditional"):
+            raise InputError("simulation with partial nesting uses control_variance 'within', "
+                             "icc_y_type 'conditional' and no covariates; use the analytic "
+                             "test",
+                names=("control_variance", "icc_y_type"))
         icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
         icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
+        if icc_y_type == "unconditional" and icc_y == 0 and b_level == "caseload":
+            raise InputError("icc_y_type 'unconditional' needs icc_y > 0 (the mediator's share "
+                             "of the peer-worker variance is relative to it)",
+                names=("icc_y_type", "icc_y"))
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
@@ -546,6 +612,10 @@ def mediation(
                   scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates, icc_m=icc_m,
                   icc_y=icc_y, cluster_size=cluster_size,
                   b_level=b_level if cluster_size is not None else None,
+                  r2_m2=r2_m2 if cluster_size is not None else None,
+                  r2_y2=r2_y2 if cluster_size is not None else None,
+                  control_variance=control_variance if cluster_size is not None else None,
+                  icc_y_type=icc_y_type if cluster_size is not None else None,
                   outcome=outcome, base_rate=base_rate,
                   reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
                   boot=boot if sim and "bootstrap" in test else None,
@@ -559,7 +629,8 @@ def mediation(
     def make_spec(a_, b_):
         ra, rb, rc = residual(a_, b_)
         return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
-                     cluster_size, b_level, outcome, base_rate)
+                     cluster_size, b_level, outcome, base_rate, r2_m2, r2_y2, control_variance,
+                     icc_y_type)
 
     notes: list[str] = []
     prog = _Progress(reps, f"simulating {test}", progress) if sim else None
@@ -584,8 +655,6 @@ def mediation(
         n_c, n_t = arms or arms_of(n_total)
         if min(n_c, n_t) < 2 and x == "binary":
             return 0.0
-        if prog is not None:
-            prog.start = time.monotonic() if not prog.shown else prog.start
         if spec.nested:
             from trialplan.stats import _medsim_pn
 
@@ -842,6 +911,19 @@ def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
         notes.append("the bias-corrected bootstrap has inflated type I error when n is small and "
                      "one path is large (Fritz, Taylor & MacKinnon 2012); prefer the percentile "
                      "bootstrap or joint significance for planning")
+    if spec.nested:
+        notes.append("partial nesting: the control arm's variance is "
+                     + ("the within-caseload variance (peer workers add variance; PowerUpR)"
+                        if spec.control_variance == "within"
+                        else "the intervention arm's total variance")
+                     + f" (control_variance '{spec.control_variance}'); icc_y is "
+                     + ("the ICC of the outcome given the process variable"
+                        if spec.icc_y_type == "conditional"
+                        else "the outcome's unconditional ICC (the process variable's share "
+                             "derived from b, as PowerUpR)")
+                     + f"; covariates explain level-1 R2 {spec.r2_m:g} / {spec.r2_y:g} and "
+                     f"peer-worker level R2 {spec.r2_m2:g} / {spec.r2_y2:g} (process variable "
+                     "/ outcome)")
     if spec.nested and spec.b_level == "caseload":
         notes.append("partial nesting: a and b variances and df J - g - 1 (J peer workers) as "
                      "Kelcey, Bai & Xie (2020); b is estimated from variation between peer "
@@ -860,7 +942,7 @@ def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
                      f"variable, tested by the Vittinghoff-Sen-McCulloch logistic approximation "
                      f"with outcome rate {spec.base_rate:g}; the indirect effect ab is a product "
                      "on the log-odds scale")
-    if spec.r2_m > 0 or spec.r2_y > 0:
+    if (spec.r2_m > 0 or spec.r2_y > 0) and not spec.nested:
         notes.append(f"baseline covariates explain {spec.r2_m:g} of the process variable's and "
                      f"{spec.r2_y:g} of the outcome's residual variance ({spec.covariates} df)")
     return notes

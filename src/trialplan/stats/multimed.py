@@ -13,7 +13,6 @@ conjunction: every effect detected in the same trial) and for at least one.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -158,7 +157,7 @@ def mediation_multi(
     draws=5000,
     boot=1000,
     seed=20261126,
-    progress=False,
+    progress=None,
 ) -> MultiMediationResult:
     """Power, or total n, for several mediators (parallel, or a two-mediator chain).
 
@@ -257,8 +256,6 @@ def mediation_multi(
         if arms in cache:
             return cache[arms]
         if sim:
-            if prog is not None and not prog.shown:
-                prog.start = time.monotonic()
             out = _medsim_multi.power(spec, test, *arms, reps=reps, seed=seed, draws=draws,
                                       boot=boot, progress=prog)
         else:

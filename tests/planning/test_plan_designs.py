@@ -1,0 +1,131 @@
+"""The plan as peer-support trials are run: per-outcome attrition, caseload allocated vs
+analysed and from staffing, cluster trials with few clusters, repeated follow-ups."""
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trialplan.errors import TrialFileError
+from trialplan.model.checks import example_text, load_trial_text
+from trialplan.planning import attrition_for, build_plan
+from trialplan.stats import means, proportions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _trial(edit):
+    data = yaml.safe_load(example_text())
+    edit(data)
+    return load_trial_text(yaml.safe_dump(data, sort_keys=False), "trial.yaml")
+
+
+def _plan(edit):
+    return build_plan(_trial(edit))
+
+
+def _outcome(data, oid):
+    return next(o for o in data["change_model"]["outcomes"] if o["id"] == oid)
+
+
+def test_attrition_for_names_its_source():
+    trial = load_trial_text(example_text(), "trial.yaml")
+    assert attrition_for(trial, "readmission") == {
+        "variable": "readmission", "rate": 0.05,
+        "source": "change_model.outcomes[0].attrition"}
+    hope = attrition_for(trial, "hope")
+    assert hope["rate"] == 0.15 and hope["source"] == "assumptions.attrition"
+    with pytest.raises(KeyError):
+        attrition_for(trial, "trust")
+
+
+def test_primary_uses_its_own_attrition():
+    low = _plan(lambda d: None)
+    high = _plan(lambda d: _outcome(d, "readmission").update(attrition=0.3))
+    assert low["primary"]["attrition"]["rate"] == 0.05
+    assert high["primary"]["attrition"]["rate"] == 0.3
+    assert "--attrition 0.3" in high["primary"]["command"]
+    # by hand: the primary's attrition, caseload 9 allocated
+    by_hand = proportions(p1=0.38, p2=0.29, power=0.9, clustering="partial", icc=0.03,
+                          cluster_size=9, attrition=0.3)
+    assert high["final"]["n_to_recruit"] == by_hand.n_total
+    assert high["final"]["peer_workers"] == math.ceil(by_hand.n_per_arm["intervention"] / 9)
+    # the sensitivity range centres on the primary's rate
+    assert 0.3 in high["sensitivity"]["ranges"]["attrition"]
+
+
+def test_caseload_from_staffing_is_a_fixed_point():
+    def edit(d):
+        del d["assumptions"]["clustering"]["cluster_size"]
+        d["assumptions"]["staffing"]["peer_workers_per_site"] = 4
+    plan = _plan(edit)
+    st = plan["staffing"]
+    assert st["derived"] is True and st["peer_workers"] == 32
+    m = plan["assumptions"]["clustering"]["cluster_size"]
+    # the caseload used is the intervention arm's recruits over the 32 peer workers
+    assert m == pytest.approx(plan["final"]["n_to_recruit_per_arm"]["intervention"] / 32,
+                              abs=0.1)
+    assert plan["final"]["peer_workers"] <= 32
+
+
+def test_staffing_beyond_capacity_is_noted():
+    def edit(d):
+        d["assumptions"]["staffing"].update(peer_workers_per_site=1, max_concurrent=2)
+    plan = _plan(edit)
+    assert any("max_concurrent" in n for n in plan["notes"])
+    assert any("implies about" in n for n in plan["notes"])
+
+
+def test_continuous_primary_with_follow_ups_and_partial_nesting():
+    def edit(d):
+        for o in d["change_model"]["outcomes"]:
+            o["role"] = "primary" if o["id"] == "recovery" else "secondary"
+        d["assumptions"]["primary"] = {"d": 0.3, "baseline_corr": 0.5, "follow_ups": 2,
+                                       "follow_up_corr": 0.6}
+        d["assumptions"]["paths"] = d["assumptions"]["paths"][:2]
+    plan = _plan(edit)
+    by_hand = means(d=0.3, power=0.9, baseline_corr=0.5, follow_ups=2, follow_up_corr=0.6,
+                    clustering="partial", icc=0.03, cluster_size=9, attrition=0.25)
+    assert plan["primary"]["result"]["n_total"] == by_hand.n_total
+    assert "--follow-ups 2 --follow-up-corr 0.6 --control-variance within" in \
+        plan["primary"]["command"]
+
+
+def test_follow_ups_without_their_correlation_is_a_file_error():
+    def edit(d):
+        for o in d["change_model"]["outcomes"]:
+            o["role"] = "primary" if o["id"] == "recovery" else "secondary"
+        d["assumptions"]["primary"] = {"d": 0.3, "follow_ups": 2}
+        d["assumptions"]["paths"] = d["assumptions"]["paths"][:2]
+    with pytest.raises(TrialFileError, match=r"primary\.follow_ups.*need follow_up_corr"):
+        _plan(edit)
+
+
+def test_cluster_wards_plan_states_clusters_and_few_clusters():
+    from trialplan.model.checks import load_trial
+
+    plan = build_plan(load_trial(ROOT / "protocols" / "cluster-wards" / "trial.yaml"))
+    f = plan["final"]
+    by_hand = means(d=0.25, power=0.9, clustering="cluster", icc=0.05, cluster_size=40,
+                    cluster_cv=0.4, attrition=0.2, cluster_autocorr=0.7,
+                    individual_autocorr=0.5)
+    assert f["clusters_per_arm"] == by_hand.clusters_per_arm
+    assert f["cluster_size_analysed"] == pytest.approx(32)
+    assert f["few_clusters"] is True
+    assert any("few clusters" in n for n in plan["notes"])
+    pc = plan["recruitment"]["per_cluster"]
+    assert pc["clusters"] == sum(by_hand.clusters_per_arm.values())
+    flow = plan["recruitment"]["flow"]
+    assert flow["clusters_randomised"] == by_hand.clusters_per_arm
+    assert flow["per_cluster"] == {"recruited": 40, "analysed": pytest.approx(32)}
+
+
+def test_cluster_baseline_corr_points_to_autocorrelations():
+    def edit(d):
+        d["trial"]["design"] = "cluster"
+        d["assumptions"]["clustering"] = {"kind": "cluster", "icc": 0.05, "cluster_size": 20}
+        d["assumptions"]["primary"]["baseline_corr"] = 0.5
+        del d["assumptions"]["staffing"]
+    with pytest.raises(TrialFileError, match="cluster_autocorr"):
+        _trial(edit)
