@@ -80,9 +80,16 @@ def _combine(chunks: dict) -> list[list]:
     return total
 
 
+def complete_cases(spec, m) -> int:
+    """Expected participants with both the process variable and the outcome (dropout is
+    monotone, so the variable lost more often decides)."""
+    lost = max(spec.variable(m.mediator).attrition, spec.variable(m.outcome).attrition)
+    return round((spec.n_control + spec.n_intervention) * (1.0 - lost))
+
+
 def _analytic(trial, plan, spec) -> list[float | None]:
     """The plan's formulas evaluated at the scenario (None where they give nothing)."""
-    from trialplan.planning.plan import _primary_call
+    from trialplan.planning.plan import _primary_call, _with_caseload
     from trialplan.stats import mediation
 
     scen = spec.scenario
@@ -94,13 +101,18 @@ def _analytic(trial, plan, spec) -> list[float | None]:
     if null:
         out.append(spec.primary.alpha)
     else:
-        over = {key: scen[key] for key in ("icc", "cluster_size", "attrition") if key in scen}
+        over = {key: scen[key] for key in ("icc", "attrition") if key in scen}
+        if spec.cluster_size is not None:
+            over["cluster_size"] = spec.cluster_size
         if spec.primary.type == "binary":
             over["intervention_rate"] = p.control_rate + k * (p.intervention_rate
                                                               - p.control_rate)
         else:
             over["d"] = k * (p.d if p.d is not None else p.difference / p.sd)
-        fn, args, _ = _primary_call(trial, over)
+        base = trial
+        if spec.clustering != "none" and trial.model.assumptions.clustering.cluster_size is None:
+            base = _with_caseload(trial, spec.cluster_size)  # derived from staffing
+        fn, args, _ = _primary_call(base, over)
         args.update(power=None, n=round(spec.n_control * (1.0 - pv.attrition)))
         try:
             out.append(float(fn(**args).power))
@@ -113,8 +125,7 @@ def _analytic(trial, plan, spec) -> list[float | None]:
         kw["b"] = m.truth_b
         if "icc_m" in kw:
             kw.update(icc_m=spec.icc, icc_y=spec.icc, cluster_size=spec.cluster_size)
-        lost = max(spec.variable(m.mediator).attrition, spec.variable(m.outcome).attrition)
-        n = round((spec.n_control + spec.n_intervention) * (1.0 - lost))
+        n = complete_cases(spec, m)
         try:
             r = mediation(**kw, n=n)
             values = [float(r.power), float(r.path_power["a"]), float(r.path_power["b"])]
@@ -314,6 +325,14 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
         rec["not_simulated"] = [{"mechanism": mm, "reason": why}
                                 for mm, why in spec.not_simulated]
         rec["notes"] = list(spec.notes)
+        planned = {e["mechanism"]: e.get("planned_n") for e in plan["mechanisms"]}
+        for m in spec.mechanisms:
+            n_cc = complete_cases(spec, m)
+            if not entry["scenario"] and planned.get(m.mechanism) not in (None, n_cc):
+                rec["notes"].append(
+                    f"{m.mechanism}: analytic power here is at the {n_cc:,} expected to have "
+                    f"both {m.mediator} and {m.outcome} (their attrition); the plan gives it at "
+                    f"{planned[m.mechanism]:,}, the primary outcome's analysed n")
         rows = []
         errors = []
         for key, is_null in ((f"{i}", False), (f"{i}-null", True)):

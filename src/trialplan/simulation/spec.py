@@ -276,7 +276,16 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     k = float(scenario.get("effect", 1.0))
     clustering = cl.kind
     icc = float(scenario.get("icc", cl.icc or 0.0)) if clustering != "none" else 0.0
-    size = float(scenario.get("cluster_size", cl.cluster_size)) if clustering != "none" else None
+    size = None
+    if clustering != "none":
+        # A caseload left out of the file is derived from staffing by the plan.
+        planned = cl.cluster_size or plan["final"].get("cluster_size_allocated")
+        size = float(scenario.get("cluster_size", planned))
+        if clustering == "partial" and cl.control_variance != "within":
+            notes.append(f"control_variance '{cl.control_variance}' is not simulated: the "
+                         "control arm is drawn with the within-caseload variance")
+    if cl.cluster_cv:
+        notes.append("cluster_cv is not simulated: clusters differ in size by at most one")
     recruit = plan["final"]["n_to_recruit_per_arm"]
     n_c, n_t = int(recruit["control"]), int(recruit["intervention"])
     if "n" in scenario:
@@ -320,6 +329,9 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
             raise InputError(f"path {p.mechanism}: the process variable {p.mediator} must be "
                              "continuous to be simulated")
     p_assume = a.primary
+    if (p_assume.baselines or 0) > 1 or p_assume.follow_ups > 1:
+        notes.append("several baselines or follow-ups are not simulated: one baseline and one "
+                     "follow-up of the primary outcome are")
     for o in trial.change_model.outcomes:
         if o.type not in SIMULATED_TYPES:
             notes.append(f"outcome {o.id} is {o.type}: not simulated")
@@ -372,13 +384,10 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
             skipped.append((entry["mechanism"], reason))
         else:
             mechanisms.append(analysis)
-    # The caseload (cluster size) counts participants analysed, as the plan's design effect
-    # and its peer-worker count do: recruited participants are shared among
-    # ceil(n analysed / caseload) peer workers.
-    kept = 1.0 - float(scenario.get("attrition", a.attrition or 0.0))
-
+    # The caseload (cluster size) counts participants allocated, as the plan counts peer
+    # workers and clusters: ceil(n recruited / caseload) of them.
     def n_clusters(n_arm):
-        return max(2, math.ceil(n_arm * kept / size - 1e-9)) if size else 0
+        return max(2, math.ceil(n_arm / size - 1e-9)) if size else 0
 
     return SimulationSpec(
         label=_label(scenario, null), scenario=dict(scenario, null=null), n_control=n_c,
