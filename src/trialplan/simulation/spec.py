@@ -229,8 +229,91 @@ def _label(scenario: dict, null: bool) -> str:
     return ", ".join(parts) or "as planned"
 
 
-def _timepoint_is_baseline(trial, tp) -> bool:
-    return trial.timepoint_months()[tp] <= 0
+@dataclass(frozen=True)
+class _Scenario:
+    """What one scenario fixes for every variable it builds."""
+
+    trial: object
+    values: dict
+    null: bool
+    effect: float  # multiplier of the primary effect and the a paths
+    icc: float
+    clustering: str
+    baseline_corr: float
+
+    def attrition(self, v) -> float:
+        if "attrition" in self.values:
+            return float(self.values["attrition"])
+        default = self.trial.model.assumptions.attrition or 0.0
+        return float(v.attrition if v.attrition is not None else default)
+
+    def baseline(self, v) -> bool:
+        months = self.trial.timepoint_months()
+        return v.type == "continuous" and any(months[t] <= 0 for t in v.timepoints)
+
+
+def _process_variables(sc: _Scenario, paths, notes: list) -> dict:
+    """The continuous process variables, each with its a path (0 where no path names it)."""
+    a_of: dict[str, float] = {}
+    for p in paths:
+        if p.mediator in a_of and a_of[p.mediator] != p.a:
+            notes.append(f"paths give {p.mediator} two a paths ({a_of[p.mediator]:g} and "
+                         f"{p.a:g}); the first is simulated")
+        a_of.setdefault(p.mediator, p.a)
+    tau = math.sqrt(sc.icc / (1.0 - sc.icc)) if sc.clustering != "none" else 0.0
+    out: dict[str, Variable] = {}
+    for v in sc.trial.change_model.process_variables:
+        if v.type != "continuous":
+            notes.append(f"process variable {v.id} is {v.type}: not simulated")
+            continue
+        out[v.id] = Variable(v.id, v.label, "process", "continuous", sc.attrition(v),
+                             sc.baseline(v), sc.baseline_corr, tau,
+                             sc.effect * a_of.get(v.id, 0.0))
+    for p in paths:
+        if p.mediator not in out:
+            raise InputError(f"path {p.mechanism}: the process variable {p.mediator} must be "
+                             "continuous to be simulated")
+    return out
+
+
+def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list) -> Variable:
+    """An outcome with its b paths, direct effect and cluster effect (see the class docs)."""
+    primary = sc.trial.primary_outcome()
+    p_assume = sc.trial.model.assumptions.primary
+    own = [x for x in paths if x.outcome == o.id]
+    parents = tuple((x.mediator, 0.0 if sc.null else x.b) for x in own)
+    cprime = 0.0 if (sc.null or not own) else own[0].cprime
+    if len({x.cprime for x in own}) > 1:
+        notes.append(f"paths to {o.id} give different cprime; the first ({cprime:g}) is "
+                     "simulated")
+    corr = sc.baseline_corr
+    if o.id == primary.id and p_assume.baseline_corr is not None:
+        corr = p_assume.baseline_corr
+    var = Variable(o.id, o.label, "outcome", o.type, sc.attrition(o), sc.baseline(o), corr,
+                   0.0, cprime, parents=parents)
+    k = sc.effect
+    if o.type == "continuous":
+        var = replace(var, tau=_continuous_tau(sc.icc, parents, mediators)
+                      if sc.clustering != "none" else 0.0)
+        if o.id == primary.id:
+            d = p_assume.d if p_assume.d is not None else p_assume.difference / p_assume.sd
+            total = 0.0 if sc.null else k * d * math.sqrt(1.0 + sum(b * b for _, b in parents))
+            shift = sum(b * mediators[mm].effect for mm, b in parents)
+            var = replace(var, effect=total - shift)
+        return var
+    if o.id == primary.id:
+        p_c = p_assume.control_rate
+        p_t = p_c if sc.null else p_c + k * (p_assume.intervention_rate - p_c)
+        if not 0 < p_t < 1:
+            raise InputError(f"effect {k:g} puts the intervention rate at {p_t:.3g}, "
+                             "outside (0, 1)")
+        return _binary_outcome(var, (p_c, p_t), sc.icc, sc.clustering, mediators)
+    base = next((x.base_rate for x in own if x.base_rate is not None), None)
+    if base is None:
+        notes.append(f"binary outcome {o.id} has no base_rate in its paths: simulated at rate "
+                     "0.5 in the control arm")
+        base = 0.5
+    return _binary_with_direct(var, base, sc.icc, sc.clustering, mediators)
 
 
 def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = False,
@@ -296,81 +379,18 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     if primary.type not in SIMULATED_TYPES:
         raise InputError(f"the primary outcome {primary.id} is {primary.type}; the simulation "
                          "covers continuous and binary primary outcomes")
+    sc = _Scenario(trial, scenario, null, k, icc, clustering, baseline_corr)
     paths = list(a.paths)
-    a_of: dict[str, float] = {}
-    for p in paths:
-        if p.mediator in a_of and a_of[p.mediator] != p.a:
-            notes.append(f"paths give {p.mediator} two a paths ({a_of[p.mediator]:g} and "
-                         f"{p.a:g}); the first is simulated")
-        a_of.setdefault(p.mediator, p.a)
-
-    def attrition_of(v):
-        if "attrition" in scenario:
-            return float(scenario["attrition"])
-        return float(v.attrition if v.attrition is not None else (a.attrition or 0.0))
-
-    def has_baseline(v):
-        return v.type == "continuous" and any(_timepoint_is_baseline(trial, t)
-                                              for t in v.timepoints)
-
-    mediators: dict[str, Variable] = {}
-    variables: list[Variable] = []
-    tau_cont = math.sqrt(icc / (1.0 - icc)) if clustering != "none" else 0.0
-    for v in trial.change_model.process_variables:
-        if v.type != "continuous":
-            notes.append(f"process variable {v.id} is {v.type}: not simulated")
-            continue
-        var = Variable(v.id, v.label, "process", "continuous", attrition_of(v), has_baseline(v),
-                       baseline_corr, tau_cont, k * a_of.get(v.id, 0.0))
-        mediators[v.id] = var
-        variables.append(var)
-    for p in paths:
-        if p.mediator not in mediators:
-            raise InputError(f"path {p.mechanism}: the process variable {p.mediator} must be "
-                             "continuous to be simulated")
-    p_assume = a.primary
-    if (p_assume.baselines or 0) > 1 or p_assume.follow_ups > 1:
+    mediators = _process_variables(sc, paths, notes)
+    if (a.primary.baselines or 0) > 1 or a.primary.follow_ups > 1:
         notes.append("several baselines or follow-ups are not simulated: one baseline and one "
                      "follow-up of the primary outcome are")
+    variables = list(mediators.values())
     for o in trial.change_model.outcomes:
         if o.type not in SIMULATED_TYPES:
             notes.append(f"outcome {o.id} is {o.type}: not simulated")
             continue
-        own = [x for x in paths if x.outcome == o.id]
-        parents = tuple((x.mediator, 0.0 if null else x.b) for x in own)
-        cprime = 0.0 if (null or not own) else own[0].cprime
-        if len({x.cprime for x in own}) > 1:
-            notes.append(f"paths to {o.id} give different cprime; the first ({cprime:g}) is "
-                         "simulated")
-        corr = baseline_corr
-        if o.id == primary.id and p_assume.baseline_corr is not None:
-            corr = p_assume.baseline_corr
-        var = Variable(o.id, o.label, "outcome", o.type, attrition_of(o), has_baseline(o), corr,
-                       0.0, cprime, parents=parents)
-        if o.type == "continuous":
-            var = replace(var, tau=_continuous_tau(icc, parents, mediators)
-                          if clustering != "none" else 0.0)
-            if o.id == primary.id:
-                d = p_assume.d if p_assume.d is not None else p_assume.difference / p_assume.sd
-                total = 0.0 if null else k * d * math.sqrt(1.0 + sum(b * b for _, b in parents))
-                shift = sum(b * mediators[mm].effect for mm, b in parents)
-                var = replace(var, effect=total - shift)
-        else:
-            if o.id == primary.id:
-                p_c = p_assume.control_rate
-                p_t = p_c if null else p_c + k * (p_assume.intervention_rate - p_c)
-                if not 0 < p_t < 1:
-                    raise InputError(f"effect {k:g} puts the intervention rate at {p_t:.3g}, "
-                                     "outside (0, 1)")
-                var = _binary_outcome(var, (p_c, p_t), icc, clustering, mediators)
-            else:
-                base = next((x.base_rate for x in own if x.base_rate is not None), None)
-                if base is None:
-                    notes.append(f"binary outcome {o.id} has no base_rate in its paths: "
-                                 "simulated at rate 0.5 in the control arm")
-                    base = 0.5
-                var = _binary_with_direct(var, base, icc, clustering, mediators)
-        variables.append(var)
+        variables.append(_outcome_variable(sc, o, paths, mediators, notes))
     spec_vars = tuple(variables)
     by_id = {v.id: v for v in spec_vars}
     alpha = float(plan["primary"]["result"].get("alpha", a.alpha))
