@@ -60,6 +60,7 @@ class Progress:
         now = time.monotonic()
         if self.first is None:  # chunks already in a checkpoint do not count towards speed
             self.first = done
+            self.start = now  # the chunks start now, after the set-up and the estimate
             return
         fresh = done - self.first
         elapsed = now - self.start
@@ -229,10 +230,13 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
                           scheduler=scheduler, checkpoint=checkpoint, chunk_size=chunk_size,
                           progress=Progress(), on_estimate=estimate)
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: " + (f"finished chunks are in {checkpoint}; run the same "
-                                        "command to resume" if checkpoint else
-                                        "use --checkpoint FILE to keep finished chunks"),
-                   err=True)
+        if checkpoint and Path(checkpoint).exists():
+            done = max(0, len(Path(checkpoint).read_bytes().splitlines()) - 1)
+            hint = (f"{done} finished chunk(s) are in {checkpoint}; run the same command to "
+                    "resume")
+        else:
+            hint = "no chunk was kept (use --checkpoint FILE to keep finished chunks)"
+        click.echo(f"\ninterrupted: {hint}", err=True)
         raise click.Abort() from None
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     if output:
