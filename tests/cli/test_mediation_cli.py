@@ -103,3 +103,34 @@ def test_compare_without_plot_prints_every_analytic_test_answering_the_same_ques
     text = CliRunner().invoke(cli, ["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8",
                                     "--compare"]).output
     assert "comparison of analytic tests" in text and "aroian" in text
+
+
+def test_cluster_design_on_the_command_line():
+    from click.testing import CliRunner
+
+    from trialplan.cli import cli
+
+    run = CliRunner().invoke
+    # R: power.med221(esa=0.6596, esb=0.1891, escp=.1, rho2=.15, r22=.52, r21=.40, r2m2=.50,
+    #    n=100, J=40, p=.5) -> joint 0.810, sobel 0.654
+    base = ["mediation", "--cluster-design", "2-2-1", "--a", "0.6596", "--b", "0.1891",
+            "--cprime", "0.1", "--icc-y", "0.15", "--r2-y2", "0.52", "--r2-y", "0.4",
+            "--r2-m2", "0.5", "--cluster-size", "100", "--scale", "total"]
+    r = run(cli, base + ["--clusters", "40", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert round(out["power"], 3) == 0.81 and out["df"] == {"a": 36, "b": 36}
+    r = run(cli, base + ["--clusters", "40", "--test", "sobel", "--json"])
+    assert round(json.loads(r.output)["power"], 3) == 0.654
+    r = run(cli, base + ["--power", "0.8", "--json"])
+    assert json.loads(r.output)["clusters"] == 40  # 39 gives less than 0.8
+    r = run(cli, base + ["--clusters", "39", "--json"])
+    assert json.loads(r.output)["power"] < 0.8
+    # errors name the flags
+    r = run(cli, ["mediation", "--cluster-design", "2-1-1", "--a", "0.3", "--b", "0.3",
+                  "--icc-y", "0.05", "--cluster-size", "20", "--clusters", "40"])
+    assert r.exit_code == 1 and "--icc-m" in str(r.exception)  # main() prints it as error:
+    r = run(cli, base + ["--n", "40"])
+    assert r.exit_code == 2 and "--clusters" in r.output
+    r = run(cli, ["mediation", "--a", "0.3", "--b", "0.3", "--n", "100", "--clusters", "4"])
+    assert r.exit_code == 2 and "--cluster-design" in r.output

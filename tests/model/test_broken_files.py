@@ -69,8 +69,7 @@ CASES = [
                       "    - {from: service_engagement, to: alliance}"),
      line_of(GOOD, "{from: alliance, to: service_engagement}"), "cycle"),
     ("mechanism-unmeasured", replace("    - {from: trust, to: alliance}\n", "")
-     .replace("    - {from: alliance, to: recovery}\n", "")
-     .replace("    - {from: alliance, to: service_engagement}\n", ""),
+     .replace("    - {from: trust, to: loneliness}\n", ""),
      line_of(GOOD, "- id: trust"), "no measured process variable"),
     ("no-route", replace("    - {from: social_network, to: recovery}\n", ""),
      line_of(GOOD, "- id: social_network"), "no route to an outcome"),

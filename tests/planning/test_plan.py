@@ -41,13 +41,47 @@ def test_primary_agrees_with_trialplan_size_run_by_hand(example):
 def test_mechanisms_agree_with_trialplan_mediation_run_by_hand(example):
     _, plan = example
     computed = [m for m in plan["mechanisms"] if m["status"] == "computed"]
-    assert len(computed) == 3
+    assert len(computed) == 4
     for m in computed:
-        at_n = _cli_json(m["command"] + f" --n {m['planned_n']}")
-        assert at_n["power"] == pytest.approx(m["power_at_planned_n"], rel=1e-12)
-        needed = _cli_json(m["command"] + f" --power {m['target_power']}")
+        at_n = _cli_json(m["command"])
+        assert f"--n {m['planned_n']}" in m["command"]
+        assert at_n["power"] == float(f"{m['power_at_planned_n']:.12g}")  # JSON: 12 digits
+        needed = _cli_json(m["command_needed"])
         assert needed["n_total"] == m["n_needed_analysed"]
         assert m["detectable"] == (m["power_at_planned_n"] >= m["target_power"])
+
+
+def test_each_mechanism_is_analysed_on_its_own_complete_cases_and_landmark(example):
+    _, plan = example
+    primary = plan["primary"]["result"]["n_per_arm"]
+    hope = next(m for m in plan["mechanisms"] if m["mediator"] == "hope")
+    # hope (m4) loses 15% and recovery (m12) 25%: 0.75 of those randomised, per arm
+    assert hope["attrition"] == 0.25
+    assert hope["planned_n"] == sum(int(v * 0.75 + 1e-9) for v in primary.values())
+    eng = next(m for m in plan["mechanisms"] if m["mediator"] == "service_engagement")
+    lm = eng["landmark"]
+    assert (lm["from_month"], lm["to_month"]) == (4, 12)
+    # constant hazard: 1 - 0.62^(4/12) of the control arm readmitted by month 4
+    assert lm["event_before"]["control"] == pytest.approx(1 - 0.62 ** (1 / 3), rel=1e-12)
+    assert lm["event_after"]["control"] == pytest.approx(1 - 0.62 ** (2 / 3), rel=1e-12)
+    at_risk = {k: int(v * 0.85 * (1 - lm["event_before"][k]) + 1e-9) for k, v in primary.items()}
+    assert eng["planned_n"] == sum(at_risk.values())
+    # b variance on the overall landmark rate at the planned effect, between the arms' rates
+    assert lm["event_after"]["intervention"] < eng["outcome_rate"] < lm["event_after"]["control"]
+    # ab = -0.05 against a log odds ratio of log(.29/.71) - log(.38/.62)
+    lor = math.log(0.29 / 0.71) - math.log(0.38 / 0.62)
+    assert eng["total_effect"] == pytest.approx(lor)
+    assert eng["proportion_mediated"] == pytest.approx(-0.05 / lor)
+
+
+def test_paths_contradicting_the_total_effect_are_flagged():
+    trial = _variant(**{"      a: -0.25               # SES": "      a: 0.25               # SES"})
+    eng = next(m for m in build_plan(trial)["mechanisms"] if m["mediator"] == "service_engagement")
+    assert eng["warning"] == "sign"
+    assert any("opposite in sign" in n for n in eng["notes"])
+    trial = _variant(**{"      a: 0.3\n      b: 0.3\n": "      a: 1.0\n      b: 0.9\n"})
+    hope = next(m for m in build_plan(trial)["mechanisms"] if m["mediator"] == "hope")
+    assert hope["warning"] == "exceeds total"
 
 
 def test_same_file_gives_byte_identical_json(tmp_path):
@@ -112,14 +146,16 @@ def test_pilot_size_half_width_matches_statsmodels_sizing():
 
 def test_mechanisms_can_drive_the_final_n():
     trial = _variant(**{"mechanisms_drive_n: false": "mechanisms_drive_n: true",
-                        "      a: 0.3\n      b: 0.2\n": "      a: 0.12\n      b: 0.2\n"})
+                        "      a: -0.3  ": "      a: -0.12 "})
     plan = build_plan(trial)
     final = plan["final"]
     assert final["driven_by"] == "trust"
     trust = next(m for m in plan["mechanisms"] if m["mechanism"] == "trust")
     assert final["n_to_recruit"] == trust["n_needed_to_recruit"] > plan["primary"]["result"][
         "n_total"]
-    assert trust["planned_n"] == final["n_analysed"]
+    # trust is analysed on loneliness (15% lost) and recovery (25%) of those recruited
+    assert trust["planned_n"] == sum(int(v * 0.75 + 1e-9)
+                                     for v in final["n_to_recruit_per_arm"].values())
     assert trust["power_at_planned_n"] >= 0.8
     assert any("mechanisms_drive_n" in n for n in plan["notes"])
 
@@ -165,7 +201,10 @@ def test_binary_outcome_path_needs_a_base_rate():
                         "mechanism: engagement\n      mediator: service_engagement\n"
                         "      outcome: readmission\n      base_rate: 0.3"})
     m = next(x for x in build_plan(trial)["mechanisms"] if x["mechanism"] == "engagement")
-    assert m["base_rate"] == 0.3 and "--base-rate 0.3" in m["command"]
+    # the window rate 0.3; the landmark (months 4-12) control rate under a constant hazard
+    assert m["base_rate"] == 0.3
+    landmark = float(m["command"].split("--base-rate ")[1].split()[0])
+    assert landmark == pytest.approx(1 - 0.7 ** (2 / 3), rel=1e-11)
 
 
 def test_figures_are_written_once_and_identical(tmp_path):
@@ -183,3 +222,22 @@ def test_figures_are_written_once_and_identical(tmp_path):
     assert again.returncode == 1 and "--force" in again.stderr
     subprocess.run(run + ["--force"], capture_output=True, check=True)
     assert {p.name: p.read_bytes() for p in figs.iterdir()} == before
+
+
+def test_event_before_the_landmark_can_be_given_and_is_checked():
+    path = ("mechanism: engagement\n      mediator: service_engagement\n"
+            "      outcome: readmission")
+    trial = _variant(**{path: path + "\n      event_before_mediator: 0.2"})
+    m = next(x for x in build_plan(trial)["mechanisms"] if x["mechanism"] == "engagement")
+    lm = m["landmark"]
+    assert lm["event_before"]["control"] == 0.2 and lm["how"] == "event_before_mediator as given"
+    # P(no event by 12) = (1 - 0.2)(1 - after): 0.62 = 0.8 (1 - after)
+    assert lm["event_after"]["control"] == pytest.approx(1 - 0.62 / 0.8)
+    # the intervention arm keeps the ratio of cumulative hazards log(0.71) / log(0.62)
+    ratio = math.log(0.71) / math.log(0.62)
+    assert lm["event_before"]["intervention"] == pytest.approx(1 - 0.8 ** ratio)
+    bad = _variant(**{path: path + "\n      event_before_mediator: 0.5"})
+    with pytest.raises(TrialFileError) as exc:
+        build_plan(bad)
+    [p] = exc.value.problems
+    assert p.field == "assumptions.paths[3].event_before_mediator" and p.line is not None

@@ -88,8 +88,14 @@ def test_continuous_primary_with_follow_ups_and_partial_nesting():
     by_hand = means(d=0.3, power=0.9, baseline_corr=0.5, follow_ups=2, follow_up_corr=0.6,
                     clustering="partial", icc=0.03, cluster_size=9, attrition=0.25)
     assert plan["primary"]["result"]["n_total"] == by_hand.n_total
-    assert "--follow-ups 2 --follow-up-corr 0.6 --control-variance within" in \
-        plan["primary"]["command"]
+    # the command states every argument that differs from the command's default
+    # (control_variance "within" is the default) and reproduces the number
+    assert "--follow-ups 2 --follow-up-corr 0.6" in plan["primary"]["command"]
+    from trialplan.planning.calls import defaults
+    from trialplan.planning.plan import _primary_call
+
+    assert defaults("means")["control_variance"] == "within"
+    assert _primary_call(_trial(edit)).kwargs["control_variance"] == "within"
 
 
 def test_follow_ups_without_their_correlation_is_a_file_error():

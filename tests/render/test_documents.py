@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from trialplan.errors import InputError
-from trialplan.model.checks import example_text, load_trial_text
+from trialplan.model.checks import example_text, load_trial, load_trial_text
 from trialplan.planning.context import SPIRIT_2025
 from trialplan.render.documents import export_templates
-from trialplan.render.drafts import checklist, markdown_for, write_draft
+from trialplan.render.drafts import STATUSES, checklist, judge, markdown_for, write_draft
 
 
 @pytest.fixture(scope="module")
@@ -128,19 +128,24 @@ def test_companion_documents_render(trial, document):
 def test_checklist_finds_every_item_and_counts(tmp_path, trial):
     items = checklist(trial)
     assert [i["item"] for i in items] == [i for i, _ in SPIRIT_2025]
-    assert all(i["status"] in ("filled", "to complete") for i in items)
+    assert all(i["status"] in STATUSES for i in items)
     by_id = {i["item"]: i for i in items}
     assert by_id["19"]["status"] == "filled"  # the sample size is always written
     assert by_id["30"]["status"] == "to complete"  # no ethics text in the example
+    assert by_id["30"]["where"] == "protocol, section '30. Research ethics approval'"
+    # Content, not headings: 9b names the comparator but not why it was chosen.
+    assert by_id["9b"]["status"] == "partly filled"
+    assert by_id["9b"]["missing"] == ["why this comparator was chosen"]
+    assert by_id["10"]["status"] == "filled"  # the example defines both estimands
     (tmp_path / "trial.yaml").write_text(example_text())
     proc = run("checklist", "trial.yaml", "--json", cwd=tmp_path)
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert data["filled"] + data["to_complete"] == len(SPIRIT_2025)
+    assert data["filled"] + data["partly_filled"] + data["to_complete"] == len(SPIRIT_2025)
     plain = run("checklist", "trial.yaml", cwd=tmp_path)
     assert plain.stdout.strip().splitlines()[-1] == (
-        f"{data['filled']} filled, {data['to_complete']} to complete, of {len(SPIRIT_2025)} "
-        "items")
+        f"{data['filled']} filled, {data['partly_filled']} partly filled, "
+        f"{data['to_complete']} to complete, of {len(SPIRIT_2025)} items")
     tidier = run("checklist", "trial.yaml", "--guideline", "tidier", cwd=tmp_path)
     assert tidier.returncode == 0 and "of 12 items" in tidier.stdout
 
@@ -149,3 +154,53 @@ def test_templates_export_command(tmp_path):
     proc = run("templates", "export", str(tmp_path / "mine"))
     assert proc.returncode == 0
     assert (Path(tmp_path / "mine") / "protocol.md.j2").exists()
+
+
+@pytest.mark.parametrize("body, status, missing", [
+    ("Text the trial file gave.", "filled", []),
+    ("**[TO COMPLETE: sponsor name]**", "to complete", ["sponsor name"]),
+    ("| a | **[TO COMPLETE: x]** |\n|---|---|", "to complete", ["x"]),
+    ("The comparator is care as usual. **[TO COMPLETE: why]**", "partly filled", ["why"]),
+    ("", "to complete", []),
+])
+def test_judge_reads_content_not_headings(body, status, missing):
+    assert judge(body) == (status, missing)
+
+
+def test_checklist_marks_a_missing_estimand_as_partly_filled():
+    trial = load_trial(Path(__file__).resolve().parents[2] / "protocols" / "feasibility-pilot"
+                       / "trial.yaml")
+    by_id = {i["item"]: i for i in checklist(trial)}
+    assert by_id["10"]["status"] == "partly filled"
+    assert any("intercurrent events" in m for m in by_id["10"]["missing"])
+    assert by_id["27a"]["status"] == "partly filled"
+    tidier = {i["item"]: i for i in checklist(trial, "tidier")}
+    # TIDieR 10 and 12 are plans for recording, not facts that cannot exist yet.
+    assert tidier["10"]["status"] == "filled" and tidier["12"]["status"] == "filled"
+    assert tidier["3"]["status"] == "to complete"  # no materials in this file
+
+
+def test_documents_carry_estimands_harms_and_the_gamble_items(trial):
+    protocol, _ = markdown_for(trial, "protocol", with_figures=False)
+    item10 = protocol.split("### 10. Objectives")[1].split("### 11.")[0]
+    assert "| Intercurrent event | Strategy |" in item10
+    assert "| Death before readmission | composite |" in item10
+    item27a = protocol.split("### 27a.")[1].split("### 27b.")[0]
+    assert "standardisation" in item27a and "likelihood-ratio test" in item27a
+    assert "at least one serious adverse event" in item27a  # SPIRIT 2025 27a: harms
+    assert "heteroscedastic" not in item27a.split("(primary outcome)")[1].split(
+        "(secondary outcome)")[0]
+    assert protocol.count("| 1 | Primary registry") == 1 and "| 24 | IPD sharing" in protocol
+    sap, _ = markdown_for(trial, "sap", with_figures=False)
+    for heading in ("### Estimands", "### Covariates", "### Assumption checks and alternatives",
+                    "### Complier average causal effect", "### Missing data",
+                    "### Subgroup analyses", "### Harms", "### Statistical software"):
+        assert heading in sap, heading
+    assert "Visit windows: Questionnaires completed within 6 weeks" in sap
+    assert "No subgroup analyses are pre-specified" in sap
+    assert "to be named" not in sap and "jomo" in sap  # imputation respects clustering
+    process, _ = markdown_for(trial, "process-evaluation", with_figures=False)
+    for phrase in ("Leadership, choice and control", "met a peer worker at least once",
+                   "instrumental variables", "sampled purposively", "before the trial outcomes "
+                   "are known", "Contamination is recorded", "for peer workers"):
+        assert phrase in process, phrase

@@ -232,3 +232,25 @@ def test_binary_outcome_under_partial_nesting():
     assert nested.peer_workers == 72
     with pytest.raises(InputError, match="individual"):
         mediation(**kw, icc_m=0.03, icc_y=0.03, cluster_size=9)
+
+
+def test_total_indirect_effect_reduces_to_sobel_with_one_active_mediator():
+    # With the second mediator's paths at (numerically) zero and no correlation, the summed
+    # indirect effect's delta-method test is the Sobel test of the first mediator.
+    for outcome, rate in (("continuous", None), ("binary", 0.3)):
+        r = mediation_multi([("h", 0.3, 0.3), ("z", 1e-300, 1e-300)], n=300, outcome=outcome,
+                            base_rate=rate)
+        single = mediation(0.3, 0.3, n=300, test="sobel", outcome=outcome, base_rate=rate)
+        assert r.total_indirect["power"] == pytest.approx(single.power, rel=1e-12)
+
+
+def test_total_indirect_effect_variance_by_hand():
+    # k = 2, R = [[1, r], [r, 1]], 1:1 arms of 200: Var = (1/200 + 1/200) b'Rb + a'R^-1 a / 400
+    a, b, rho = (0.3, 0.25), (0.3, 0.2), 0.4
+    r = mediation_multi([("h", a[0], b[0]), ("s", a[1], b[1])], n=400,
+                        correlation=[[1, rho], [rho, 1]])
+    brb = b[0] ** 2 + b[1] ** 2 + 2 * rho * b[0] * b[1]
+    arinva = (a[0] ** 2 + a[1] ** 2 - 2 * rho * a[0] * a[1]) / (1 - rho ** 2)
+    se = math.sqrt(0.01 * brb + arinva / 400)
+    assert r.total_indirect["se"] == pytest.approx(se, rel=1e-12)
+    assert r.total_indirect["estimate"] == pytest.approx(0.3 * 0.3 + 0.25 * 0.2)

@@ -28,8 +28,10 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
               show_default=True, help="0/1 treatment, or standard-normal X (as the literature).")
 @click.option("--allocation", type=float, default=0.5, show_default=True,
               help="Share allocated to the intervention (binary X).")
-@click.option("--scale", type=click.Choice(["residual", "standardized"]), default="residual",
-              show_default=True, help="Paths in residual-SD units, or standardised coefficients.")
+@click.option("--scale", type=click.Choice(["residual", "standardized", "total"]),
+              default="residual", show_default=True,
+              help="Paths in residual-SD units, standardised coefficients, or (with "
+              "--cluster-design) PowerUpR's total-variance units.")
 @click.option("--r2-m", type=float, default=0.0, show_default=True,
               help="Share of M's residual variance explained by baseline covariates (with "
               "partial nesting: of its individual-level variance).")
@@ -37,11 +39,12 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
               help="Share of Y's residual variance explained by baseline covariates (with "
               "partial nesting: of its individual-level variance).")
 @click.option("--r2-m2", type=float, default=0.0, show_default=True,
-              help="Partial nesting: share of M's peer-worker-level variance explained by "
-              "covariates (PowerUpR r2m2_trt); 0 for a baseline taken before allocation.")
+              help="Partial nesting or --cluster-design: share of M's level-2 (peer-worker or "
+              "cluster) variance explained by covariates (PowerUpR r2m2_trt, r2m2); 0 for a "
+              "baseline taken before allocation to a peer worker.")
 @click.option("--r2-y2", type=float, default=0.0, show_default=True,
-              help="Partial nesting: share of Y's peer-worker-level variance explained by "
-              "covariates.")
+              help="Partial nesting or --cluster-design: share of Y's level-2 (peer-worker or "
+              "cluster) variance explained by covariates.")
 @click.option("--covariates", type=int,
               help="Number of covariates (df); default 1 with --r2-m or --r2-y.")
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
@@ -64,6 +67,16 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--outcome", type=click.Choice(["continuous", "binary"]), default="continuous",
               show_default=True, help="Binary: logistic b path (analytic tests).")
 @click.option("--base-rate", type=float, help="Binary outcome: rate in the control arm.")
+@click.option("--outcome-rate", type=float, help="Binary outcome: overall rate at the planned "
+              "effect, for the b path's variance (default --base-rate).")
+@click.option("--cluster-design", type=click.Choice(["2-1-1", "2-2-1"]),
+              help="Cluster-randomised trial: process variable on individuals (2-1-1) or on the "
+              "cluster (2-2-1); give --clusters or --power, --cluster-size, --icc-y (and --icc-m "
+              "for 2-1-1).")
+@click.option("--clusters", type=int, help="With --cluster-design: clusters randomised. Leave "
+              "out to solve for them.")
+@click.option("--b-within", type=float, help="2-1-1: the within-cluster path b1 (default --b, "
+              "which is then the between-cluster path B).")
 @click.option("--reps", type=int, default=1000, show_default=True,
               help="Simulation replicates.")
 @click.option("--draws", type=int, default=5000, show_default=True,
@@ -103,6 +116,17 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
         return
     if serial is not None or correlation is not None:
         raise click.UsageError("--serial and --correlation go with --mediator")
+    cluster_only = {k: kwargs.pop(k) for k in ("cluster_design", "clusters", "b_within")}
+    if cluster_only["cluster_design"] is not None:
+        if compare:
+            raise click.UsageError("--compare is not available with --cluster-design")
+        _cluster(kwargs, cluster_only, as_json, plot)
+        return
+    given = [k for k, val in cluster_only.items() if val not in (None, 0.0)]
+    if given:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --cluster-design")
+    if kwargs["scale"] == "total":
+        raise click.UsageError("--scale total goes with --cluster-design")
     kwargs = {k: val for k, val in kwargs.items()}
     kwargs["progress"] = _progress(quiet)
     with flag_names():
@@ -126,6 +150,74 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
         emit_json(result.to_dict())
     else:
         click.echo(describe(result))
+
+
+_CLUSTER_IGNORED = {"n": None, "simulate": False, "x": "binary", "covariates": None,
+                    "b_level": "caseload", "outcome": "continuous", "base_rate": None,
+                    "outcome_rate": None, "reps": 1000, "draws": 5000, "boot": 1000,
+                    "seed": 20261126, "icc_y_type": "conditional", "control_variance": "within"}
+
+
+def _cluster(kwargs, extra, as_json, plot):
+    from trialplan.stats.cluster_mediation import TESTS as CLUSTER_TESTS
+    from trialplan.stats.cluster_mediation import cluster_mediation
+
+    for key, default in _CLUSTER_IGNORED.items():
+        if kwargs[key] != default:
+            hint = "use --clusters" if key == "n" else "it does not apply"
+            raise click.UsageError(f"--{key.replace('_', '-')} does not go with "
+                                   f"--cluster-design ({hint})")
+    if plot:
+        raise click.UsageError("--plot is not available with --cluster-design")
+    if kwargs["test"] not in CLUSTER_TESTS:
+        raise click.UsageError(f"with --cluster-design the test is {' or '.join(CLUSTER_TESTS)}")
+    if kwargs["scale"] == "standardized":
+        raise click.UsageError("with --cluster-design give paths as --scale residual or total")
+    if kwargs["cluster_size"] is None or kwargs["icc_y"] is None:
+        raise click.UsageError("--cluster-design needs --cluster-size and --icc-y")
+    with flag_names({"r2_m1": "--r2-m", "r2_y1": "--r2-y", "design": "--cluster-design"}):
+        result = _run_cluster(cluster_mediation, kwargs, extra)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(describe_cluster(result))
+
+
+def _run_cluster(cluster_mediation, kwargs, extra):
+    return cluster_mediation(
+        extra["cluster_design"], kwargs["a"], kwargs["b"], b_within=extra["b_within"],
+        cprime=kwargs["cprime"], clusters=extra["clusters"], power=kwargs["power"],
+        cluster_size=kwargs["cluster_size"], icc_y=kwargs["icc_y"], icc_m=kwargs["icc_m"],
+        r2_m1=kwargs["r2_m"], r2_m2=kwargs["r2_m2"], r2_y1=kwargs["r2_y"], r2_y2=kwargs["r2_y2"],
+        allocation=kwargs["allocation"], alpha=kwargs["alpha"], test=kwargs["test"],
+        scale=kwargs["scale"])
+
+
+def describe_cluster(r) -> str:
+    inp = r.inputs
+    lines = [f"mediation: {r.method}", f"solved for: {r.solved_for}", "", "assumptions"]
+    paths = f"a {_fmt(r.a)}, b {_fmt(r.b)}"
+    if r.b_within is not None:
+        paths = f"a {_fmt(r.a)}, B (between clusters) {_fmt(r.b)}, b1 (within) " \
+                f"{_fmt(r.b_within)}"
+    lines.append(f"  paths (total-variance units): {paths}, c' {_fmt(r.cprime)}; indirect "
+                 f"effect {_fmt(r.indirect_effect)}")
+    icc = f"ICC of Y {inp['icc_y']:g}"
+    if inp["icc_m"] is not None:
+        icc = f"ICC of M {inp['icc_m']:g}, " + icc
+    lines.append(f"  clusters of {r.cluster_size:g}; {icc}; {inp['allocation']:g} of clusters "
+                 "to the intervention")
+    lines.append(f"  alpha {inp['alpha']:g} two-sided")
+    if r.solved_for != "power":
+        lines.append(f"  target power {inp['power']:g}")
+    lines += ["", "result", f"  clusters: {r.clusters:,} ({_fmt(r.n_total)} participants)",
+              f"  power ({r.test}): {r.power:.4f}",
+              "  power of the separate path tests: "
+              + ", ".join(f"{k} {v:.4f} (df {_fmt(r.df[k])})" for k, v in r.path_power.items())]
+    if r.notes:
+        lines += ["", "notes"] + [f"  - {n}" for n in r.notes]
+    lines += ["", f"reference: {r.reference}"]
+    return "\n".join(lines)
 
 
 COMPARED = ("joint", "sobel", "aroian", "vsm")
@@ -178,7 +270,8 @@ def _parse_mediator(text):
 
 
 _SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "r2_m2", "r2_y2", "covariates", "icc_m",
-                "icc_y", "cluster_size")
+                "icc_y", "cluster_size", "outcome_rate", "cluster_design", "clusters",
+                "b_within", "icc_y_type", "control_variance")
 
 
 def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet):
@@ -187,7 +280,8 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet)
     if specs and paths_file:
         raise click.UsageError("give --mediator options or --paths, not both")
     used = [k for k in _SINGLE_ONLY if kwargs.get(k) not in (None, 0.0, "residual",
-                                                             "caseload")]
+                                                             "caseload", "conditional",
+                                                             "within")]
     if used:
         raise click.UsageError(f"--{used[0].replace('_', '-')} applies to one mediator; with "
                                "several, give each mediator's paths in --mediator or --paths")
@@ -255,6 +349,10 @@ def describe_multi(r) -> str:
     for e in r.effects:
         lines.append(line(e["path"], e))
     lines.append(line("all of them", r.all))
+    if r.total_indirect is not None:
+        t = r.total_indirect
+        lines.append(f"  total indirect effect {_fmt(t['estimate'])} (SE {_fmt(t['se'])}): "
+                     f"power {t['power']:.4f}")
     lines.append(line("at least one", r.any))
     if r.reps:
         lines.append(f"  {r.reps:,} replicates, seed {r.seed}")

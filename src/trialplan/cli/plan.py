@@ -93,9 +93,40 @@ def summary(plan: dict) -> str:
             continue
         verdict = "detectable" if m["detectable"] else "NOT detectable"
         se = f" +/- {m['mc_se']:.3f} MC SE" if m.get("mc_se") else ""
-        lines.append(f"{head}: {m['test']} power {m['power_at_planned_n']:.3f}{se} at "
-                     f"n = {m['planned_n']:,} -> {verdict}; needs {m['n_needed_analysed']:,} "
-                     f"analysed ({m['n_needed_to_recruit']:,} to recruit)")
+        if m.get("planned_clusters") is not None:
+            lines.append(f"{head}: {m['design']} {m['test']} power "
+                         f"{m['power_at_planned_n']:.3f} at {m['planned_clusters']:,} clusters "
+                         f"-> {verdict}; needs {m['clusters_needed']:,} clusters")
+        else:
+            lines.append(f"{head}: {m['test']} power {m['power_at_planned_n']:.3f}{se} at "
+                         f"n = {m['planned_n']:,} -> {verdict}; needs "
+                         f"{m['n_needed_analysed']:,} analysed ({m['n_needed_to_recruit']:,} "
+                         "to recruit)")
+        lines.append(f"    analysed: {m['mediator']} at {m['mediator_timepoint']}, "
+                     f"{m['outcome']} at {m['outcome_timepoint']}"
+                     + (f" (landmark: events after month {m['landmark']['from_month']:g})"
+                        if m.get("landmark") else ""))
+        effect = f"    indirect effect ab {m['indirect_effect']:.4g}"
+        if m.get("total_effect") is not None:
+            effect += (f"; total effect {m['total_effect']:.4g} ({m['total_effect_from']}); "
+                       f"proportion mediated {m['proportion_mediated']:.2f}")
+        else:
+            effect += "; total effect not given (add 'total:' to the path)"
+        lines.append(effect)
+        if m.get("warning"):
+            lines.append("    WARNING: " + next(n for n in m["notes"]
+                                                if "implies" in n or "imply" in n))
+        lines.append(f"    same as: {m['command']}")
+    for g in plan.get("parallel_mechanisms", []):
+        head = f"  {g['mechanism']} together: {' + '.join(g['mediators'])} -> {g['outcome']}"
+        if g["status"] != "computed":
+            lines.append(f"{head}: not computed ({g['reason']})")
+            continue
+        t = g["total_indirect"]
+        lines.append(f"{head} (residual correlation {g['correlation']:g}): total indirect "
+                     f"effect {t['estimate']:.4g}, power {t['power']:.3f}; every specific "
+                     f"effect {g['power_all']:.3f} at n = {g['planned_n']:,}")
+        lines.append(f"    same as: {g['command']}")
     lines += ["", "FINAL SAMPLE SIZE"]
     driver = "the primary outcome" if f["driven_by"] == "primary" else (
         f"mechanism {f['driven_by']}")

@@ -62,21 +62,25 @@ def export_cmd(directory, force):
               help="Check the protocol rendered with your templates.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checklist as JSON.")
 def checklist_cmd(trial_file, guideline, template_dir, as_json):
-    """For every guideline item: filled or to complete, and where in the draft."""
+    """For every guideline item: filled, partly filled or to complete, and where."""
     from trialplan.model.checks import load_trial
-    from trialplan.render.drafts import checklist
+    from trialplan.render.drafts import STATUSES, checklist
 
     items = checklist(load_trial(trial_file), guideline, template_dir=template_dir)
-    filled = sum(1 for i in items if i["status"] == "filled")
+    counts = {status: sum(1 for i in items if i["status"] == status) for status in STATUSES}
     if as_json:
-        click.echo(json.dumps({"guideline": guideline, "items": items, "filled": filled,
-                               "to_complete": len(items) - filled}, indent=2))
+        click.echo(json.dumps({"guideline": guideline, "items": items,
+                               "filled": counts["filled"],
+                               "partly_filled": counts["partly filled"],
+                               "to_complete": counts["to complete"]}, indent=2))
         return
     width = max(len(i["item"]) for i in items)
     for i in items:
-        mark = "filled     " if i["status"] == "filled" else f"{i['status']:<11}"
-        click.echo(f"{i['item']:>{width}}  {mark}  {i['title']}  ({i['where']})")
-    click.echo(f"{filled} filled, {len(items) - filled} to complete, of {len(items)} items")
+        click.echo(f"{i['item']:>{width}}  {i['status']:<13}  {i['title']}  ({i['where']})")
+        if i["missing"]:
+            click.echo(f"{'':>{width}}  {'':<13}  missing: {'; '.join(i['missing'])}")
+    click.echo(f"{counts['filled']} filled, {counts['partly filled']} partly filled, "
+               f"{counts['to complete']} to complete, of {len(items)} items")
 
 
 __all__ = ["checklist_cmd", "protocol_cmd", "templates_cmd"]

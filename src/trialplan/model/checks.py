@@ -58,6 +58,24 @@ class TrialPlan:
     def primary_outcome(self):
         return next(o for o in self.change_model.outcomes if o.role == "primary")
 
+    def path_timepoints(self, path) -> tuple[str, str]:
+        """The mediator's and the outcome's analysed time points for a path assumption."""
+        nodes = self.nodes()
+        return path_timepoints(path, nodes[path.mediator][1], nodes[path.outcome][1],
+                               self.timepoint_months())
+
+
+def path_timepoints(path, mediator, outcome, months) -> tuple[str, str]:
+    """Analysed time points of a path: as given, else the outcome's last time point and the
+    mediator's last time point after randomisation and before it (its last one if none is)."""
+    out_tp = path.outcome_timepoint or max(outcome.timepoints, key=lambda t: months.get(t, 0))
+    if path.mediator_timepoint:
+        return path.mediator_timepoint, out_tp
+    end = months.get(out_tp, 0)
+    before = [t for t in mediator.timepoints if 0 < months.get(t, 0) < end]
+    pool = before or list(mediator.timepoints)
+    return max(pool, key=lambda t: months.get(t, 0)), out_tp
+
 
 def _suggest(word, options) -> str:
     close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
@@ -298,6 +316,8 @@ def _semantic(model, located: Located) -> TrialPlan:
                 errors.append(P(("assumptions", "paths", i, field),
                                 f"{value!r} is not one of the {want.replace('_', ' ')}"
                                 f"{_suggest(value, names)}"))
+    if not errors:
+        _path_problems(model, kinds, months, P, errors, warnings)
     cl = a.clustering
     from_staffing = cl.kind == "partial" and a.staffing is not None and a.recruitment is not None
     if cl.kind != "none" and (cl.icc is None or (cl.cluster_size is None and not from_staffing)):
@@ -331,11 +351,103 @@ def _semantic(model, located: Located) -> TrialPlan:
         errors.append(P(("assumptions", "clustering", "kind"),
                         "a cluster-randomised trial is clustered in both arms: use kind 'cluster'"))
 
+    # Estimands: one per outcome, at one of its time points
+    outcomes_by_id = {o.id: o for o in cm.outcomes}
+    seen_estimands: set = set()
+    for i, est in enumerate(model.estimands):
+        outcome = outcomes_by_id.get(est.outcome)
+        if outcome is None:
+            errors.append(P(("estimands", i, "outcome"),
+                            f"{est.outcome!r} is not one of the outcomes"
+                            f"{_suggest(est.outcome, outcomes_by_id)}"))
+            continue
+        if est.outcome in seen_estimands:
+            errors.append(P(("estimands", i, "outcome"),
+                            f"outcome {est.outcome!r} already has an estimand"))
+        seen_estimands.add(est.outcome)
+        if est.timepoint is not None and est.timepoint not in outcome.timepoints:
+            errors.append(P(("estimands", i, "timepoint"),
+                            f"{est.timepoint!r} is not a time point of outcome {est.outcome!r} "
+                            f"({', '.join(outcome.timepoints)})"))
+
+    if primaries and cm.outcomes[primaries[0]].id not in seen_estimands:
+        warnings.append(P(("change_model", "outcomes", primaries[0]),
+                          f"the primary outcome {cm.outcomes[primaries[0]].id!r} has no estimand: "
+                          "add one under `estimands` (ICH E9(R1)) to say how intercurrent "
+                          "events such as death or non-adherence are handled", "warning"))
+
     if errors:
         raise TrialFileError(errors)
     warnings += _warnings(model, located, used, months, primaries)
     return TrialPlan(model=model, measures=used, warnings=tuple(warnings), source=located.name,
                      located=located, text_hash=getattr(located, 'sha256', None))
+
+
+def _path_problems(model, kinds, months, P, errors, warnings) -> None:
+    """Where and when each mechanism path can be analysed (arms, time order, levels)."""
+    cluster_trial = model.trial.design == "cluster"
+    for i, pv in enumerate(model.change_model.process_variables):
+        if pv.level == "cluster" and not cluster_trial:
+            errors.append(P(("change_model", "process_variables", i, "level"),
+                            f"{pv.id!r} is a cluster-level process variable, which needs a "
+                            "cluster-randomised trial (trial.design: cluster)"))
+    for i, path in enumerate(model.assumptions.paths):
+        med, out = kinds[path.mediator][1], kinds[path.outcome][1]
+        where = ("assumptions", "paths", i)
+        if med.arms == "intervention":
+            errors.append(P((*where, "mediator"),
+                            f"{med.id!r} is measured in the intervention arm only (arms: "
+                            "intervention), so randomisation cannot act on it in both arms: "
+                            "there is no a path and a x b is not an identified indirect effect. "
+                            "Remove this path and analyse it as dose or engagement (complier-"
+                            "average causal effect or instrumental variables, with "
+                            "randomisation and randomisation x baseline covariates as "
+                            "instruments; Dunn & Bentall 2007; Emsley, Dunn & White 2010) or "
+                            "as a peer-worker-level moderator in the process evaluation; or "
+                            "test the mechanism through a process variable measured in both "
+                            "arms"))
+            continue
+        clustered = model.assumptions.clustering.kind != "none"
+        for field in ("r2_m2", "r2_y2"):
+            if getattr(path, field) and not clustered:
+                errors.append(P((*where, field), f"{field} (level-2 R-squared) applies to "
+                                "clustered designs (assumptions.clustering.kind cluster or "
+                                "partial)"))
+        if path.b_within is not None and not cluster_trial:
+            errors.append(P((*where, "b_within"), "b_within applies to cluster-randomised "
+                            "trials (trial.design: cluster)"))
+        if path.b_within is not None and med.level == "cluster":
+            errors.append(P((*where, "b_within"), f"{med.id!r} is a cluster-level process "
+                            "variable (2-2-1): it has no within-cluster path"))
+        for field, var, given in (("mediator_timepoint", med, path.mediator_timepoint),
+                                  ("outcome_timepoint", out, path.outcome_timepoint)):
+            if given is not None and given not in var.timepoints:
+                errors.append(P((*where, field), f"{var.id!r} is not measured at {given!r}; "
+                                f"its time points are {', '.join(var.timepoints)}"))
+        if any(g is not None and g not in v.timepoints for g, v in
+               ((path.mediator_timepoint, med), (path.outcome_timepoint, out))):
+            continue
+        m_tp, y_tp = path_timepoints(path, med, out, months)
+        m_month, y_month = months[m_tp], months[y_tp]
+        if m_month <= 0:
+            errors.append(P((*where, "mediator"),
+                            f"{med.id!r} is analysed at {m_tp!r} (month {m_month:g}), before "
+                            "randomisation can change it: measure it after randomisation and "
+                            "before the outcome, and name that time point in "
+                            "mediator_timepoint"))
+        elif m_month >= y_month:
+            errors.append(P((*where, "mediator"),
+                            f"{med.id!r} is analysed at {m_tp!r} (month {m_month:g}), not "
+                            f"before the outcome {out.id!r} at {y_tp!r} (month {y_month:g}): a "
+                            "mediator must be measured before the outcome it explains (Landau, "
+                            "Emsley & Dunn 2018); measure it earlier or analyse a later "
+                            "outcome"))
+        if not any(months[t] <= 0 for t in med.timepoints):
+            warnings.append(P((*where, "mediator"),
+                              f"{med.id!r} has no baseline measurement: the mediator-outcome "
+                              "path cannot be adjusted for its baseline value, which leaves "
+                              "more room for confounding (Landau, Emsley & Dunn 2018); add a "
+                              "baseline time point", "warning"))
 
 
 def _warnings(model, located, used, months, primaries) -> list[Problem]:

@@ -90,6 +90,14 @@ class ProcessVariable(_Model):
     attrition: float | None = Field(
         None, ge=0, lt=1, description="Loss to follow-up for this variable (default: "
         "assumptions.attrition); questionnaires lose more than routine records.")
+    arms: Literal["both", "intervention"] = Field(
+        "both", description="Arms it is measured in. 'intervention' for measures that exist "
+        "only there (alliance with the peer worker, sessions attended, fidelity): they have "
+        "no a path, so they are analysed as dose or engagement (CACE / instrumental "
+        "variables) or as moderators, not as mediators.")
+    level: Literal["individual", "cluster"] = Field(
+        "individual", description="Cluster-randomised trials: measured on each participant "
+        "(2-1-1 mediation) or a property of the cluster, e.g. ward climate (2-2-1).")
 
 
 class Outcome(_Model):
@@ -219,6 +227,38 @@ class PathAssumption(_Model):
     base_rate: Probability | None = Field(
         None, description="Binary outcome: its rate in the control arm (default: the primary "
         "control_rate when the outcome is the primary outcome).")
+    total: float | None = Field(
+        None, description="Total effect of the intervention on this outcome, on the b path's "
+        "scale (continuous: in residual SDs of the outcome; binary: log odds ratio); default "
+        "from assumptions.primary for the primary outcome. Used to report the proportion "
+        "mediated and to check the paths against it.")
+    mediator_timepoint: Id | None = Field(
+        None, description="Time point at which the mediator is analysed (default: its last "
+        "time point before the outcome's).")
+    outcome_timepoint: Id | None = Field(
+        None, description="Time point at which the outcome is analysed (default: its last).")
+    event_before_mediator: Probability | None = Field(
+        None, description="Binary outcome accumulated over a window (e.g. readmission within "
+        "12 months): share of the control arm with the event before the mediator's time "
+        "point. The mechanism is analysed on the landmark outcome after that time point; "
+        "default: derived from base_rate under a constant hazard.")
+    icc_m: float | None = Field(None, ge=0, lt=1, description="Clustered designs: ICC of the "
+                                "process variable (default assumptions.clustering.icc).")
+    icc_y: float | None = Field(None, ge=0, lt=1, description="Clustered designs: ICC of the "
+                                "outcome (default assumptions.clustering.icc).")
+    r2_m: float = Field(0.0, ge=0, lt=1, description="Share of the process variable's "
+                        "(level-1) residual variance explained by baseline covariates.")
+    r2_y: float = Field(0.0, ge=0, lt=1, description="Share of the outcome's (level-1) "
+                        "residual variance explained by baseline covariates.")
+    r2_m2: float = Field(0.0, ge=0, lt=1, description="Clustered designs: share of the "
+                         "process variable's between-cluster (or between-peer-worker) variance "
+                         "explained by covariates.")
+    r2_y2: float = Field(0.0, ge=0, lt=1, description="Clustered designs: share of the "
+                         "outcome's between-cluster (or between-peer-worker) variance explained "
+                         "by covariates.")
+    b_within: float | None = Field(
+        None, description="Cluster-randomised, individual-level process variable (2-1-1): "
+        "the within-cluster path b1; b is then the between-cluster path B (default: b).")
     source: str | None = None
 
 
@@ -298,6 +338,9 @@ class Assumptions(_Model):
         False, description="If true, the sample size must also power every mechanism.")
     mediation_test: Literal["joint", "sobel", "aroian", "vsm", "mc", "bootstrap"] = Field(
         "joint", description="Test of each mechanism's indirect effect.")
+    mediator_correlation: float = Field(
+        0.0, gt=-1, lt=1, description="Residual correlation between the process variables of "
+        "one mechanism, analysed together as parallel mediators.")
     mediation_b_level: Literal["caseload", "individual"] = Field(
         "caseload", description="Partial nesting: estimate b between peer workers' caseloads "
         "(Kelcey et al. 2020) or within caseloads and the control arm.")
@@ -310,6 +353,56 @@ class Assumptions(_Model):
         "(control_rate, intervention_rate, d, sd, icc, cluster_size, attrition, recruitment, "
         "...); protocol drafts cite them.")
     sensitivity: Sensitivity | None = None
+
+
+STRATEGIES = ("treatment policy", "composite", "while on treatment", "hypothetical",
+              "principal stratum")
+Strategy = Literal[STRATEGIES]
+
+
+class IntercurrentEvent(_Model):
+    """An event after randomisation that changes or ends the outcome's meaning (ICH E9(R1))."""
+
+    event: Text = Field(description="What happens, e.g. 'death before readmission'.")
+    strategy: Strategy = Field(description="How the estimand deals with it (ICH E9(R1)).")
+    handling: Text | None = Field(None, description="What the strategy means here and how the "
+                                  "analysis carries it out.")
+
+
+class Estimand(_Model):
+    """The treatment effect an outcome's analysis targets (ICH E9(R1)); one per outcome."""
+
+    outcome: Id = Field(description="Id of an outcome in change_model.outcomes.")
+    timepoint: Id | None = Field(None, description="Time point of the estimand (default: the "
+                                 "outcome's last time point).")
+    population: Text | None = Field(None, description="Default: the trial population.")
+    treatment: Text | None = Field(None, description="The treatment conditions compared "
+                                   "(default: intervention plus usual care versus comparator).")
+    variable: Text | None = Field(None, description="The variable (default: the outcome, its "
+                                  "instrument and time point).")
+    intercurrent_events: list[IntercurrentEvent] = Field(default_factory=list)
+    summary: Text | None = Field(None, description="Population-level summary (default from the "
+                                 "outcome type, e.g. marginal risk difference and odds ratio).")
+
+
+class Analysis(_Model):
+    """Choices for the statistical analysis that the rest of the file cannot supply."""
+
+    stratification_factors: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, description="Stratification or minimisation factors of the "
+        "randomisation; every analysis adjusts for them.")
+    covariates: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, description="Further baseline covariates adjusted for (the "
+        "outcome's baseline value is added when it is measured).")
+    subgroups: list[Text] = Field(default_factory=list, description="Pre-specified subgroup "
+                                  "analyses; empty means none.")
+    compliance: Text | None = Field(None, description="Definition of compliance for the complier "
+                                    "average causal effect (default: the pilot's adherence "
+                                    "criterion).")
+    visit_windows: Text | None = Field(None, description="Windows around each follow-up within "
+                                       "which a measurement counts for that time point.")
+    software: Text | None = Field(None, description="Statistical software, replacing the "
+                                  "default named for each model.")
 
 
 class ProtocolText(_Model):
@@ -376,6 +469,10 @@ class ProtocolText(_Model):
     post_trial_care: Text | None = Field(None, description="Item 34: ancillary and "
                                          "post-trial care, compensation.")
     context: Text | None = Field(None, description="Process evaluation: context of delivery.")
+    fidelity_source: Text | None = Field(None, description="Process evaluation: where fidelity "
+                                         "data come from (default: a proposal).")
+    fidelity_timing: Text | None = Field(None, description="Process evaluation: when fidelity "
+                                         "is assessed (default: a proposal).")
 
 
 class TrialFile(_Model):
@@ -389,6 +486,9 @@ class TrialFile(_Model):
     measures: list[Measure] = Field(default_factory=list)
     assumptions: Assumptions = Assumptions()
     protocol: ProtocolText = ProtocolText()
+    estimands: list[Estimand] = Field(default_factory=list, description="ICH E9(R1) estimands, "
+                                      "at most one per outcome.")
+    analysis: Analysis = Analysis()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               allow_inf_nan=False)

@@ -11,6 +11,8 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.planning.analysis import analysis_specs, cace_spec, mentions_time, short_label
+from trialplan.planning.mediation_text import mediation_paragraphs
 from trialplan.stats import teerenstra_correlation
 
 TODO = "[TO COMPLETE:"
@@ -52,6 +54,14 @@ TIDIER = [
     ("10", "Modifications", "modifications"), ("11", "How well (planned)", "how_well_planned"),
     ("12", "How well (actual)", "how_well_actual"),
 ]
+
+
+SENSITIVITY_LABELS = {
+    "icc": "Intraclass correlation", "attrition": "Loss to follow-up",
+    "control_rate": "Control-arm event rate", "intervention_rate": "Intervention-arm event rate",
+    "d": "Standardised difference", "hazard_ratio": "Hazard ratio",
+    "cluster_size": "Cluster size (caseload)",
+}
 
 
 def _n(x) -> str:
@@ -120,62 +130,179 @@ def _change_model(trial, plan) -> dict:
         mechanisms.append({
             "id": mech.id, "label": mech.label, "source": mech.source,
             "description": mech.description,
-            "process": [{"id": p.id, "label": p.label,
+            "process": [{"id": p.id, "arms": p.arms,
+                         "label": p.label + (" (intervention arm only)"
+                                             if p.arms == "intervention" else ""),
                          "instrument": _instrument(trial, p.measure),
-                         "timepoints": [labels[t] for t in p.timepoints]} for p in process],
-            "outcomes": [{"id": o.id, "label": o.label, "role": o.role} for o in outcomes],
+                         "timepoints": [labels[t] for t in p.timepoints],
+                         "when": when_phrase(trial, p.timepoints)} for p in process],
+            "outcomes": [{"id": o.id, "label": o.label, "role": o.role,
+                          "direction": _direction(trial, o)} for o in outcomes],
             "paths": paths,
         })
     sources = sorted({m.source for m in trial.change_model.mechanisms if m.source})
     return {"mechanisms": mechanisms, "sources": sources}
 
 
-def _objectives(trial, plan, change_model) -> dict:
-    cm = trial.change_model
+def when_phrase(trial, ids) -> str:
+    """Time points in words: '4 and 12 months after discharge', 'baseline and 6 months'."""
     labels = _timepoint_labels(trial)
+    parts = [short_label(labels[t]) for t in ids]
+    heads, tails = [], set()
+    for part in parts:
+        head, _, tail = part.partition(" ")
+        if not head.replace(".", "", 1).isdigit() or not tail:
+            return _join(parts)
+        heads.append(head)
+        tails.add(tail)
+    if len(tails) == 1 and len(parts) > 1:
+        return f"{_join(heads)} {tails.pop()}"
+    return _join(parts)
+
+
+def _follow_ups(trial, var) -> list:
+    months = trial.timepoint_months()
+    return sorted((t for t in var.timepoints if months[t] > 0), key=lambda t: months[t]) or \
+        list(var.timepoints)
+
+
+def _direction(trial, var) -> str:
+    """'reduce' for outcomes where more is worse (readmission), otherwise 'improve'."""
+    m = trial.measures.get(var.measure) or {}
+    return "reduce" if m.get("direction") == "higher is worse" else "improve"
+
+
+def _strategy_default(strategy: str) -> str:
+    return {
+        "treatment policy": "the outcome is recorded and analysed whatever happens after the "
+                            "event, as randomised",
+        "composite": "the event is part of the variable: it counts as an unfavourable outcome",
+        "while on treatment": "the outcome is taken only up to the event",
+        "hypothetical": "outcomes after the event are treated as missing and imputed under the "
+                        "hypothetical scenario that it did not occur",
+        "principal stratum": "the effect is estimated in the stratum defined by the event, by the "
+                             "complier average causal effect analysis",
+    }[strategy]
+
+
+def _estimands(trial, specs) -> list[dict]:
+    out = []
+    for s in specs:
+        e = s.estimand
+        events = [{"event": ev.event, "strategy": ev.strategy,
+                   "handling": _cap(ev.handling or _strategy_default(ev.strategy)).rstrip(".")
+                   + "."}
+                  for ev in e.intercurrent_events]
+        out.append({"outcome": s.label, "outcome_id": s.outcome_id, "role": s.role,
+                    "population": e.population, "treatment": e.treatment,
+                    "variable": e.variable, "timepoint": e.timepoint_label,
+                    "summary": _cap(e.summary), "events": events, "from_file": e.from_file})
+    return out
+
+
+def _objectives(trial, plan, change_model, specs=None) -> dict:
+    cm = trial.change_model
     primary = trial.primary_outcome()
     comp = trial.model.trial.comparator.rstrip(".").lower()
-    name = trial.model.intervention.brief_name or "the intervention"
-    when = _join(labels[t] for t in primary.timepoints)
-    primary_text = (f"To estimate the effect of {name.lower()} compared with {comp} on "
-                    f"{primary.label.lower()} ({when}).")
-    secondary = [f"{o.label} ({_join(labels[t] for t in o.timepoints)})"
-                 for o in cm.outcomes if o.role == "secondary"]
+    name = (trial.model.intervention.brief_name or "the intervention").lower()
+    by_id = {s.outcome_id: s for s in specs or ()}
+
+    def aim(o) -> str:
+        spec = by_id.get(o.id)
+        text = o.label[:1].lower() + o.label[1:]
+        if spec and not (o.type == "binary" and mentions_time(o.label)):
+            text += f" at {short_label(spec.timepoint_label)}"
+        return text
+
+    primary_text = (f"To estimate the effect of {name}, offered in addition to {comp}, compared "
+                    f"with {comp} alone, on {aim(primary)}.")
+    secondary = []
+    for o in cm.outcomes:
+        if o.role != "secondary":
+            continue
+        follow = _follow_ups(trial, o)
+        spec = by_id.get(o.id)
+        text = aim(o)
+        if spec and len(follow) > 1:
+            others = [t for t in follow if t != spec.timepoint_id]
+            text += f" (also analysed at {when_phrase(trial, others)})"
+        secondary.append(text)
     hypotheses = []
+    nodes = trial.nodes()
     for mech in change_model["mechanisms"]:
         if not mech["process"] or not mech["outcomes"]:
             continue
-        hypotheses.append(
-            f"{mech['label']}: the intervention changes "
-            f"{_join(p['label'].lower() for p in mech['process'])}, which in turn improve "
-            f"{_join(o['label'].lower() for o in mech['outcomes'])}.")
+        changed = [p for p in mech["process"] if p["arms"] == "both"]
+        only = [p for p in mech["process"] if p["arms"] == "intervention"]
+        verbs: dict = {}
+        for o in mech["outcomes"]:
+            verbs.setdefault(_direction(trial, nodes[o["id"]][1]), []).append(
+                o["label"][:1].lower() + o["label"][1:])
+        effects = _join(f"{v} {_join(labels)}" for v, labels in sorted(verbs.items()))
+        text = f"{mech['label']}: "
+        if changed:
+            # "Improve" where higher scores are better; otherwise the label may name either
+            # pole (loneliness, or engagement scored by the SES where higher is worse), so
+            # the neutral "change".
+            moved: dict = {}
+            for p in changed:
+                m = trial.measures.get(nodes[p["id"]][1].measure) or {}
+                verb = "improve" if m.get("direction") == "higher is better" else "change"
+                moved.setdefault(verb, []).append(p["label"].lower())
+            text += (f"the intervention is expected to "
+                     f"{_join(f'{v} {_join(ls)}' for v, ls in sorted(moved.items()))}, and "
+                     f"through {'them' if len(changed) > 1 else 'it'} to {effects}")
+        if only:
+            names = _join(p["label"].lower() for p in only)
+            text += ("; " if changed else "") + (
+                f"{names} {'are' if len(only) > 1 else 'is'} examined as engagement with the "
+                f"intervention, not as {'mediators' if len(only) > 1 else 'a mediator'}")
+        hypotheses.append(text + ".")
     return {"primary": primary_text, "secondary": secondary, "mechanisms": hypotheses,
-            "harms": "To describe adverse events and serious adverse events in both arms."}
+            "harms": "To describe adverse events and serious adverse events, including "
+                     "self-harm and suicide, in both arms, and harms of peer support to "
+                     "participants and to peer workers.",
+            "primary_outcome": aim(primary)[:1].upper() + aim(primary)[1:],
+            "secondary_outcomes": [t[:1].upper() + t[1:] for t in secondary]}
 
 
-def _outcomes_table(trial) -> list[dict]:
-    labels = _timepoint_labels(trial)
+_METRIC = {
+    "binary": ("whether the event occurs (yes/no)", "proportion with the event in each arm"),
+    "continuous": ("score", "mean in each arm"),
+    "time-to-event": ("time to the event", "Kaplan-Meier estimate by arm"),
+    "count": ("number of events per participant", "rate per person-year in each arm"),
+}
+
+
+def _outcomes_table(trial, specs=None) -> list[dict]:
+    by_id = {s.outcome_id: s for s in specs or ()}
     rows = []
     for o in trial.change_model.outcomes:
         inst = _instrument(trial, o.measure)
-        metric, agg = {
-            "binary": ("event by the time point (yes/no)", "proportion; odds ratio and risk "
-                       "difference between arms"),
-            "continuous": ("score at the time point, adjusted for baseline", "mean; difference "
-                           "in means between arms"),
-            "time-to-event": ("time from randomisation to the event", "hazard ratio; "
-                              "Kaplan-Meier estimates"),
-            "count": ("number of events by the time point", "rate; rate ratio between arms"),
-        }[o.type]
+        metric, agg = _METRIC[o.type]
+        spec = by_id.get(o.id)
+        if spec is not None:
+            if spec.baseline_adjusted:
+                metric += ", adjusted for its baseline value"
+            agg = f"{agg}; {_lc(spec.summary_measure)}"
         rows.append({"variable": o.label, "role": o.role, "type": o.type,
                      "instrument": inst, "metric": metric, "aggregation": agg,
-                     "timepoints": [labels[t] for t in o.timepoints]})
+                     "timepoints": [short_label(_timepoint_labels(trial)[t])
+                                    for t in o.timepoints],
+                     "estimand_time": short_label(spec.timepoint_label) if spec else None})
     for p in trial.change_model.process_variables:
         inst = _instrument(trial, p.measure)
-        rows.append({"variable": p.label, "role": "process (mediator)", "type": p.type,
-                     "instrument": inst, "metric": "score at the time point",
-                     "aggregation": "mean; difference between arms (path a)",
-                     "timepoints": [labels[t] for t in p.timepoints]})
+        only = p.arms == "intervention"
+        rows.append({"variable": p.label,
+                     "role": "process (intervention arm only)" if only else "process (mediator)",
+                     "type": p.type, "instrument": inst, "metric": "score",
+                     "aggregation": ("mean in the intervention arm; dose or engagement "
+                                     "(complier-average causal effect) and moderator analyses"
+                                     if only else
+                                     "mean in each arm; difference between arms (path a)"),
+                     "timepoints": [short_label(_timepoint_labels(trial)[t])
+                                    for t in p.timepoints],
+                     "estimand_time": None})
     return rows
 
 
@@ -275,21 +402,58 @@ def _sample_size(trial, plan) -> dict:
     mech = []
     for m in plan["mechanisms"]:
         if m.get("status") != "computed":
-            mech.append(f"The mechanism {m['mechanism']} ({m['mediator']} -> {m['outcome']}) "
-                        f"was not assessed: {m['reason']}.")
+            mech.append(f"The power to detect the mechanism {m['mechanism_label'].lower()} "
+                        f"(through {m['mediator_label'].lower()} to "
+                        f"{m['outcome_label'].lower()}) was not calculated: {m['reason']}.")
             continue
+        clusters = m.get("planned_clusters")
+        need = (f"{_n(m['clusters_needed'])} clusters would be needed" if clusters else
+                f"{_n(m['n_needed_analysed'])} analysed would be needed")
         verdict = ("so the trial can expect to detect it" if m["detectable"] else
                    f"below the {_pct(m['target_power'])} target: the trial cannot expect to "
-                   f"detect it ({_n(m['n_needed_analysed'])} analysed would be needed)")
+                   f"detect it ({need})")
+        at = (f"{_n(clusters)} clusters of {_g(m['arguments']['cluster_size'])} ({m['design']} "
+              "multilevel mediation)" if clusters else
+              f"{_n(m['planned_n'])} participants analysed")
+        where = (f" ({m['outcome_label'].lower()} from month {_g(m['landmark']['from_month'])} "
+                 f"to month {_g(m['landmark']['to_month'])} among those without the event by "
+                 f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost; "
+                 f"the b path's variance uses the overall event rate of "
+                 f"{m['outcome_rate']:.3f} at the planned effect, following Hsieh, Bloch and "
+                 "Larsen 1998)"
+                 if m.get("landmark") else
+                 f" (complete cases on both, {_pct(m['attrition'])} lost)")
+        share = ""
+        if m.get("proportion_mediated") is not None:
+            share = (f" The paths imply an indirect effect of {m['indirect_effect']:.3g}, "
+                     f"{_pct(m['proportion_mediated'])} of the total effect assumed for this "
+                     "outcome.")
         mech.append(
             f"For the mechanism {m['mechanism_label'].lower()}, the indirect effect of the "
             f"intervention on {m['outcome_label'].lower()} through "
             f"{m['mediator_label'].lower()} (paths a = {_g(m['a'])}, b = {_g(m['b'])}; "
-            f"{m['source'] or 'source to be given'}) is detected by the {m['test']} test with "
-            f"power {m['power_at_planned_n']:.3f} at {_n(m['planned_n'])} analysed, {verdict}.")
+            f"{m['source'] or 'source to be given'}) would be detected by the {m['test']} test "
+            f"with probability {m['power_at_planned_n']:.3f} with {at}{where}, {verdict}."
+            f"{share}")
+    for g in plan.get("parallel_mechanisms", []):
+        if g["status"] != "computed":
+            continue
+        t = g["total_indirect"]
+        mech.append(
+            f"Analysed together as parallel mediators (residual correlation "
+            f"{_g(g['correlation'])} assumed), {_join(x.lower() for x in g['mediator_labels'])} "
+            f"carry a total indirect effect of {t['estimate']:.3g} of the mechanism "
+            f"{g['mechanism_label'].lower()} on {g['outcome_label'].lower()}, which would be "
+            f"detected with probability {t['power']:.3f} with {_n(g['planned_n'])} participants "
+            f"analysed; the probability of detecting every specific indirect effect is "
+            f"{g['power_all']:.3f}"
+            + (" (ignoring the peer-worker clustering)." if any("ignores the peer-worker" in n
+                                                                for n in g["notes"]) else "."))
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
-                                   if m.get("status") == "computed"],
+                                   if m.get("status") == "computed"]
+            + [g["command"] for g in plan.get("parallel_mechanisms", [])
+               if g["status"] == "computed"],
             "sensitivity": plan["sensitivity"]}
 
 
@@ -462,7 +626,9 @@ def _cluster_design(trial, plan) -> dict | None:
             f"Each of the {pc['clusters']} clusters recruits {_g(pc['per_cluster_target'])} "
             f"participants at its own rate from its opening, taking about "
             f"{pc['months_to_fill_one']:.1f} months; clusters open "
-            f"{rec['site_opening_interval_months']:g} month(s) apart, so the last opens at month "
+            f"{rec['site_opening_interval_months']:g} "
+            f"month{'' if rec['site_opening_interval_months'] == 1 else 's'} apart, so the last "
+            "opens at month "
             f"{pc['last_opening_month']:g} and recruitment ends after about "
             f"{rec['months_to_target']:.1f} months.")
     return {"analysis": analysis, "randomisation": randomisation, "recruitment": recruitment,
@@ -470,82 +636,398 @@ def _cluster_design(trial, plan) -> dict | None:
             "clusters_per_arm": k, "few": few}
 
 
-def _statistics(trial, plan) -> dict:
+def _covariates_text(trial, baseline: bool, where_measured: bool = False) -> str:
+    an = trial.model.analysis
+    parts = []
+    if an.stratification_factors:
+        n = len(an.stratification_factors)
+        parts.append(f"{_join(an.stratification_factors)} (the stratification "
+                     f"factor{'s' if n > 1 else ''} of the randomisation)")
+    else:
+        parts.append("the stratification factors of the randomisation "
+                     + _todo("list them in the analysis section of the trial file"))
+    if baseline:
+        parts.append("the baseline value of the outcome"
+                     + (" where it is measured" if where_measured else ""))
+    parts += [c for c in an.covariates if c not in an.stratification_factors]
+    return _join(parts)
+
+
+_CONDITIONAL = {
+    "binary": "an odds ratio from an adjusted or random-effects logistic model is conditional "
+              "(on the covariates and, in a mixed model, on the cluster), not marginal, so",
+    "time-to-event": "an adjusted hazard ratio is conditional on the covariates, so",
+}
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lc(text: str) -> str:
+    """Lower-case the first letter unless the first word is an acronym (QPR-15, ICC)."""
+    first = text.split(" ", 1)[0]
+    return text if first[1:2].isupper() or first[1:2].isdigit() else text[:1].lower() + text[1:]
+
+
+def _analysis_items(trial, spec, alpha) -> list[dict]:
+    """The analysis of one estimand as labelled statements (rendered as a list)."""
+    e = spec.estimand
+    items = [("Estimand", f"the {_lc(spec.summary_measure)}, as defined in this outcome's "
+              "estimand"),
+             ("Model", spec.model_text),
+             ("Clustering and time", spec.clustering_handling),
+             ("Covariates", _covariates_text(trial, spec.baseline_adjusted))]
+    if spec.marginal_method:
+        lead = _CONDITIONAL.get(spec.outcome_type)
+        items.append(("Marginal summary", f"{lead} {spec.marginal_method}" if lead else
+                      spec.marginal_method))
+    elif spec.outcome_type == "continuous":
+        items.append(("Marginal summary", "a difference in means is collapsible, so the "
+                      "adjusted coefficient estimates the marginal difference"))
+    items.append(("Inference", f"{spec.small_sample}; {100 * (1 - alpha):.0f}% confidence "
+                  "interval and two-sided p value"))
+    if e.intercurrent_events:
+        items.append(("Intercurrent events", "; ".join(
+            f"{_lc(ev.event.rstrip('.'))}: {ev.strategy}" for ev in e.intercurrent_events)))
+    else:
+        items.append(("Intercurrent events", _todo(
+            "intercurrent events and their strategies: add an estimand for this outcome to the "
+            "trial file")))
+    items.append(("Sensitivity analyses", _join(spec.sensitivity)))
+    items.append(("Assumption checks", spec.assumption_checks))
+    items.append(("Software", spec.software))
+    return [{"label": k, "text": _cap(v).rstrip(".") + ("" if v.endswith("]**") else ".")}
+            for k, v in items]
+
+
+def _cace_paragraph(trial, cace) -> str:
+    name = (trial.model.intervention.brief_name or "the intervention").lower()
+    if cace.compliance:
+        how = f"compliance is defined as: {cace.compliance.rstrip('.')}"
+        if cace.compliance_source:
+            how += f" ({cace.compliance_source})"
+    else:
+        how = "compliance is defined as " + _todo(
+            "compliance definition, the same as the pilot's adherence criterion")
+    return (
+        "A supplementary estimand addresses non-adherence with the principal stratum "
+        f"strategy: the complier average causal effect (CACE), the effect of {name} among "
+        f"participants who would comply with it if offered it; {how}. It is estimated by "
+        f"{cace.estimator}; {cace.clustering} are used. The estimator assumes that allocation "
+        "affects the outcome only through the peer support received (exclusion restriction) and "
+        "that no one would comply only if allocated to control (monotonicity); peer support "
+        "received in the control arm is recorded so that the estimator allows for it. "
+        f"Software: {cace.software}.")
+
+
+def _harms_analysis(trial) -> str:
+    return (
+        "Harms are analysed in all randomised participants, by arm as allocated: the number "
+        "and percentage of participants with at least one adverse event and with at least one "
+        "serious adverse event, overall and by type of event; the number of events and the "
+        "event rate per 100 person-years of follow-up. Self-harm, suicide attempts and deaths "
+        "(with deaths by suicide shown separately) are each summarised by the number of "
+        "participants and events in each arm, and every serious adverse event and death is "
+        "listed with its timing and its judged relation to the intervention. No formal "
+        "statistical test of harms is planned; differences are described with confidence "
+        "intervals only. Harms of peer support to peer workers are reported in the process "
+        "evaluation.")
+
+
+def _statistics(trial, plan, specs=None) -> dict:
     a = trial.model.assumptions
+    an = trial.model.analysis
     cl = a.clustering
-    primary = trial.primary_outcome()
-
-    def model_for(kind, clustered):
-        family = {"binary": "logistic", "continuous": "linear",
-                  "time-to-event": "Cox proportional hazards", "count": "negative binomial"}[kind]
-        if clustered == "partial":
-            if kind == "time-to-event":
-                return ("a Cox proportional hazards model with a shared frailty for peer worker "
-                        "in the intervention arm only")
-            residual = (", and arm-specific residual variances" if kind == "continuous" else "")
-            return (f"a {family} mixed model for the partially nested design: a random "
-                    "intercept for peer worker in the intervention arm only, each control "
-                    f"participant forming a singleton cluster without a random effect{residual} "
-                    "(the heteroscedastic partially nested model, which controls type I error "
-                    "best; Candlish et al. 2018; Baldwin et al. 2011)")
-        if clustered == "cluster":
-            return f"a {family} mixed model with a random intercept for cluster"
-        return f"{'a' if family[0] not in 'aeiou' else 'an'} {family} regression model"
-
-    metric = {"binary": "odds ratio (and the risk difference by marginal standardisation)",
-              "continuous": "adjusted difference in means",
-              "time-to-event": "hazard ratio", "count": "rate ratio"}[primary.type]
-    primary_text = (
-        f"The primary outcome, {primary.label.lower()}, will be compared between arms with "
-        f"{model_for(primary.type, cl.kind)}, adjusted for the baseline value where measured "
-        f"and for any stratification factors. The effect will be reported as the {metric}, "
-        f"with a {100 * (1 - (a.alpha or 0.05)):.0f}% confidence interval and a two-sided p "
-        "value.")
-    secondary = []
-    for o in trial.change_model.outcomes:
-        if o.role == "primary":
-            continue
-        secondary.append(f"{o.label}: {model_for(o.type, cl.kind)}, adjusted for baseline.")
-    test = a.mediation_test
-    interval = {"joint": "the joint significance test of the two paths, with a Monte Carlo "
-                         "confidence interval for the product",
-                "sobel": "the Sobel test", "aroian": "the Aroian test",
-                "vsm": "the test of the mediator coefficient",
-                "mc": "a Monte Carlo confidence interval (Preacher and Selig 2012)",
-                "bootstrap": "a percentile bootstrap confidence interval",
-                "bc-bootstrap": "a bias-corrected bootstrap confidence interval"}[test]
-    mediation = (
-        "Each mechanism in the programme theory will be tested as an indirect effect. The "
-        "process variable is regressed on allocation (path a) and the outcome on the process "
-        "variable and allocation (path b), both adjusted for baseline values"
-        + (" and with the peer-worker random effects of the primary analysis"
-           if cl.kind == "partial" else "")
-        + f"; the indirect effect ab is tested by {interval}. Process variables are measured "
-        "before the outcomes they are hypothesised to change. Because the process variable is "
-        "not randomised, the mediator-outcome relation may be confounded: baseline values of "
-        "both will be adjusted for, and a sensitivity analysis will report how strong "
-        "unmeasured mediator-outcome confounding would need to be to remove the indirect "
-        "effect (correlation of the residuals; Imai, Keele and Tingley 2010).")
+    alpha = a.alpha or 0.05
+    specs = specs if specs is not None else analysis_specs(trial, plan)
+    analyses = [{"outcome": s.label, "role": s.role, "parts": _analysis_items(trial, s, alpha),
+                 "software": s.software} for s in specs]
+    mediation = "\n\n".join(mediation_paragraphs(trial, plan, TODO))
+    unit = {"partial": "peer worker", "cluster": "cluster"}.get(cl.kind)
+    clustered_mi = (
+        f" Imputation is done separately in each arm, so that the arms may differ in variance "
+        f"and clustering, with {unit} as a random effect in the imputation model"
+        f"{' of the intervention arm' if cl.kind == 'partial' else ''} (multilevel "
+        "imputation, R package jomo)." if unit else "")
     missing = (
-        "The primary analysis will use all observed outcomes under a missing-at-random "
-        "assumption (likelihood-based mixed models, or multiple imputation by chained equations "
-        "including allocation, baseline values and predictors of missingness). Sensitivity "
-        "analyses will explore departures from missing at random with delta-based "
-        "(pattern-mixture) imputation.")
+        "Outcomes are analysed under a missing-at-random assumption given the covariates of "
+        "the analysis model. Where only outcomes are missing, the likelihood-based models use "
+        "every observed value. Where covariates or several outcomes are missing, multiple "
+        "imputation by chained equations is used, with allocation, every variable of the "
+        "analysis model and baseline predictors of missingness in the imputation model, at "
+        "least as many imputations as the percentage of incomplete cases, and Rubin's rules "
+        f"to combine the results.{clustered_mi} Sensitivity analyses explore departures from "
+        "missing at random by delta-based (pattern-mixture) imputation, shifting the imputed "
+        "outcomes in each arm in turn by clinically plausible amounts. Events that define a "
+        "composite or while-on-treatment strategy (such as death) are part of the estimand, "
+        "not missing data.")
+    cace = cace_spec(trial, plan)
     populations = (
-        "The primary analysis follows the intention-to-treat principle: participants are "
-        "analysed in the arm to which they were randomised. A complier average causal effect "
-        "analysis will estimate the effect among participants who engage with peer support.")
-    additional = [
-        "Sensitivity of the primary result to the intraclass correlation model and to "
-        "missing data, as above." if cl.kind != "none" else
-        "Sensitivity of the primary result to missing data, as above.",
-        "Pre-specified subgroup analyses, if any, with tests of interaction.",
+        "The main estimands use the treatment policy strategy for adherence, so the analysis "
+        "follows the intention-to-treat principle: every randomised participant is analysed "
+        "in the arm to which they were allocated, whether or not they met a peer worker.")
+    multiplicity = (
+        (f"There are {a.primary.co_primary} co-primary outcomes, each tested at a two-sided "
+         f"level of {_g(alpha / a.primary.co_primary)} (Bonferroni)."
+         if a.primary and a.primary.co_primary > 1 else
+         f"There is one primary outcome, tested at a two-sided level of {_g(alpha)}.")
+        + " Secondary outcomes and the mechanism (mediation) analyses are not adjusted for "
+        "multiplicity: they are reported as estimates with confidence intervals, interpreted "
+        "as supporting the primary result, with the number of comparisons stated.")
+    if an.subgroups:
+        subgroups = (
+            f"Pre-specified subgroup analyses: {_join(an.subgroups)}. Each is an "
+            "arm-by-subgroup interaction in the primary analysis model, reported with its "
+            "confidence interval and interpreted with caution, since the trial is not powered "
+            "for interactions.")
+    else:
+        subgroups = ("No subgroup analyses are pre-specified; any subgroup analysis reported "
+                     "will be labelled exploratory.")
+    additional = [f"{s.label}: {_join(s.sensitivity)}." for s in specs]
+    additional.append("Missing data: delta-based sensitivity analyses, as under item 27c.")
+    additional.append(subgroups)
+    if cl.kind != "none":
+        additional.append(f"The intraclass correlation by {unit} will be reported with its "
+                          "confidence interval for each outcome, to inform future trials.")
+    visit_windows = an.visit_windows
+    software = [f"Sample size: trialplan {__version__}."]
+    by_software: dict = {}
+    for s in specs:
+        by_software.setdefault(s.software, []).append(s.label)
+    for name, labels in by_software.items():
+        software.append(f"{_cap(_join([labels[0]] + [x[:1].lower() + x[1:] for x in labels[1:]]))}"
+                        f": {name}.")
+    software.append(f"Complier average causal effect: {cace.software}.")
+    software.append("The versions of the software and packages used are recorded in the "
+                    "statistical report.")
+    covariates = (
+        f"Every analysis adjusts for {_covariates_text(trial, True, where_measured=True)}. "
+        "Covariates are fixed before unblinding; continuous covariates enter linearly unless "
+        "a pre-specified transformation is given.")
+    references = ["Gamble C et al. Guidelines for the content of statistical analysis plans "
+                  "in clinical trials. JAMA 2017;318:2337-2343.",
+                  "ICH E9(R1) addendum on estimands and sensitivity analysis in clinical "
+                  "trials, 2019."]
+    models = {s.model for s in specs}
+    if "glmm-logistic" in models:
+        references.append("Roberts C, Batistatou E, Roberts SA. Design and analysis of trials "
+                          "with a partially nested design and a binary outcome measure. Stat Med "
+                          "2016;35:1616-1636.")
+    if "lmm-heteroscedastic" in models:
+        references.append("Candlish J et al. Appropriate statistical methods for analysing "
+                          "partially nested randomised controlled trials with continuous "
+                          "outcomes: a simulation study. BMC Med Res Methodol 2018;18:105.")
+    if models & {"glmm-logistic", "gee-logistic"}:
+        references.append("Mancl LA, DeRouen TA. A covariance estimator for GEE with improved "
+                          "small-sample properties. Biometrics 2001;57:126-134.")
+    if models & {"lmm-cluster", "cluster-level"}:
+        references.append("Hayes RJ, Moulton LH. Cluster Randomised Trials. 2nd ed. Boca Raton: "
+                          "CRC Press, 2017.")
+    adherence = None
+    if cace.compliance:
+        adherence = ("Adherence is summarised by arm as the number of contacts with a peer "
+                     "worker and the share of the intervention arm who met the compliance "
+                     f"definition ({cace.compliance.rstrip('.')}).")
+    return {"analyses": analyses, "references": references, "adherence": adherence,
+            "mediation": mediation, "missing": missing,
+            "populations": populations, "cace": _cace_paragraph(trial, cace),
+            "additional": additional, "multiplicity": multiplicity, "subgroups": subgroups,
+            "visit_windows": visit_windows, "harms": _harms_analysis(trial),
+            "covariates": covariates, "software": software,
+            "assumption_checks": [f"{s.label}: {s.assumption_checks}." for s in specs]}
+
+
+# WHO Trial Registration Data Set, version 1.3.1: its 24 items, in order.
+WHO_TRDS = (
+    "Primary registry and trial identifying number", "Date of registration in primary registry",
+    "Secondary identifying numbers", "Source(s) of monetary or material support",
+    "Primary sponsor", "Secondary sponsor(s)", "Contact for public queries",
+    "Contact for scientific queries", "Public title", "Scientific title",
+    "Countries of recruitment", "Health condition(s) or problem(s) studied", "Intervention(s)",
+    "Key inclusion and exclusion criteria", "Study type", "Date of first enrolment",
+    "Sample size", "Recruitment status", "Primary outcome(s)", "Key secondary outcomes",
+    "Ethics review", "Completion date", "Summary results", "IPD sharing statement",
+)
+
+
+def _todo(need: str) -> str:
+    return f"**{TODO} {need}]**"
+
+
+def _who(trial, plan, objectives, title_sentence) -> list[dict]:
+    m = trial.model
+    t, p = m.trial, m.protocol
+    contacts = "; ".join(t.contacts) or None
+    criteria = []
+    if p.inclusion:
+        criteria.append("Inclusion: " + "; ".join(c.rstrip(".") for c in p.inclusion) + ".")
+    if p.exclusion:
+        criteria.append("Exclusion: " + "; ".join(c.rstrip(".") for c in p.exclusion) + ".")
+    name = m.intervention.brief_name
+    entries = [
+        t.registration or _todo("registry name and number"),
+        _todo("date of registration"),
+        _todo("sponsor's protocol number, funder's reference and other identifiers, or none"),
+        t.funder or _todo("funder"), t.sponsor or _todo("sponsor"),
+        _todo("secondary sponsors, or none"),
+        contacts or _todo("contact for public queries"),
+        contacts or _todo("contact for scientific queries"),
+        t.title, title_sentence, t.setting, t.population,
+        (f"{name}; comparator: {t.comparator.lower()}" if name else
+         _todo("intervention")),
+        " ".join(criteria) or _todo("inclusion and exclusion criteria"),
+        (f"Interventional; {m_design(t)}; allocation {_ratio(t)}; {t.framework}; masking: "
+         + (p.blinded.split(".")[0].lower() if p.blinded else _todo("who is masked"))),
+        _todo("anticipated date of first enrolment"),
+        f"{plan['final']['n_to_recruit']:,} participants",
+        "Pending (not yet recruiting)",
+        objectives["primary_outcome"],
+        "; ".join(objectives["secondary_outcomes"]) or "None",
+        p.ethics or _todo("ethics committee, approval status and date"),
+        _todo("anticipated completion date"),
+        "None yet (to be added when the trial is complete)",
+        p.data_sharing or _todo("plan for sharing individual participant data"),
     ]
-    return {"primary": primary_text, "secondary": secondary, "mediation": mediation,
-            "missing": missing, "populations": populations, "additional": additional,
-            "software": f"trialplan {__version__} for the sample size; analyses in a "
-                        "validated statistical package (to be named in the SAP)."}
+    return [{"number": i + 1, "item": item, "entry": entry}
+            for i, (item, entry) in enumerate(zip(WHO_TRDS, entries, strict=True))]
+
+
+def m_design(t) -> str:
+    return {"parallel": "individually randomised, parallel-group",
+            "cluster": "cluster-randomised, parallel-group"}[t.design]
+
+
+def _ratio(t) -> str:
+    return f"{_g(t.allocation_ratio)}:1" if t.allocation_ratio != 1 else "1:1"
+
+
+TIDIER_PLANS = {
+    "modifications": (
+        "No modifications are planned. Any change made during the trial (to the manual, "
+        "training, supervision, schedule or who delivers the intervention) will be recorded in "
+        "a modification log with its date, reason and the sites affected, and reported with the "
+        "results."),
+    "how_well_actual": (
+        "To be recorded during the trial and reported with the results: fidelity scores for "
+        "each peer worker, contacts delivered to each participant (from contact logs) and the "
+        "share of the intervention arm who met the compliance definition (see the process "
+        "evaluation plan)."),
+}
+
+# Domains of the principles-based fidelity index (Gillard et al., Soc Psychiatry Psychiatr
+# Epidemiol 2021) and the Gillard 2015 mechanism each bears on most directly: our proposal,
+# matched to the trial's mechanisms by words in their labels.
+FIDELITY_DOMAINS = (
+    ("Building trusting relationships based on shared lived experience", ("trust", "relation")),
+    ("Reciprocity and mutuality", ("trust", "relation")),
+    ("Leadership, choice and control", ("role",)),
+    ("Building strengths and making connections to community", ("role", "engag", "communit")),
+)
+
+
+def _process_evaluation(trial, plan, change_model, cace) -> dict:
+    m = trial.model
+    cl = m.assumptions.clustering.kind
+    unit = "peer worker" if cl != "cluster" else "cluster"
+    name = (m.intervention.brief_name or "the intervention").lower()
+    domains = []
+    for domain, words in FIDELITY_DOMAINS:
+        mechs = [mech for mech in change_model["mechanisms"]
+                 if any(w in (mech["id"] + " " + mech["label"]).lower() for w in words)]
+        domains.append({
+            "domain": domain,
+            "mechanisms": "; ".join(mech["label"] for mech in mechs) or
+            "no mechanism of this change model",
+            "process": _join(sorted({v["label"].lower() for mech in mechs
+                                     for v in mech["process"]})) or "none"})
+    months = trial.timepoint_months()
+    asked = sorted({t for v in trial.change_model.process_variables for t in v.timepoints},
+                   key=lambda t: months[t])
+    fidelity = m.intervention.how_well_planned
+    return {
+        "compliance": cace.compliance.rstrip(".") if cace.compliance else None,
+        "fidelity_sentence": (None if not fidelity else fidelity if
+                              fidelity.lower().startswith("fidelity") else
+                              f"Fidelity: {fidelity}"),
+        "questionnaire_times": when_phrase(trial, asked) if asked else "none",
+        "fidelity_measure": m.intervention.how_well_planned or _todo("fidelity measure"),
+        "fidelity_source": m.protocol.fidelity_source or (
+            "Interviews with each peer worker, their supervisor and a sample of the "
+            "participants they support, rated on the fidelity index by two raters "
+            "independently, as in the index's development"),
+        "fidelity_timing": m.protocol.fidelity_timing or (
+            "Twice for each peer worker: about three months after they start supporting trial "
+            "participants, and again near the end of delivery"),
+        "domains": domains,
+        "fidelity_moderator": (
+            f"Each peer worker's mean fidelity score is a {unit.replace(' ', '-')}-level "
+            "moderator: an "
+            "exploratory analysis adds the centred score and its interaction with allocation to "
+            "the primary analysis model, asking whether outcomes in the intervention arm vary "
+            "with the fidelity of the peer support received. Fidelity is not randomised, so "
+            "this analysis is observational and reported as such."),
+        "reach": (
+            "Reach is the share of the intervention arm who met a peer worker at least once "
+            "(from contact logs), and how those reached differ from those not reached in "
+            "baseline characteristics (age, gender, ethnicity, diagnosis, previous admissions "
+            "and baseline scores), described without significance tests. Recruitment and the "
+            "representativeness of those randomised are reported in the CONSORT flow diagram."),
+        "dose": (
+            "Dose is taken from the peer workers' contact logs: the number, length and mode of "
+            "contacts with each participant. The relation between "
+            "dose and outcome is estimated by instrumental variables with randomisation as the "
+            "instrument, as for the complier average causal effect, "
+            "assuming an effect proportional to the number of contacts; a per-protocol "
+            "comparison of those who received more support with those who received less is not "
+            "used, since dose received depends on prognosis."),
+        "adaptations": (
+            (m.intervention.tailoring + "; " if m.intervention.tailoring else "")
+            + "modifications are recorded in the modification log (TIDieR 10)"),
+        "context": m.protocol.context or (
+            "Context is measured at each site with a structured site profile completed at the "
+            "start and end of delivery (ward and team culture and readiness for peer workers, "
+            "discharge pathways and community services, supervision arrangements, clarity of "
+            "the peer worker role, staffing and turnover), and explored in interviews with staff "
+            "and managers."),
+        "usual_care": (
+            "Usual care is described at each site from the site profile and from participants' "
+            "service use. Contamination is recorded: control participants are asked at each "
+            "follow-up whether they received peer support, and peer workers record any contact "
+            "with control participants; staff exposure to peer workers on shared wards is noted "
+            "in the site profile."),
+        "harms": (
+            "Unexpected pathways and harms of peer support are looked for in both directions: "
+            "for participants (for example dependence on the peer worker, distress when support "
+            "ends, disclosure that unsettles, blurred boundaries) and for peer workers (for "
+            "example distress, re-experiencing their own difficulties, role strain or burnout). "
+            "They are recorded in supervision records and adverse event reports and explored in "
+            "interviews."),
+        "sampling": (
+            "Interviewees are sampled purposively for variation: participants across sites, "
+            "peer workers and dose received (including people who never met or stopped seeing "
+            "their peer worker), and across gender, ethnicity and diagnosis; every peer worker "
+            "and their supervisor; and staff and managers at each site. The number of interviews "
+            "is guided by the information the sample holds for the questions, reviewed as "
+            "analysis proceeds."),
+        "independence": (
+            "The process evaluation is carried out by researchers who do not deliver, supervise "
+            "or manage the intervention, including service user researchers; researchers "
+            "collecting outcome data stay blind to allocation and do not conduct process "
+            "interviews."),
+        "integration": (
+            "Quantitative process data (fidelity, dose, reach) and qualitative findings are "
+            "analysed separately first, then brought together mechanism by mechanism in a joint "
+            "display. Qualitative findings generate hypotheses about why effects vary, which are "
+            "tested where possible on the quantitative data (for example the fidelity "
+            "moderator analysis)."),
+        "timing": (
+            "We commit to analysing the process data, and writing up the qualitative analysis, "
+            "before the trial outcomes are known (before the database is locked and allocation "
+            "is revealed to the analysts), so that the outcomes do not shape how the process is "
+            "interpreted."),
+        "name": name,
+    }
 
 
 def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
@@ -562,8 +1044,14 @@ def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
                        "design); the control arm is not clustered.")
     ratio = f"{_g(t.allocation_ratio)}:1" if t.allocation_ratio != 1 else "1:1"
     protocol = m.protocol.model_dump()
-    tidier = [{"number": n, "name": name, "value": getattr(m.intervention, field)}
+    tidier = [{"number": n, "name": name,
+               "value": getattr(m.intervention, field) or TIDIER_PLANS.get(field)}
               for n, name, field in TIDIER]
+    specs = analysis_specs(trial, plan)
+    objectives = _objectives(trial, plan, change_model, specs)
+    comparing = (f"{t.title}: {'an' if design[0] in 'aeiou' else 'a'} {design} comparing "
+                 f"{(m.intervention.brief_name or 'the intervention').lower()} with "
+                 f"{t.comparator.lower()} in {t.population[:1].lower()}{t.population[1:]}")
     return {
         "todo_mark": TODO,
         "tool": {"name": "trialplan", "version": __version__},
@@ -577,11 +1065,15 @@ def build_context(trial, plan: dict, *, figures: dict | None = None) -> dict:
         "protocol": protocol,
         "intervention": {"brief_name": m.intervention.brief_name, "tidier": tidier},
         "change_model": change_model,
-        "objectives": _objectives(trial, plan, change_model),
-        "outcomes_table": _outcomes_table(trial),
+        "objectives": objectives,
+        "estimands": _estimands(trial, specs),
+        "who": _who(trial, plan, objectives, comparing),
+        "process": _process_evaluation(trial, plan, change_model, cace_spec(trial, plan)),
+        "sensitivity_labels": SENSITIVITY_LABELS,
+        "outcomes_table": _outcomes_table(trial, specs),
         "schedule": _schedule(trial),
         "sample_size": _sample_size(trial, plan),
-        "statistics": _statistics(trial, plan),
+        "statistics": _statistics(trial, plan, specs),
         "cluster_design": _cluster_design(trial, plan),
         "design_summary": _design_summary(plan),
         "plan": plan,

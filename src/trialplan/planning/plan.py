@@ -22,8 +22,8 @@ from trialplan import __version__
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
 from trialplan.planning.attrition import attrition_for
+from trialplan.planning.calls import Call
 from trialplan.stats import _dist as sp
-from trialplan.stats import means, mediation, proportions, survival
 from trialplan.stats.designs import FEW_CLUSTERS_PER_ARM
 
 PLAN_SCHEMA = "trialplan-plan/1"
@@ -95,10 +95,13 @@ def _require(trial) -> None:
 # Primary outcome
 
 
-def _primary_call(trial, overrides=None):
-    """The size function, its arguments, and the equivalent command line.
+def _primary_call(trial, overrides=None) -> Call:
+    """The primary outcome's size calculation (its Python call and command line are one).
 
     The primary outcome's own attrition (default assumptions.attrition) is used.
+    ``overrides`` replaces assumptions for the sensitivity analysis, by the trial
+    file's names (control_rate, intervention_rate, d, hazard_ratio, icc,
+    cluster_size, attrition).
     """
     overrides = overrides or {}
     m = trial.model
@@ -106,68 +109,43 @@ def _primary_call(trial, overrides=None):
     p = a.primary
     out = trial.primary_outcome()
     cl = a.clustering
-    attrition = attrition_for(trial, out.id)["rate"]
-    args = dict(power=a.power, alpha=a.alpha, ratio=m.trial.allocation_ratio,
-                attrition=overrides.get("attrition", attrition), co_primary=p.co_primary)
-    flags = [f"--power {a.power:g}", f"--alpha {a.alpha:g}"]
-    if m.trial.allocation_ratio != 1:
-        flags.append(f"--ratio {m.trial.allocation_ratio:g}")
-    if cl.kind != "none":
-        args.update(clustering=cl.kind, icc=overrides.get("icc", cl.icc),
-                    cluster_size=overrides.get("cluster_size", cl.cluster_size))
-        flags += [f"--clustering {cl.kind}", f"--icc {cl.icc:g}",
-                  f"--cluster-size {cl.cluster_size:g}"]
-        if cl.cluster_cv is not None and cl.kind == "cluster":
-            args["cluster_cv"] = cl.cluster_cv
-            flags.append(f"--cluster-cv {cl.cluster_cv:g}")
-    if attrition:
-        flags.append(f"--attrition {attrition:g}")
-    if p.co_primary > 1:
-        flags.append(f"--co-primary {p.co_primary}")
     if out.type == "binary":
-        fn, design = proportions, "proportions"
+        fn = "proportions"
         p1 = overrides.get("control_rate", p.control_rate)
         # A different control rate keeps the relative effect (risk ratio) unless the
         # intervention rate is varied too.
-        p2 = overrides.get("intervention_rate",
-                           p1 * p.intervention_rate / p.control_rate)
-        args.update(p1=p1, p2=p2)
-        head = f"--p1 {p.control_rate:g} --p2 {p.intervention_rate:g}"
+        p2 = overrides.get("intervention_rate", p.intervention_rate if "control_rate" not in
+                           overrides else p1 * p.intervention_rate / p.control_rate)
+        effect = dict(p1=p1, p2=p2)
     elif out.type == "continuous":
-        fn, design = means, "means"
+        fn = "means"
         d = p.d if p.d is not None else p.difference / p.sd
-        args.update(d=overrides.get("d", d), baseline_corr=p.baseline_corr,
-                    baselines=p.baselines, follow_ups=p.follow_ups,
-                    follow_up_corr=p.follow_up_corr)
-        head = f"--d {d:g}" if p.d is not None else f"--diff {p.difference:g} --sd {p.sd:g}"
-        if p.baseline_corr is not None:
-            head += f" --baseline-corr {p.baseline_corr:g}"
-        if p.baselines is not None:
-            head += f" --baselines {p.baselines}"
-        if p.follow_ups != 1:
-            head += f" --follow-ups {p.follow_ups}"
-        if p.follow_up_corr is not None:
-            head += f" --follow-up-corr {p.follow_up_corr:g}"
+        effect = dict(d=overrides.get("d", d), baseline_corr=p.baseline_corr,
+                      baselines=p.baselines, follow_ups=p.follow_ups,
+                      follow_up_corr=p.follow_up_corr)
         if cl.kind == "partial":
-            args["control_variance"] = cl.control_variance
-            head += f" --control-variance {cl.control_variance}"
+            effect["control_variance"] = cl.control_variance
         if cl.kind == "cluster" and cl.cluster_autocorr is not None:
-            args.update(cluster_autocorr=cl.cluster_autocorr,
-                        individual_autocorr=cl.individual_autocorr)
-            head += f" --cluster-autocorr {cl.cluster_autocorr:g}"
-            if cl.individual_autocorr is not None:
-                head += f" --individual-autocorr {cl.individual_autocorr:g}"
+            effect.update(cluster_autocorr=cl.cluster_autocorr,
+                          individual_autocorr=cl.individual_autocorr)
     else:
-        fn, design = survival, "survival"
-        args.update(hr=overrides.get("hazard_ratio", p.hazard_ratio), event_prob=p.event_prob)
-        head = f"--hr {p.hazard_ratio:g} --event-prob {p.event_prob:g}"
-    return fn, args, f"trialplan size {design} {head} " + " ".join(flags)
+        fn = "survival"
+        effect = dict(hr=overrides.get("hazard_ratio", p.hazard_ratio), event_prob=p.event_prob)
+    attrition = attrition_for(trial, out.id)["rate"]
+    kwargs = dict(**effect, power=a.power, alpha=a.alpha, ratio=m.trial.allocation_ratio,
+                  attrition=overrides.get("attrition", attrition), co_primary=p.co_primary)
+    if cl.kind != "none":
+        kwargs.update(clustering=cl.kind, icc=overrides.get("icc", cl.icc),
+                      cluster_size=overrides.get("cluster_size", cl.cluster_size))
+        if cl.kind == "cluster":
+            kwargs["cluster_cv"] = cl.cluster_cv
+    return Call.of(fn, **kwargs)
 
 
 def _primary(trial) -> dict:
-    fn, args, command = _primary_call(trial)
+    call = _primary_call(trial)
     try:
-        result = fn(**args)
+        result = call.run()
     except (InputError, UnreachableTargetError) as exc:
         raise TrialFileError([_problem(trial, ("assumptions", "primary"),
                                        f"the primary sample size cannot be computed: {exc}")]
@@ -175,7 +153,7 @@ def _primary(trial) -> dict:
     out = trial.primary_outcome()
     return {"outcome": out.id, "label": out.label, "type": out.type,
             "timepoints": list(out.timepoints), "attrition": attrition_for(trial, out.id),
-            "command": command, "result": result.to_dict()}
+            "command": call.command(), "result": result.to_dict()}
 
 
 def _clusters(trial, final: dict, res: dict) -> dict:
@@ -255,9 +233,8 @@ def _derive_caseload(trial):
     workers = rec.sites * st.peer_workers_per_site
     m = 1.0
     for _ in range(100):
-        fn, args, _ = _primary_call(_with_caseload(trial, m))
         try:
-            n_i = fn(**args).n_per_arm["intervention"]
+            n_i = _primary_call(_with_caseload(trial, m)).run().n_per_arm["intervention"]
         except (InputError, UnreachableTargetError) as exc:
             raise TrialFileError([_problem(trial, ("assumptions", "staffing"),
                                            f"the caseload cannot be derived from staffing: "
@@ -287,109 +264,352 @@ def _with_caseload(trial, m: float):
 # Mechanisms
 
 
-def _mechanisms(trial, planned_total: int) -> list[dict]:
+def _cumulative(p: float, share: float) -> float:
+    """Risk by a fraction ``share`` of a window whose risk is p, under a constant hazard."""
+    return 1.0 - (1.0 - p) ** share
+
+
+def _landmark(path, rates: dict, m_month: float, y_month: float, y_start: float) -> dict:
+    """The landmark outcome: events after the mediator's time point among those event-free then.
+
+    ``rates`` are each arm's risk over the whole window (y_start, y_month].  The
+    control arm's risk before the landmark is ``event_before_mediator`` when
+    given, else 1 - (1 - p)^(share of the window elapsed) under a constant
+    hazard; the intervention arm keeps the ratio of cumulative hazards.
+    """
+    share = (m_month - y_start) / (y_month - y_start)
+    pc, pt = rates["control"], rates["intervention"]
+    if path.event_before_mediator is not None:
+        qc = path.event_before_mediator
+        ratio = math.log1p(-pt) / math.log1p(-pc)
+        qt = 1.0 - (1.0 - qc) ** ratio
+        how = "event_before_mediator as given"
+    else:
+        qc, qt = _cumulative(pc, share), _cumulative(pt, share)
+        how = "derived under a constant hazard"
+    before = {"control": qc, "intervention": qt}
+    after = {arm: 1.0 - (1.0 - rates[arm]) / (1.0 - before[arm]) for arm in rates}
+    return {"before": before, "after": after, "how": how}
+
+
+def _total_effect(trial, path, node) -> tuple[float | None, str | None]:
+    """The total effect on the outcome on the b path's scale, and where it comes from."""
+    if path.total is not None:
+        return path.total, "given in the path"
+    p = trial.model.assumptions.primary
+    if p is None or trial.primary_outcome().id != path.outcome:
+        return None, None
+    if node.type == "binary" and p.control_rate and p.intervention_rate:
+        lor = math.log(p.intervention_rate / (1 - p.intervention_rate)) - math.log(
+            p.control_rate / (1 - p.control_rate))
+        return lor, "log odds ratio of the primary assumptions"
+    if node.type == "continuous":
+        d = p.d if p.d is not None else (p.difference / p.sd if p.difference is not None
+                                         and p.sd else None)
+        if d is None:
+            return None, None
+        # d is in SDs of the outcome within an arm, which is sqrt(1 + b^2) residual SDs.
+        return d * math.sqrt(1.0 + path.b ** 2), "primary d, in residual SDs of the outcome"
+    return None, None
+
+
+def _mechanisms(trial, recruited: dict) -> list[dict]:
+    """Each path's power at the planned numbers and the numbers it would need.
+
+    ``recruited`` is the number randomised per arm.  Each mechanism is analysed
+    on the complete cases of its own mediator and outcome.
+    """
     m = trial.model
     a = m.assumptions
     nodes = trial.nodes()
+    months = trial.timepoint_months()
     ratio = m.trial.allocation_ratio
     allocation = ratio / (1.0 + ratio)
-    cl = a.clustering
     out = []
     for i, path in enumerate(a.paths):
-        kind, node = nodes[path.outcome]
-        mech = nodes[path.mechanism][1]
-        mediator = nodes[path.mediator][1]
-        entry = {"mechanism": path.mechanism, "mechanism_label": mech.label,
-                 "mediator": path.mediator, "mediator_label": mediator.label,
-                 "outcome": path.outcome, "outcome_label": node.label,
-                 "outcome_type": node.type, "a": path.a, "b": path.b, "cprime": path.cprime,
-                 "source": path.source, "base_rate": None, "notes": []}
-        kw = dict(a=path.a, b=path.b, cprime=path.cprime, alpha=a.alpha, x="binary",
-                  allocation=allocation, seed=a.seed)
-        test = a.mediation_test
-        flags = [f"--a {path.a:g}", f"--b {path.b:g}"]
-        if path.cprime:
-            flags.append(f"--cprime {path.cprime:g}")
-        if ratio != 1:
-            flags.append(f"--allocation {allocation:.6g}")
-        if node.type == "binary":
-            base = path.base_rate
-            primary = trial.primary_outcome()
-            if base is None and primary.id == path.outcome and a.primary is not None:
-                base = a.primary.control_rate
-                entry["notes"].append(f"outcome rate {base:g}: the primary control_rate")
-            if base is None:
-                raise TrialFileError([_problem(trial, ("assumptions", "paths", i),
-                                               f"assumptions.paths[{i}].base_rate is missing: "
-                                               f"{path.outcome} is binary; add its control-arm "
-                                               "rate as 'base_rate:' in this path")])
-            kw.update(outcome="binary", base_rate=base)
-            entry["base_rate"] = base
-            flags += ["--outcome binary", f"--base-rate {base:g}"]
-            if cl.kind == "partial":
-                kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
-                          b_level="individual", control_variance=cl.control_variance)
-                flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
-                          f"--cluster-size {cl.cluster_size:g}", "--b-level individual",
-                          f"--control-variance {cl.control_variance}"]
-                entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for the process "
-                                      "variable; the logistic b path is estimated within "
-                                      "caseloads and the control arm")
-                if test in _SIMULATED:
-                    entry["notes"].append(f"the {test} test is not available with partial "
-                                          "nesting; analytic joint significance used")
-                    test = "joint"
-        elif node.type != "continuous":
-            entry.update(status="not computed", test=None,
-                         reason=f"{path.outcome} is {node.type}; mechanism power is computed "
-                                "for continuous and binary outcomes")
-            out.append(entry)
-            continue
-        elif cl.kind == "partial":
-            kw.update(icc_m=cl.icc, icc_y=cl.icc, cluster_size=cl.cluster_size,
-                      b_level=a.mediation_b_level, control_variance=cl.control_variance)
-            flags += [f"--icc-m {cl.icc:g}", f"--icc-y {cl.icc:g}",
-                      f"--cluster-size {cl.cluster_size:g}", f"--b-level {a.mediation_b_level}",
-                      f"--control-variance {cl.control_variance}"]
-            entry["notes"].append(f"peer-worker ICC {cl.icc:g} assumed for both the process "
-                                  "variable and the outcome")
-            if test in _SIMULATED:
-                entry["notes"].append(f"the {test} test is not available with partial nesting; "
-                                      "analytic joint significance used")
-                test = "joint"
-        if cl.kind == "cluster":
-            entry.update(status="not computed", test=None,
-                         reason="mechanism power for cluster-randomised trials is not "
-                                "available")
-            out.append(entry)
-            continue
-        kw["test"] = test
-        flags.append(f"--test {test}")
-        if test in _SIMULATED:
-            flags.append(f"--seed {a.seed}")
         try:
-            at_n = mediation(**kw, n=planned_total)
-            needed = mediation(**kw, power=a.mediation_power)
+            entry = _mechanism(trial, i, path, nodes, months, recruited, allocation)
         except (InputError, UnreachableTargetError) as exc:
-            entry.update(status="not computed", test=test, reason=str(exc))
+            entry = _entry(trial, path, nodes)
+            entry.update(status="not computed", test=None, reason=str(exc))
+        out.append(entry)
+    _check_totals(out)
+    return out
+
+
+def _entry(trial, path, nodes) -> dict:
+    node = nodes[path.outcome][1]
+    mediator = nodes[path.mediator][1]
+    m_tp, y_tp = trial.path_timepoints(path)
+    return {"mechanism": path.mechanism, "mechanism_label": nodes[path.mechanism][1].label,
+            "mediator": path.mediator, "mediator_label": mediator.label,
+            "outcome": path.outcome, "outcome_label": node.label, "outcome_type": node.type,
+            "mediator_timepoint": m_tp, "outcome_timepoint": y_tp,
+            "a": path.a, "b": path.b, "cprime": path.cprime, "source": path.source,
+            "base_rate": None, "notes": []}
+
+
+def _mechanism(trial, i, path, nodes, months, recruited, allocation) -> dict:
+    m = trial.model
+    a = m.assumptions
+    cl = a.clustering
+    node = nodes[path.outcome][1]
+    mediator = nodes[path.mediator][1]
+    entry = _entry(trial, path, nodes)
+    notes = entry["notes"]
+    m_month, y_month = months[entry["mediator_timepoint"]], months[entry["outcome_timepoint"]]
+    att = max(attrition_for(trial, mediator.id)["rate"], attrition_for(trial, node.id)["rate"])
+    entry["attrition"] = att
+    notes.append(f"analysed on complete cases of {path.mediator} ({entry['mediator_timepoint']}) "
+                 f"and {path.outcome} ({entry['outcome_timepoint']}): {att:.0%} lost, the larger "
+                 "of the two variables' attrition (those lost on one are assumed lost on both)")
+    keep = {arm: 1.0 - att for arm in recruited}
+    total, total_from = _total_effect(trial, path, node)
+    kw = dict(a=path.a, b=path.b, cprime=path.cprime)
+    if node.type == "binary":
+        rates, base = _binary_rates(trial, i, path, total, allocation, notes)
+        entry["base_rate"] = base
+        starts = [months[t] for t in node.timepoints if months[t] < y_month]
+        y_start = max(min(starts), 0.0) if starts else 0.0
+        if m_month > y_start:
+            if path.event_before_mediator is not None and \
+                    path.event_before_mediator >= rates["control"]:
+                raise TrialFileError([_problem(
+                    trial, ("assumptions", "paths", i, "event_before_mediator"),
+                    f"event_before_mediator ({path.event_before_mediator:g}) must be below the "
+                    f"control-arm rate over the whole window ({rates['control']:g})")])
+            lm = _landmark(path, rates, m_month, y_month, y_start)
+            keep = {arm: keep[arm] * (1.0 - lm["before"][arm]) for arm in keep}
+            rates = lm["after"]
+            entry["landmark"] = {"from_month": m_month, "to_month": y_month,
+                                 "event_before": lm["before"], "event_after": lm["after"],
+                                 "how": lm["how"]}
+            notes.append(f"landmark outcome: {node.label.lower()} between month {m_month:g} "
+                         f"and month {y_month:g} among those without the event by month "
+                         f"{m_month:g} (control arm: {lm['before']['control']:.3f} had it "
+                         f"before, {lm['how']}; {lm['after']['control']:.3f} after)")
+        overall = (1 - allocation) * rates["control"] * keep["control"] + \
+            allocation * rates["intervention"] * keep["intervention"]
+        overall /= (1 - allocation) * keep["control"] + allocation * keep["intervention"]
+        kw.update(outcome="binary", base_rate=_clean(rates["control"]),
+                  outcome_rate=_clean(overall))
+        entry["outcome_rate"] = kw["outcome_rate"]
+        notes.append(f"b path variance from the overall outcome rate {overall:.4f} at the "
+                     "planned effect (Hsieh, Bloch & Larsen 1998), not the control rate")
+    elif node.type != "continuous":
+        raise InputError(f"{path.outcome} is {node.type}; mechanism power is computed for "
+                         "continuous and binary outcomes")
+    analysed = {arm: int(math.floor(recruited[arm] * keep[arm] + 1e-9)) for arm in recruited}
+    if cl.kind == "cluster":
+        calls, planned = _cluster_calls(trial, path, mediator, node, kw, att, allocation, notes,
+                                        recruited)
+        entry["design"] = calls[0].kwargs["design"]
+    else:
+        calls, planned = _individual_calls(trial, path, kw, analysed, allocation, notes,
+                                           keep["intervention"])
+        entry["design"] = "partially nested" if cl.kind == "partial" else "individual"
+    at_n, needed = (c.run() for c in calls)
+    test = calls[0].kwargs.get("test", "joint")
+    entry.update(status="computed", test=test, method=at_n.method, reference=at_n.reference,
+                 power_at_planned_n=at_n.power, mc_se=getattr(at_n, "mc_se", None),
+                 target_power=a.mediation_power,
+                 detectable=at_n.power >= a.mediation_power, path_power=at_n.path_power,
+                 command=calls[0].command(), command_needed=calls[1].command(),
+                 function=calls[0].function,
+                 arguments={k: v for k, v in calls[0].kwargs.items() if k not in ("n", "clusters")},
+                 indirect_effect=path.a * path.b, total_effect=total,
+                 total_effect_from=total_from,
+                 proportion_mediated=(path.a * path.b / total) if total else None)
+    if cl.kind == "cluster":
+        entry.update(planned_clusters=planned, planned_n=at_n.n_total,
+                     clusters_needed=needed.clusters, n_needed_analysed=needed.n_total,
+                     n_needed_to_recruit=math.ceil(needed.n_total / (1.0 - att) - 1e-9),
+                     n_needed_per_arm=None, n_needed_to_recruit_per_arm=None)
+    else:
+        scale = {arm: keep[arm] for arm in keep}
+        recruit = {arm: math.ceil(v / scale[arm] - 1e-9) for arm, v in needed.n_per_arm.items()}
+        entry.update(planned_n=planned, n_needed_analysed=needed.n_total,
+                     n_needed_per_arm=needed.n_per_arm, n_needed_to_recruit=sum(recruit.values()),
+                     n_needed_to_recruit_per_arm=recruit,
+                     peer_workers_needed=needed.to_dict().get("peer_workers"))
+    notes += list(at_n.notes)
+    return entry
+
+
+def _clean(x: float) -> float:
+    """A derived rate to 12 significant digits, so the command line stays readable."""
+    return float(f"{x:.12g}")
+
+
+def _binary_rates(trial, i, path, total, allocation, notes) -> tuple[dict, float]:
+    a = trial.model.assumptions
+    base = path.base_rate
+    primary = trial.primary_outcome()
+    if primary.id == path.outcome and a.primary is not None and a.primary.control_rate:
+        if base is None:
+            base = a.primary.control_rate
+            notes.append(f"outcome rate {base:g}: the primary control_rate")
+        if base == a.primary.control_rate and a.primary.intervention_rate:
+            return {"control": base, "intervention": a.primary.intervention_rate}, base
+    if base is None:
+        raise TrialFileError([_problem(trial, ("assumptions", "paths", i),
+                                       f"assumptions.paths[{i}].base_rate is missing: "
+                                       f"{path.outcome} is binary; add its control-arm "
+                                       "rate as 'base_rate:' in this path")])
+    if total is None:
+        notes.append("no total effect given for this outcome: the intervention arm's rate is "
+                      "taken as the control rate")
+        return {"control": base, "intervention": base}, base
+    odds = base / (1 - base) * math.exp(total)
+    return {"control": base, "intervention": odds / (1 + odds)}, base
+
+
+def _individual_calls(trial, path, kw, analysed, allocation, notes, keep_intervention):
+    a = trial.model.assumptions
+    cl = a.clustering
+    test = a.mediation_test
+    kw = dict(kw, alpha=a.alpha, allocation=allocation, r2_m=path.r2_m, r2_y=path.r2_y)
+    if cl.kind == "partial":
+        icc_m = path.icc_m if path.icc_m is not None else cl.icc
+        icc_y = path.icc_y if path.icc_y is not None else cl.icc
+        b_level = "individual" if kw.get("outcome") == "binary" else a.mediation_b_level
+        # The caseload analysed for this mechanism: those allocated to a peer worker who
+        # are in its analysis, so that the number of peer workers is the planned one.
+        kw.update(icc_m=icc_m, icc_y=icc_y,
+                  cluster_size=_clean(cl.cluster_size * keep_intervention), b_level=b_level,
+                  control_variance=cl.control_variance, r2_m2=path.r2_m2, r2_y2=path.r2_y2)
+        notes.append(f"peer-worker ICC {icc_m:g} for the process variable and {icc_y:g} for "
+                     "the outcome" + ("; the logistic b path is estimated within caseloads "
+                                      "and the control arm" if kw.get("outcome") == "binary"
+                                      else ""))
+        if test in _SIMULATED:
+            notes.append(f"the {test} test is not available with partial nesting; analytic "
+                         "joint significance used")
+            test = "joint"
+    kw["test"] = test
+    if test in _SIMULATED:
+        kw["seed"] = a.seed
+    planned = analysed["control"] + analysed["intervention"]
+    return (Call.of("mediation", **kw, n=planned),
+            Call.of("mediation", **kw, power=a.mediation_power)), planned
+
+
+def _cluster_calls(trial, path, mediator, node, kw, att, allocation, notes, recruited):
+    a = trial.model.assumptions
+    cl = a.clustering
+    if node.type != "continuous":
+        raise InputError("mechanism power for a binary outcome in a cluster-randomised trial is "
+                         "not available (2-1-1 and 2-2-1 power is for continuous outcomes)")
+    # Clusters are counted from those recruited (as the primary's), each analysing the
+    # participants it recruits who are in this mechanism's complete cases.
+    clusters = sum(math.ceil(k / cl.cluster_size - 1e-9) for k in recruited.values())
+    size = cl.cluster_size * (1.0 - att)
+    design = "2-2-1" if mediator.level == "cluster" else "2-1-1"
+    test = a.mediation_test if a.mediation_test in ("joint", "sobel") else "joint"
+    if test != a.mediation_test:
+        notes.append(f"the {a.mediation_test} test is not available for cluster-randomised "
+                     "mechanisms; analytic joint significance used")
+    icc_y = path.icc_y if path.icc_y is not None else cl.icc
+    args = dict(design=design, a=kw["a"], b=kw["b"], cprime=kw["cprime"],
+                cluster_size=_clean(size), icc_y=icc_y, r2_y1=path.r2_y, r2_y2=path.r2_y2,
+                r2_m2=path.r2_m2, allocation=allocation, alpha=a.alpha, test=test)
+    if design == "2-1-1":
+        icc_m = path.icc_m if path.icc_m is not None else cl.icc
+        args.update(icc_m=icc_m, b_within=path.b_within, r2_m1=path.r2_m)
+        notes.append(f"2-1-1 design: cluster ICC {icc_m:g} for the process variable and "
+                     f"{icc_y:g} for the outcome; b is the between-cluster path B"
+                     + (f", b1 = {path.b_within:g} within clusters" if path.b_within is not None
+                        else " (the within-cluster path b1 assumed equal)"))
+    if cl.cluster_cv:
+        notes.append("clusters of unequal size: the mean cluster size is used where Kelcey et "
+                     "al. use the harmonic mean, which is smaller, so power is slightly "
+                     "overstated")
+    return (Call.of("cluster_mediation", **args, clusters=clusters),
+            Call.of("cluster_mediation", **args, power=a.mediation_power)), clusters
+
+
+def _parallel(trial, mechanisms: list[dict]) -> list[dict]:
+    """Process variables of one mechanism on one outcome, analysed together (parallel mediators).
+
+    Reports each specific indirect effect, all of them, and the mechanism's total
+    indirect effect, with the residual correlation assumptions.mediator_correlation.
+    """
+    a = trial.model.assumptions
+    cl = a.clustering
+    groups: dict = {}
+    for m in mechanisms:
+        if m.get("status") == "computed":
+            groups.setdefault((m["mechanism"], m["outcome"]), []).append(m)
+    out = []
+    for (mech, outcome), group in groups.items():
+        if len(group) < 2:
+            continue
+        k = len(group)
+        r = a.mediator_correlation
+        entry = {"mechanism": mech, "mechanism_label": group[0]["mechanism_label"],
+                 "outcome": outcome, "outcome_label": group[0]["outcome_label"],
+                 "mediators": [g["mediator"] for g in group],
+                 "mediator_labels": [g["mediator_label"] for g in group],
+                 "correlation": r, "notes": []}
+        if group[0]["outcome_type"] != "continuous" or cl.kind == "cluster" or k > 4:
+            entry.update(status="not computed",
+                         reason="several mediators are sized for a continuous outcome, 2 to 4 "
+                                "mediators, in individually randomised or partially nested "
+                                "trials")
             out.append(entry)
             continue
-        attr = a.attrition or 0.0
-        recruit = {arm: math.ceil(v / (1.0 - attr) - 1e-9)
-                   for arm, v in needed.n_per_arm.items()}
-        entry.update(
-            status="computed", test=test, method=at_n.method, reference=at_n.reference,
-            power_at_planned_n=at_n.power, mc_se=at_n.mc_se, planned_n=planned_total,
-            target_power=a.mediation_power, detectable=at_n.power >= a.mediation_power,
-            n_needed_analysed=needed.n_total, n_needed_per_arm=needed.n_per_arm,
-            n_needed_to_recruit=sum(recruit.values()), n_needed_to_recruit_per_arm=recruit,
-            path_power=at_n.path_power, peer_workers_needed=needed.to_dict().get("peer_workers"),
-            command="trialplan mediation " + " ".join(flags),
-            arguments=dict(kw),  # the trialplan.stats.mediation call, reused by the figures
-        )
-        entry["notes"] += list(at_n.notes)
+        test = a.mediation_test if a.mediation_test in ("joint", "mc", "bootstrap") else "joint"
+        if cl.kind == "partial" and test != "joint":
+            test = "joint"
+        kw = dict(mediators=[(g["mediator"], g["a"], g["b"]) for g in group],
+                  correlation=[[1.0 if i == j else r for j in range(k)] for i in range(k)],
+                  alpha=a.alpha, allocation=group[0]["arguments"]["allocation"], test=test)
+        if test != "joint":
+            kw["seed"] = a.seed
+        n = min(g["planned_n"] for g in group)
+        call = Call.of("mediation_multi", **kw, n=n)
+        res = call.run()
+        if cl.kind == "partial":
+            entry["notes"].append("several-mediator power ignores the peer-worker clustering "
+                                  "(no partially nested form); the single-mediator powers "
+                                  "allow for it")
+        entry.update(status="computed", test=test, planned_n=n, command=call.command(),
+                     effects=[{"mediator": g["mediator"], "power": e["power"]}
+                              for g, e in zip(group, res.effects, strict=True)],
+                     power_all=res.all["power"], total_indirect=res.total_indirect,
+                     notes=entry["notes"] + list(res.notes))
         out.append(entry)
     return out
+
+
+def _check_totals(entries: list[dict]) -> None:
+    """Warn when the paths imply more than the total effect, or the opposite sign."""
+    by_outcome: dict = {}
+    for e in entries:
+        if e.get("status") == "computed" and e.get("total_effect") is not None:
+            by_outcome.setdefault(e["outcome"], []).append(e)
+    for outcome, group in by_outcome.items():
+        for e in group:
+            total, ab = e["total_effect"], e["indirect_effect"]
+            if total == 0 or ab == 0:
+                continue
+            if (ab > 0) != (total > 0):
+                e["notes"].append(f"the paths imply an indirect effect of {ab:.3g}, opposite in "
+                                  f"sign to the total effect assumed for {outcome} "
+                                  f"({total:.3g}): check the signs of a and b (direction of "
+                                  "each scale)")
+                e["warning"] = "sign"
+            elif abs(ab) > abs(total):
+                e["notes"].append(f"the paths imply an indirect effect of {ab:.3g}, more than "
+                                  f"the total effect assumed for {outcome} ({total:.3g})")
+                e["warning"] = "exceeds total"
+        same = [e for e in group if e.get("warning") is None]
+        joint = sum(e["indirect_effect"] for e in same)
+        total = group[0]["total_effect"]
+        if len(same) > 1 and total and abs(joint) > abs(total) and (joint > 0) == (total > 0):
+            for e in same:
+                e["notes"].append(f"together the mechanisms on {outcome} imply {joint:.3g}, "
+                                  f"more than its total effect ({total:.3g})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -687,9 +907,8 @@ def _sensitivity_ranges(trial) -> tuple[dict, list[str]]:
 
 
 def _n_for(trial, overrides) -> tuple[int | None, str | None]:
-    fn, args, _ = _primary_call(trial, overrides)
     try:
-        r = fn(**args)
+        r = _primary_call(trial, overrides).run()
     except (InputError, UnreachableTargetError) as exc:
         return None, str(exc)
     return int(r.n_total), None
@@ -751,33 +970,40 @@ def build_plan(trial) -> dict:
     notes: list[str] = []
     primary = _primary(trial)
     res = primary["result"]
-    planned_analysed = res["n_analysed_per_arm"]["control"] + res["n_analysed_per_arm"][
-        "intervention"]
-    mechanisms = _mechanisms(trial, planned_analysed)
+    mechanisms = _mechanisms(trial, res["n_per_arm"])
 
     final = {"driven_by": "primary", "n_analysed_per_arm": dict(res["n_analysed_per_arm"]),
              "n_to_recruit_per_arm": dict(res["n_per_arm"]), "n_to_recruit": res["n_total"]}
     computed = [mm for mm in mechanisms if mm.get("status") == "computed"]
     if a.mechanisms_drive_n:
+        keep = 1.0 - attrition_for(trial, trial.primary_outcome().id)["rate"]
         for mm in computed:
+            per_arm = mm.get("n_needed_to_recruit_per_arm")
+            if per_arm is None:
+                notes.append(f"mechanisms_drive_n: the mechanism {mm['mechanism']} is sized in "
+                             "clusters; its clusters_needed is reported, not used for the "
+                             "final n")
+                continue
             if mm["n_needed_to_recruit"] > final["n_to_recruit"]:
                 final = {"driven_by": mm["mechanism"],
-                         "n_analysed_per_arm": dict(mm["n_needed_per_arm"]),
-                         "n_to_recruit_per_arm": dict(mm["n_needed_to_recruit_per_arm"]),
+                         "n_analysed_per_arm": {k: int(math.floor(v * keep + 1e-9))
+                                                for k, v in per_arm.items()},
+                         "n_to_recruit_per_arm": dict(per_arm),
                          "n_to_recruit": mm["n_needed_to_recruit"]}
         if final["driven_by"] != "primary":
             notes.append(f"mechanisms_drive_n is true: the mechanism {final['driven_by']} needs "
                          "more participants than the primary outcome and sets the final n; "
                          "every mechanism's power is given at that n")
-            mechanisms = _mechanisms(trial, sum(final["n_analysed_per_arm"].values()))
+            mechanisms = _mechanisms(trial, final["n_to_recruit_per_arm"])
             computed = [mm for mm in mechanisms if mm.get("status") == "computed"]
     final["n_analysed"] = sum(final["n_analysed_per_arm"].values())
     final.update(_clusters(trial, final, res))
-    can = [mm["mechanism"] for mm in computed if mm["detectable"]]
-    cannot = [mm["mechanism"] for mm in computed if not mm["detectable"]]
-    final["mechanisms_detectable"] = can
-    final["mechanisms_not_detectable"] = cannot
-    final["mechanisms_not_computed"] = [mm["mechanism"] for mm in mechanisms
+    def label(mm):
+        return f"{mm['mechanism']} ({mm['mediator']} -> {mm['outcome']})"
+
+    final["mechanisms_detectable"] = [label(mm) for mm in computed if mm["detectable"]]
+    final["mechanisms_not_detectable"] = [label(mm) for mm in computed if not mm["detectable"]]
+    final["mechanisms_not_computed"] = [label(mm) for mm in mechanisms
                                         if mm.get("status") != "computed"]
     if final.get("few_clusters"):
         notes.append(f"few clusters: {min(final['clusters_per_arm'].values())} in an arm, under "
@@ -808,6 +1034,7 @@ def build_plan(trial) -> dict:
     notes += snotes
     sensitivity = _sensitivity(trial, ranges)
     simulated = [mm for mm in computed if mm["test"] in _SIMULATED]
+    parallel = _parallel(trial, mechanisms)
     return {
         "schema": PLAN_SCHEMA,
         "trial": {"title": m.trial.title, "acronym": m.trial.acronym,
@@ -820,6 +1047,7 @@ def build_plan(trial) -> dict:
                         "clustering": a.clustering.model_dump()},
         "primary": primary,
         "mechanisms": mechanisms,
+        "parallel_mechanisms": parallel,
         "final": final,
         "staffing": staffing,
         "recruitment": recruitment,

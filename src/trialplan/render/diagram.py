@@ -73,7 +73,9 @@ def matrix(plan) -> list[dict]:
                 "kind": "process variable" if kind == "process" else "outcome",
                 "instrument": m.get("abbreviation") or item.measure,
                 "timepoints": [f"{t} (month {months[t]:g})" for t in item.timepoints],
-                "role": getattr(item, "role", "mediator"),
+                "role": getattr(item, "role", None) or (
+                    "intervention arm only" if getattr(item, "arms", "both") == "intervention"
+                    else "mediator"),
                 "type": item.type,
             })
     return rows

@@ -66,6 +66,29 @@ def _fixed(value, digits=2) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def _g(value, digits=3) -> str:
+    """A number as a person writes it: 30 not 30.0, 6.5 not 6.50, at most ``digits`` decimals."""
+    text = f"{float(value):,.{digits}f}".rstrip("0").rstrip(".")
+    return text
+
+
+_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _words(value) -> str:
+    """A count as prose writes it: words below ten, figures from ten."""
+    n = int(value)
+    return _WORDS[n] if 0 <= n < len(_WORDS) else f"{n:,}"
+
+
+def _sentence(value) -> str:
+    """Text ending in exactly one full stop (file text may or may not end with one)."""
+    text = str(value).rstrip()
+    if text.endswith("]**"):  # a placeholder reads as its own sentence
+        return text
+    return text.rstrip(".") + "." if not text.endswith(("?", "!")) else text
+
+
 def environment(template_dir=None):
     """The sandboxed Jinja2 environment: user templates first, then the built-in ones."""
     from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
@@ -82,7 +105,8 @@ def environment(template_dir=None):
         loader=ChoiceLoader(loaders), undefined=StrictUndefined, autoescape=False,
         keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
     )
-    env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed)
+    env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, g=_g,
+                       sentence=_sentence, words=_words)
     return env
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from trialplan.planning import build_plan
-from trialplan.planning.context import SPIRIT_2025, TIDIER, TODO, build_context
+from trialplan.planning.context import SPIRIT_2025, TODO, build_context
 from trialplan.render import documents
 
 _FIGURES = {"change_model": "figures/change-model.png",
@@ -70,36 +71,73 @@ def write_draft(trial, output, *, document="protocol", template_dir=None, refere
                                     reference_doc=reference_doc)
 
 
+STATUSES = ("filled", "partly filled", "to complete")
+_PLACEHOLDER = re.compile(r"\*{0,2}\[" + re.escape(TODO[1:]) + r"\s*([^\]]*)\]\*{0,2}")
+
+
+def judge(body: str) -> tuple[str, list[str]]:
+    """Judge an item's text: its status and what is still missing.
+
+    An item is *filled* when it has no placeholder, *to complete* when nothing
+    but placeholders (and table scaffolding) is left once they are removed, and
+    *partly filled* otherwise; the missing parts are the placeholders' requests.
+    """
+    missing = [m.strip() for m in _PLACEHOLDER.findall(body)]
+    rest = _PLACEHOLDER.sub("", body)
+    words = re.findall(r"[A-Za-z]{3,}", rest)
+    if not missing:
+        return ("filled" if words else "to complete"), []
+    return ("partly filled" if words else "to complete"), missing
+
+
+def _sections(text: str) -> dict:
+    """Each ``### id. title`` item of the rendered protocol: its heading and body."""
+    out: dict = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            heading = line[4:].strip()
+            current = heading.split(".", 1)[0].strip()
+            out[current] = {"heading": heading, "lines": []}
+        elif line.startswith("## "):
+            current = None
+        elif current is not None:
+            out[current]["lines"].append(line)
+    return out
+
+
 def checklist(trial, guideline: str = "spirit-2025", *, template_dir=None) -> list[dict]:
-    """Each item of the guideline: filled or to complete, and where in the document."""
+    """Each item of the guideline judged on the drafted content, and where it is.
+
+    Returns
+    -------
+    list of dict
+        ``item``, ``title``, ``status`` (one of :data:`STATUSES`), ``missing``
+        (what the placeholders still ask for) and ``where`` (the heading of the
+        protocol section that holds the item).
+    """
     if guideline == "tidier":
+        plan = build_plan(trial)
+        context = build_context(trial, plan)
         out = []
-        for number, name, field in TIDIER:
-            value = getattr(trial.model.intervention, field)
-            out.append({"item": number, "title": name, "status": "filled" if value else
-                        "to complete", "where": f"intervention.{field} (protocol item 15a)"})
+        for row in context["intervention"]["tidier"]:
+            status, missing = judge(row["value"] or f"{TODO} {row['name'].lower()}]")
+            out.append({"item": row["number"], "title": row["name"], "status": status,
+                        "missing": missing,
+                        "where": f"protocol, section '15a. Intervention and comparator', "
+                                 f"TIDieR table row {row['number']}"})
         return out
     text, _ = markdown_for(trial, "protocol", template_dir=template_dir, with_figures=False)
-    lines = text.splitlines()
-    starts = {}
-    for i, line in enumerate(lines):
-        if line.startswith("### "):
-            key = line[4:].split(".", 1)[0].strip()
-            starts[key] = i
-    order = sorted(starts.values())
+    sections = _sections(text)
     out = []
     for item, title in SPIRIT_2025:
-        if item not in starts:
-            out.append({"item": item, "title": title, "status": "missing",
-                        "where": "no heading in the document"})
+        section = sections.get(item)
+        if section is None:
+            out.append({"item": item, "title": title, "status": "to complete",
+                        "missing": ["the whole item: the protocol has no section for it"],
+                        "where": "no section in the protocol"})
             continue
-        start = starts[item]
-        later = [s for s in order if s > start]
-        end = later[0] if later else len(lines)
-        body = "\n".join(lines[start + 1:end])
-        # The next section heading ("## ...") also ends an item.
-        body = body.split("\n## ")[0]
-        status = "to complete" if TODO in body or not body.strip() else "filled"
-        out.append({"item": item, "title": title, "status": status,
-                    "where": f"line {start + 1}: {lines[start][4:]}"})
+        status, missing = judge("\n".join(section["lines"]))
+        out.append({"item": item, "title": title, "status": status, "missing": missing,
+                    "where": f"protocol, section '{section['heading']}'"})
     return out

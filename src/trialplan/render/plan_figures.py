@@ -38,9 +38,12 @@ def _save(fig) -> dict:
 
 
 def _primary_curve(plt, trial, plan):
+    from trialplan.planning.calls import _function
     from trialplan.planning.plan import _primary_call
 
-    fn, args, _ = _primary_call(trial)
+    call = _primary_call(trial)
+    fn = _function(call.function)
+    args = call.kwargs
     res = plan["primary"]["result"]
     centre = float(res["n_analysed_per_arm"]["control"])
     ns = np.linspace(max(4.0, centre * 0.2), centre * 2.0, 120)
@@ -67,6 +70,8 @@ def _mechanism_curves(plt, plan):
     computed = [m for m in plan["mechanisms"] if m.get("status") == "computed"]
     if not computed:
         return None
+    if computed[0]["function"] == "cluster_mediation":
+        return _cluster_mechanism_curves(plt, plan, computed)
     planned = computed[0]["planned_n"]
     top = max(max(m["n_needed_analysed"] for m in computed), planned) * 1.3
     ns = np.unique(np.linspace(20, top, 60).astype(int))
@@ -90,6 +95,33 @@ def _mechanism_curves(plt, plan):
     ax.set_ylabel("power to detect the indirect effect")
     ax.set_ylim(0, 1)
     ax.set_title("Mechanisms: joint significance (analytic)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+def _cluster_mechanism_curves(plt, plan, computed):
+    """Cluster-randomised trials: each mechanism's power against the clusters randomised."""
+    from trialplan.stats.cluster_mediation import cluster_mediation
+
+    planned = computed[0]["planned_clusters"]
+    top = max(max(m["clusters_needed"] for m in computed), planned) * 1.3
+    js = np.unique(np.linspace(6, max(top, 12), 60).astype(int))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = ["#1f4e79", "#b9770e", "#1e8449", "#7d3c98", "#922b21", "#566573"]
+    for colour, m in zip(colours, computed, strict=False):
+        kw = {**m["arguments"], "test": "joint"}
+        kw.pop("power", None)
+        powers = [cluster_mediation(**kw, clusters=int(j)).power for j in js]
+        ax.plot(js, powers, color=colour, lw=2,
+                label=f"{m['mechanism']}: {m['mediator']} -> {m['outcome']} ({m['design']})")
+    ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
+               label=f"target {plan['assumptions']['mediation_power']:g}")
+    ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned: {planned} clusters")
+    ax.set_xlabel("clusters randomised")
+    ax.set_ylabel("power to detect the indirect effect")
+    ax.set_ylim(0, 1)
+    ax.set_title("Mechanisms: multilevel joint significance (analytic)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
     return fig

@@ -193,10 +193,16 @@ class _Spec:
     r2_y2: float = 0.0
     control_variance: str = "within"
     icc_y_type: str = "conditional"
+    outcome_rate: float | None = None
 
     @property
     def nested(self) -> bool:
         return self.cluster_size is not None
+
+    @property
+    def b_rate(self) -> float | None:
+        """The outcome rate in the logistic b path's variance p (1 - p)."""
+        return self.outcome_rate if self.outcome_rate is not None else self.base_rate
 
 
 def _arms(spec: _Spec, n_total):
@@ -328,7 +334,7 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
         if spec.outcome == "binary":
             # Logistic b within caseloads and the control arm (caseload fixed effects):
             # the VSM approximation with n - J - 2 observations' worth of information.
-            p = spec.base_rate
+            p = spec.b_rate
             se_b = 1.0 / math.sqrt(df_b * (1.0 - spec.r2_m) * p * (1.0 - p))
             pb = _z_power(abs(es_b) / se_b, spec.alpha)
         elif spec.b_level == "individual":
@@ -343,7 +349,7 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
         if spec.outcome == "binary":
             # Logistic b path: Vittinghoff, Sen & McCulloch (2009) approximation,
             # SE_b^2 = 1 / (n Var(M | X) p (1 - p)), p the outcome rate.
-            p = spec.base_rate
+            p = spec.b_rate
             se_b = 1.0 / math.sqrt(n * (1.0 - spec.r2_m) * p * (1.0 - p))
             pa = (_r_power(n - k, spec.a / math.sqrt(spec.a**2 + 1.0 - spec.r2_m), spec.alpha)
                   if spec.x == "continuous"
@@ -422,6 +428,7 @@ def mediation(
     r2_y2=0.0,
     control_variance="within",
     icc_y_type="conditional",
+    outcome_rate=None,
     reps=1000,
     draws=5000,
     boot=1000,
@@ -475,8 +482,11 @@ def mediation(
         mediator's share of each level's variance).
     outcome : {"continuous", "binary"}
         A binary outcome has a logistic b path (b on the log-odds scale per
-        residual SD of M); analytic tests only, with the outcome rate
-        ``base_rate``.
+        residual SD of M), with the control-arm outcome rate ``base_rate``.
+    outcome_rate : float, optional
+        Binary outcome: the rate in the b path's variance p (1 - p), which
+        should be the overall rate of both arms at the planned effect
+        (Hsieh, Bloch & Larsen 1998); default ``base_rate``.
     b_level : {"caseload", "individual"}
         Under partial nesting, how b is estimated: ``"caseload"`` from the
         variation between peer workers' caseload means, with df J - g - 1
@@ -599,8 +609,11 @@ def mediation(
             raise InputError("with a binary outcome under partial nesting, b is estimated "
                              "within caseloads: use b_level='individual' (--b-level "
                              "individual)")
-    elif base_rate is not None:
-        raise InputError("base_rate applies to a binary outcome only (outcome='binary')")
+        if outcome_rate is not None:
+            outcome_rate = float(v.in_range("outcome_rate", outcome_rate, 0.0, 1.0))
+    elif base_rate is not None or outcome_rate is not None:
+        raise InputError("base_rate and outcome_rate apply to a binary outcome only "
+                         "(outcome='binary')")
     if sim:
         reps = int(v.at_least("reps", reps, 1))
         boot = int(v.at_least("boot", boot, 1))
@@ -616,7 +629,7 @@ def mediation(
                   r2_y2=r2_y2 if cluster_size is not None else None,
                   control_variance=control_variance if cluster_size is not None else None,
                   icc_y_type=icc_y_type if cluster_size is not None else None,
-                  outcome=outcome, base_rate=base_rate,
+                  outcome=outcome, base_rate=base_rate, outcome_rate=outcome_rate,
                   reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
                   boot=boot if sim and "bootstrap" in test else None,
                   seed=seed if sim else None)
@@ -630,7 +643,7 @@ def mediation(
         ra, rb, rc = residual(a_, b_)
         return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
                      cluster_size, b_level, outcome, base_rate, r2_m2, r2_y2, control_variance,
-                     icc_y_type)
+                     icc_y_type, outcome_rate)
 
     notes: list[str] = []
     prog = _Progress(reps, f"simulating {test}", progress) if sim else None
@@ -940,7 +953,7 @@ def _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw):
     if spec.outcome == "binary":
         notes.append(f"binary outcome: b is on the log-odds scale per residual SD of the process "
                      f"variable, tested by the Vittinghoff-Sen-McCulloch logistic approximation "
-                     f"with outcome rate {spec.base_rate:g}; the indirect effect ab is a product "
+                     f"with outcome rate {spec.b_rate:g}; the indirect effect ab is a product "
                      "on the log-odds scale")
     if (spec.r2_m > 0 or spec.r2_y > 0) and not spec.nested:
         notes.append(f"baseline covariates explain {spec.r2_m:g} of the process variable's and "

@@ -65,11 +65,37 @@ class MultiMediationResult:
     failed_fits: int | None = None
     failed_resamples: int | None = None
     extra: dict = field(default_factory=dict)
+    total_indirect: dict | None = None
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         out["notes"] = list(self.notes)
         return out
+
+
+def total_indirect(a, b, corr, n_c, n_t, alpha, *, x="binary", outcome="continuous",
+                   base_rate=None) -> dict:
+    """The mechanism's total indirect effect sum(a_j b_j) and the power of its z test.
+
+    Delta method, with the a and b estimates asymptotically independent:
+    Var = b' Var(a) b + a' Var(b) a, where Var(a) = R (1/n_c + 1/n_t) for a
+    0/1 treatment (R / n for a standard-normal X) and Var(b) = R^-1 / n (the
+    mediators' residual correlation R; unit residual variances), divided by
+    p (1 - p) for a logistic b path with outcome rate p.  With one mediator
+    this is the Sobel test of :func:`trialplan.stats.mediation`.
+    """
+    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    r = np.asarray(corr, dtype=float)
+    n = n_c + n_t
+    var_a = r * ((1.0 / n_c + 1.0 / n_t) if x == "binary" else 1.0 / n)
+    var_b = np.linalg.inv(r) / n
+    if outcome == "binary":
+        var_b = var_b / (base_rate * (1.0 - base_rate))
+    estimate = float(a_ @ b_)
+    se = math.sqrt(float(b_ @ var_a @ b_ + a_ @ var_b @ a_))
+    power = _z_power(abs(estimate) / se, alpha) if se > 0 else float(alpha)
+    return {"estimate": estimate, "se": se, "power": power,
+            "method": "z test of the summed indirect effects, delta-method SE (Sobel-type)"}
 
 
 def _check_corr(corr, k):
@@ -347,7 +373,12 @@ def mediation_multi(
                   draws=draws if sim and test == "mc" else None,
                   boot=boot if sim and test == "bootstrap" else None,
                   seed=seed if sim else None)
+    total = None
+    if serial is None:
+        total = total_indirect(a, b, corr, *arms, alpha, x=x, outcome=outcome,
+                               base_rate=base_rate)
     return MultiMediationResult(
+        total_indirect=total,
         test=test, solved_for=solved, n_total=n_total,
         n_per_arm={"control": arms[0], "intervention": arms[1]} if x == "binary" else None,
         effects=effects, all=conj, any=anyp, reps=reps if sim else None,

@@ -1,0 +1,58 @@
+"""Every generated document of the ready-made examples reads as written by a person."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2] / "protocols"
+DOCUMENTS = sorted(ROOT.glob("*/*.md"))
+
+# Each artefact: a pattern and why it is wrong.
+ARTEFACTS = [
+    (r"\b\d+\.0 (people|participants|months?|weeks?|sites?)\b", "a whole number written as x.0"),
+    (r"\b\d+(\.\d+)? \w+\(s\)", "a '(s)' plural instead of agreement"),
+    (r"(?<!\.)\.\.(?!\.)", "a doubled full stop"),
+    (r"detected with power|is detected by", "power stated as if the effect were detected"),
+    (r"\b(\d+ months? [a-z ]+?) \(\1\)", "a duplicated time phrase"),
+    (r"\(\w[\w-]*, [A-Z][a-z]+ \(", "a time label with its own parenthesis inside a list"),
+    (r"to be named in the SAP", "software left unnamed"),
+    (r"\bmonths?\(s\)|\bmonth\(s\)", "month(s)"),
+    (r"-> ", "an arrow instead of words"),
+    (r"\b(changes?|improves?|improve) (psychiatric )?readmission", "a direction-blind verb"),
+    (r"\b(a|an) (a|an|the)\b", "a doubled article"),
+]
+
+
+def _prose(text: str) -> str:
+    """The text a reader reads: no code spans, no figure paths."""
+    text = re.sub(r"`[^`]*`", "", text)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def test_all_three_examples_are_scanned():
+    assert {p.parent.name for p in DOCUMENTS} >= {"peer-discharge", "cluster-wards",
+                                                   "feasibility-pilot"}
+    assert len(DOCUMENTS) >= 11
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_prose_artefacts(path):
+    text = _prose(path.read_text())
+    found = []
+    for pattern, why in ARTEFACTS:
+        for m in re.finditer(pattern, text):
+            found.append(f"{why}: ...{text[max(0, m.start() - 40):m.end() + 20]!r}...")
+    # Underscores belong to ids and field names, never to prose.
+    for m in re.finditer(r"\w*_\w*", text):
+        found.append(f"an id or field name in prose: {m.group(0)!r}")
+    assert not found, "\n".join(found)
+
+
+def test_the_scan_catches_each_artefact():
+    samples = ["about 30.0 people", "1.0 month(s) apart", "training..", "is detected with power "
+               "0.9", "within 12 months of discharge (12 months of discharge)",
+               "(HHI, Baseline (before randomisation), month 4)", "to be named in the SAP",
+               "hope -> recovery", "which in turn improve readmission", "a an example"]
+    for sample in samples:
+        assert any(re.search(p, sample) for p, _ in ARTEFACTS), sample
