@@ -47,8 +47,7 @@ def estimand_names(spec: SimulationSpec) -> list[str]:
     """The estimands of a spec, in report order."""
     names = [f"primary: {spec.primary.outcome}"]
     for m in spec.mechanisms:
-        names += [f"{m.mechanism}: indirect a x b", f"{m.mechanism}: path a",
-                  f"{m.mechanism}: path b"]
+        names += [f"{m.key}: indirect a x b", f"{m.key}: path a", f"{m.key}: path b"]
     return names
 
 

@@ -112,15 +112,14 @@ def _analytic(trial, plan, spec) -> list[float | None]:
         base = trial
         if spec.clustering != "none" and trial.model.assumptions.clustering.cluster_size is None:
             base = _with_caseload(trial, spec.cluster_size)  # derived from staffing
-        fn, args, _ = _primary_call(base, over)
-        args.update(power=None, n=round(spec.n_control * (1.0 - pv.attrition)))
+        call = _primary_call(base, over).replace(
+            power=None, n=round(spec.n_control * (1.0 - pv.attrition)))
         try:
-            out.append(float(fn(**args).power))
+            out.append(float(call.run().power))
         except (InputError, UnreachableTargetError):
             out.append(None)
-    entries = {e["mechanism"]: e for e in plan["mechanisms"]}
     for m in spec.mechanisms:
-        kw = dict(entries[m.mechanism]["arguments"])
+        kw = dict(plan["mechanisms"][m.index]["arguments"])
         kw["a"] = m.truth_a
         kw["b"] = m.truth_b
         if "icc_m" in kw:
@@ -321,18 +320,18 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
             continue
         rec["design"] = _design(spec)
         rec["analyses"] = {"primary": spec.primary.description,
-                           **{m.mechanism: m.description for m in spec.mechanisms}}
+                           **{m.key: m.description for m in spec.mechanisms}}
         rec["not_simulated"] = [{"mechanism": mm, "reason": why}
                                 for mm, why in spec.not_simulated]
         rec["notes"] = list(spec.notes)
-        planned = {e["mechanism"]: e.get("planned_n") for e in plan["mechanisms"]}
         for m in spec.mechanisms:
             n_cc = complete_cases(spec, m)
-            if not entry["scenario"] and planned.get(m.mechanism) not in (None, n_cc):
+            planned = plan["mechanisms"][m.index].get("planned_n")
+            if not entry["scenario"] and planned not in (None, n_cc):
                 rec["notes"].append(
-                    f"{m.mechanism}: analytic power here is at the {n_cc:,} expected to have "
-                    f"both {m.mediator} and {m.outcome} (their attrition); the plan gives it at "
-                    f"{planned[m.mechanism]:,}, the primary outcome's analysed n")
+                    f"{m.key}: analytic power here is at the {n_cc:,} expected to have both "
+                    f"{m.mediator} and {m.outcome} (their attrition); the plan gives it at "
+                    f"{planned:,}")
         rows = []
         errors = []
         for key, is_null in ((f"{i}", False), (f"{i}-null", True)):

@@ -10,6 +10,7 @@ checks it agrees with :func:`trialplan.simulation.analyse.analyse`.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from trialplan import __version__
@@ -132,13 +133,17 @@ def _primary_code(spec: SimulationSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _function_name(m) -> str:
+    return "mechanism_" + re.sub(r"[^A-Za-z0-9_]", "_", f"{m.mechanism}_{m.mediator}")
+
+
 def _mechanism_code(m) -> str:
-    name = m.mechanism.replace("-", "_")
+    name = _function_name(m)
     out, med = _q(m.outcome), _q(m.mediator)
     a_need = [m.mediator] + list(m.a_covariates)
     b_need = [m.outcome, m.mediator] + list(m.b_covariates)
-    lines = [f"def mechanism_{name}(data):",
-             f'    """Mechanism {m.mechanism} (see the module docstring)."""',
+    lines = [f"def {name}(data):",
+             f'    """Mechanism {m.key} (see the module docstring)."""',
              f"    alpha = {m.alpha!r}",
              f"    d = data.dropna(subset={a_need!r})"]
     if m.a_model == "ols":
@@ -186,7 +191,7 @@ def analysis_script(spec: SimulationSpec, *, title: str, source: str,
                   f"({meaning}), id, each outcome and process variable at follow-up (empty "
                   "when missing) and <variable>_baseline where measured.",
                   f"Primary outcome ({spec.primary.outcome}): {spec.primary.description}."]
-    paragraphs += [f"Mechanism {m.mechanism} ({m.mediator} -> {m.outcome}): {m.description}."
+    paragraphs += [f"Mechanism {m.key} ({m.mediator} -> {m.outcome}): {m.description}."
                    for m in spec.mechanisms]
     paragraphs += [f"Mechanism {mm}: not analysed here ({why})."
                    for mm, why in spec.not_simulated]
@@ -199,8 +204,7 @@ def analysis_script(spec: SimulationSpec, *, title: str, source: str,
         parts += ["\n\n", _mechanism_code(m)]
     calls = [f'    results["primary: {spec.primary.outcome}"] = primary(data)']
     for m in spec.mechanisms:
-        calls += [f'    results["{m.mechanism}"] = mechanism_{m.mechanism.replace("-", "_")}'
-                  "(data)"]
+        calls += [f'    results["{m.key}"] = {_function_name(m)}(data)']
     parts += ["\n\ndef main(path):\n", "    data = pd.read_csv(path)\n", "    results = {}\n",
               "\n".join(calls), "\n    print(json.dumps(results, indent=2))\n",
               '\n\nif __name__ == "__main__":\n', "    if len(sys.argv) != 2:\n",

@@ -91,6 +91,12 @@ class MechanismAnalysis:
     truth_b: float
     alpha: float
     description: str
+    index: int = 0  # position in the plan's mechanisms
+
+    @property
+    def key(self) -> str:
+        """Unique per path: a mechanism may act through several process variables."""
+        return f"{self.mechanism}/{self.mediator}"
 
 
 @dataclass(frozen=True)
@@ -295,11 +301,15 @@ def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list) -> 
     if o.type == "continuous":
         var = replace(var, tau=_continuous_tau(sc.icc, parents, mediators)
                       if sc.clustering != "none" else 0.0)
+        shift = sum(b * mediators[mm].effect for mm, b in parents)
         if o.id == primary.id:
             d = p_assume.d if p_assume.d is not None else p_assume.difference / p_assume.sd
             total = 0.0 if sc.null else k * d * math.sqrt(1.0 + sum(b * b for _, b in parents))
-            shift = sum(b * mediators[mm].effect for mm, b in parents)
             var = replace(var, effect=total - shift)
+        elif not sc.null and any(x.total is not None for x in own):
+            # The paths' total effect (residual SDs of the outcome) fixes the direct effect.
+            total = next(x.total for x in own if x.total is not None)
+            var = replace(var, effect=k * total - shift)
         return var
     if o.id == primary.id:
         p_c = p_assume.control_rate
@@ -398,12 +408,12 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     primary_analysis = _primary_analysis(
         pv, clustering, alpha, pv.effect + sum(b * by_id[mm].effect for mm, b in pv.parents))
     mechanisms, skipped = [], []
-    for entry in plan["mechanisms"]:
+    for i, entry in enumerate(plan["mechanisms"]):
         analysis, reason = _mechanism_analysis(entry, by_id, clustering, a, null)
         if analysis is None:
-            skipped.append((entry["mechanism"], reason))
+            skipped.append((f"{entry['mechanism']}/{entry['mediator']}", reason))
         else:
-            mechanisms.append(analysis)
+            mechanisms.append(replace(analysis, index=i))
     # The caseload (cluster size) counts participants allocated, as the plan counts peer
     # workers and clusters: ceil(n recruited / caseload) of them.
     def n_clusters(n_arm):
@@ -469,6 +479,10 @@ def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool
     if clustering == "cluster":
         return None, "mechanism power for cluster-randomised trials is not simulated"
     test = entry["test"]
+    if entry.get("landmark"):
+        return None, ("the outcome is analysed from a landmark (those without the event by "
+                      f"month {entry['landmark']['from_month']:g}); landmark outcomes are not "
+                      "simulated yet")
     if test not in MEDIATION_TESTS:
         return None, f"the {test} test is not simulated (joint, sobel, aroian and mc are)"
     med, out = by_id[entry["mediator"]], by_id[entry["outcome"]]
