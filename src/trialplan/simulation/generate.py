@@ -21,7 +21,8 @@ draws are made, so a seed always gives the same dataset:
    baseline score (``missing="mar"``); a variable with attrition ``q`` is
    missing for those whose score falls in its lowest ``q`` quantile, so
    participants lost to a frequent questionnaire include those lost to the
-   routine records (monotone dropout).
+   routine records (monotone dropout).  A process variable measured in the
+   intervention arm only (``arms: intervention``) is missing in the control arm.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def generate(spec: SimulationSpec, rng: np.random.Generator) -> dict:
         y = values[v.id]
         if v.attrition > 0:
             y = np.where(score < float(sp.ndtri(v.attrition)), np.nan, y)
+        if v.arms == "intervention":  # not measured in the control arm
+            y = np.where(arm == 1, y, np.nan)
         data[v.id] = y
         if v.baseline:
             data[f"{v.id}_baseline"] = baselines[v.id]

@@ -58,6 +58,7 @@ class Variable:
     intercept: float = 0.0
     parents: tuple = ()  # ((mediator id, b), ...)
     rates: tuple | None = None  # binary: marginal (control, intervention) rates
+    arms: str = "both"  # "intervention": measured there only (missing in the control arm)
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,8 @@ def _process_variables(sc: _Scenario, paths, notes: list) -> dict:
             continue
         out[v.id] = Variable(v.id, v.label, "process", "continuous", sc.attrition(v),
                              sc.baseline(v), sc.baseline_corr, tau,
-                             sc.effect * a_of.get(v.id, 0.0))
+                             sc.effect * a_of.get(v.id, 0.0),
+                             arms=getattr(v, "arms", "both"))
     for p in paths:
         if p.mediator not in out:
             raise InputError(f"path {p.mechanism}: the process variable {p.mediator} must be "
