@@ -40,5 +40,9 @@ class TrialFileError(TrialplanError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class OutputExistsError(TrialplanError):
+class OutputError(TrialplanError):
+    """An output cannot be written where asked (not a regular file, read-only, disk full)."""
+
+
+class OutputExistsError(OutputError):
     """An output file exists and ``--force`` was not given."""

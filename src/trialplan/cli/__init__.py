@@ -65,14 +65,57 @@ def cli():
 
     Map the change model to measures, size the trial and the mechanism
     evaluation, and draft the protocol.  Results go to stdout, messages to
-    stderr; exit 0 ok, 1 bad input or unreachable target, 2 bad command line.
+    stderr; exit 0 ok, 1 bad input or unreachable target, 2 bad command line,
+    3 internal error (a bug: please report it).
     """
 
 
+INTERNAL_ERROR = 3
+DEBUG_ENV = "TRIALPLAN_DEBUG"
+
+
 def main(argv=None):
+    """Run the command line; every failure becomes a message and an exit code.
+
+    Exit 1 for bad input (:class:`TrialplanError`, or an operating-system error
+    on a named file), 2 for a malformed command line, and 3 for anything else:
+    a bug, reported as "internal error ... please report" rather than a crash
+    dump.  With the environment variable ``TRIALPLAN_DEBUG`` set, such bugs
+    propagate with their traceback (for developers and tests).
+    """
+    import os
+    import warnings
+
+    if not os.environ.get(DEBUG_ENV):
+        # numpy's overflow and invalid-value warnings at extreme inputs are not for users:
+        # every result is checked to be finite and in range before it is shown.
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+    try:
+        _main(argv)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except MemoryError:
+        click.echo("error: out of memory; reduce the size of the request", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"error: cannot access{where}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in trialplan "
+                   f"{__version__}; please report it with the command and input that caused "
+                   f"it (set {DEBUG_ENV}=1 to see the traceback).", err=True)
+        sys.exit(INTERNAL_ERROR)
+
+
+def _main(argv=None):
     from trialplan.errors import TrialplanError
+    from trialplan.fileio import source_date
 
     try:
+        source_date()  # checked first: numpy and others fail on a malformed value at import
         cli.main(args=argv, prog_name="trialplan", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

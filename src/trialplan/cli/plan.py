@@ -22,9 +22,15 @@ def plan_cmd(trial_file, as_json, output, figures, force):
       trialplan plan trial.yaml --figures figs/ -o plan.json
     """
     from trialplan.cli._output import json_text
+    from trialplan.fileio import check_directory, check_target
     from trialplan.model.checks import load_trial
     from trialplan.planning import build_plan
+    from trialplan.render.plan_figures import figure_names
 
+    if output:  # refuse an unusable output before any work
+        check_target(output, force=force)
+    if figures:
+        check_directory(figures, figure_names(), force=force)
     trial = load_trial(trial_file)
     plan = build_plan(trial)
     text = json_text(plan)

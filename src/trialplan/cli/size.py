@@ -34,12 +34,18 @@ class NumberList(click.ParamType):
                 if step <= 0 or stop < start:
                     self.fail(f"range {text!r} needs start <= stop and a positive step", param,
                               ctx)
-                count = int(math.floor((stop - start) / step + 1e-9)) + 1
-                if count > MAX_CELLS:
-                    self.fail(f"range {text!r} has {count:,} values; at most {MAX_CELLS:,}",
+                # Counted in floating point before anything is built: an infinite or
+                # astronomically long range is refused, not allocated.
+                span = (stop - start) / step
+                if not math.isfinite(span) or span + 1 > MAX_CELLS:
+                    shown = f"{span + 1:,.0f}" if math.isfinite(span) else "infinitely many"
+                    self.fail(f"range {text!r} has {shown} values; at most {MAX_CELLS:,}",
                               param, ctx)
+                count = int(math.floor(span + 1e-9)) + 1
                 values = tuple(round(start + i * step, 12) for i in range(count))
             else:
+                if text.count(",") >= MAX_CELLS:
+                    self.fail(f"more than {MAX_CELLS:,} values", param, ctx)
                 values = tuple(float(p) for p in text.split(","))
         except ValueError:
             self.fail(f"{text!r} is not a number, a comma list or start:stop:step", param, ctx)
@@ -52,6 +58,31 @@ class NumberList(click.ParamType):
 NUM = NumberList()
 
 
+class OneValue(click.ParamType):
+    """An option that takes a single value: a comma list or range is refused, saying why."""
+
+    def __init__(self, inner: click.ParamType):
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and ("," in value or ":" in value):
+            self.fail(f"{value!r}: this option takes one value; grids (comma lists and "
+                      f"start:stop:step) are for the numeric assumptions", param, ctx)
+        return self.inner.convert(value, param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        return self.inner.get_metavar(param, ctx)
+
+    def shell_complete(self, ctx, param, incomplete):
+        return self.inner.shell_complete(ctx, param, incomplete)
+
+
+def one(kind) -> OneValue:
+    """``kind`` (a click type) as an option that refuses lists and ranges with a message."""
+    return OneValue(click.types.convert_type(kind))
+
+
 def _common_options(f):
     options = [
         click.option("--n", type=NUM, help="Participants analysed per arm (control arm when "
@@ -59,15 +90,15 @@ def _common_options(f):
         click.option("--power", type=NUM, help="Target power. Leave out to compute power."),
         click.option("--alpha", type=NUM, default="0.05", show_default=True,
                      help="Significance level (before any co-primary correction)."),
-        click.option("--sided", type=click.Choice(["two", "one"]), default="two",
+        click.option("--sided", type=one(click.Choice(["two", "one"])), default="two",
                      show_default=True, help="Two-sided test (both tails counted, as R pwr) "
                      "or one-sided (give --alternative)."),
-        click.option("--alternative", type=click.Choice(["greater", "less"]),
+        click.option("--alternative", type=one(click.Choice(["greater", "less"])),
                      help="Direction (intervention vs control): required for one-sided tests; "
                      "the side searched for a detectable effect."),
         click.option("--ratio", type=NUM, default="1", show_default=True,
                      help="Allocation ratio intervention : control."),
-        click.option("--clustering", type=click.Choice(["none", "cluster", "partial"]),
+        click.option("--clustering", type=one(click.Choice(["none", "cluster", "partial"])),
                      default="none", show_default=True,
                      help="cluster: cluster randomised; partial: intervention arm clustered by "
                      "peer worker."),
@@ -79,7 +110,7 @@ def _common_options(f):
         click.option("--cluster-cv", type=NUM, help="Coefficient of variation of cluster size."),
         click.option("--attrition", type=NUM, default="0", show_default=True,
                      help="Expected loss to follow-up, in [0, 1)."),
-        click.option("--co-primary", type=int, default=1, show_default=True,
+        click.option("--co-primary", type=one(click.IntRange(1, 20)), default=1, show_default=True,
                      help="Number of co-primary outcomes (Bonferroni)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON."),
         click.option("--plot", type=click.Path(dir_okay=False),
@@ -162,15 +193,15 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
 @click.option("--diff", type=NUM, help="Difference in means (with --sd).")
 @click.option("--sd", type=NUM, help="Outcome standard deviation (with --diff).")
 @click.option("--baseline-corr", type=NUM, help="Baseline-outcome correlation (ANCOVA).")
-@click.option("--baselines", type=int,
+@click.option("--baselines", type=one(int),
               help="Baseline measurements analysed as their mean (Frison & Pocock); default 1 "
               "with --baseline-corr, 0 without (no adjustment, no df lost).")
-@click.option("--follow-ups", type=int, default=1, show_default=True,
+@click.option("--follow-ups", type=one(int), default=1, show_default=True,
               help="Follow-up measurements analysed as their mean (Frison & Pocock); more than "
               "1 needs --follow-up-corr.")
 @click.option("--follow-up-corr", type=NUM,
               help="Correlation between repeated measurements (follow-ups, or baselines).")
-@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+@click.option("--control-variance", type=one(click.Choice(["within", "total"])), default="within",
               show_default=True,
               help="Partial nesting: the control arm's variance is the within-caseload variance "
               "(peer workers add variance; PowerUpR) or the intervention arm's total variance. "
@@ -206,7 +237,7 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
 @click.option("--rr", type=NUM, help="Risk ratio, intervention / control (with --control).")
 @click.option("--or", "odds_ratio", type=NUM, help="Odds ratio, intervention / control.")
 @click.option("--rd", type=NUM, help="Risk difference, intervention - control.")
-@click.option("--method", type=click.Choice(["pooled", "arcsine"]), default="pooled",
+@click.option("--method", type=one(click.Choice(["pooled", "arcsine"])), default="pooled",
               show_default=True, help="pooled: pooled variance under H0 (R power.prop.test, "
               "rpact); arcsine: Cohen's h (R pwr.2p.test).")
 @click.option("--continuity", is_flag=True, help="Fleiss continuity correction.")
@@ -228,7 +259,7 @@ def proportions(as_json, plot, force, **kwargs):
               help="Negative binomial dispersion k (variance mu + k mu^2); 0 is Poisson.")
 @click.option("--exposure", type=NUM, default="1", show_default=True,
               help="Exposure per participant, in the units of --rate.")
-@click.option("--method", type=click.Choice(["alt", "ftotal"]), default="alt",
+@click.option("--method", type=one(click.Choice(["alt", "ftotal"])), default="alt",
               show_default=True, help="Null variance: that of H1 (Wald) or the pooled rate.")
 @_common_options
 def rates(as_json, plot, force, **kwargs):
@@ -244,7 +275,7 @@ def rates(as_json, plot, force, **kwargs):
 @click.option("--hr", type=NUM, help="Hazard ratio, intervention / control.")
 @click.option("--events", "n_events", type=NUM,
               help="Total events (instead of --n) to compute power or the detectable HR.")
-@click.option("--method", type=click.Choice(["schoenfeld", "freedman"]), default="schoenfeld",
+@click.option("--method", type=one(click.Choice(["schoenfeld", "freedman"])), default="schoenfeld",
               show_default=True, help="Events formula: Schoenfeld (1983) or Freedman (1982).")
 @click.option("--event-prob", type=NUM, help="Probability of an event during the trial.")
 @click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")

@@ -77,8 +77,24 @@ def path_timepoints(path, mediator, outcome, months) -> tuple[str, str]:
     return max(pool, key=lambda t: months.get(t, 0)), out_tp
 
 
+# "Did you mean" compares a word with every option (difflib, quadratic in length); a file of
+# thousands of misspelt ids against thousands of ids would take minutes.  Each check of a file
+# gets this many comparisons; once they are spent, problems are reported without the hint.
+SUGGEST_BUDGET = 20_000
+_suggest_left = [SUGGEST_BUDGET]
+
+
+def _reset_suggestions() -> None:
+    _suggest_left[0] = SUGGEST_BUDGET
+
+
 def _suggest(word, options) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    options = list(options)
+    word = str(word)
+    if len(options) > _suggest_left[0] or len(word) > 200:
+        return ""
+    _suggest_left[0] -= len(options)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -150,6 +166,7 @@ def _non_finite(data, path=()):
 
 def check_located(located: Located) -> TrialPlan:
     """Validate parsed data; raise TrialFileError with every problem found."""
+    _reset_suggestions()
     from pydantic import ValidationError
 
     from trialplan.model.schema import SCHEMA_VERSION, TrialFile
@@ -225,8 +242,9 @@ def _semantic(model, located: Located) -> TrialPlan:
                                     f"timepoint {t!r} is not in `timepoints`"
                                     f"{_suggest(t, months)}"))
 
-    # Links
+    # Links: only those that run the right way (accepted) are checked further
     edges = []
+    accepted = []
     for i, link in enumerate(cm.links):
         ok = True
         for end, attr in (("from", link.source), ("to", link.target)):
@@ -254,6 +272,7 @@ def _semantic(model, located: Located) -> TrialPlan:
             if (link.source, link.target) in edges:
                 errors.append(P(("change_model", "links", i), "duplicate link"))
             edges.append((link.source, link.target))
+            accepted.append((i, link))
 
     # Cycles (among process variables)
     children: dict = {}
@@ -285,9 +304,7 @@ def _semantic(model, located: Located) -> TrialPlan:
         errors.append(P(("change_model", "outcomes"), "no outcome has role 'primary'"))
 
     # Temporal precedence: a mediator must be measured no later than what it explains.
-    for i, link in enumerate(cm.links):
-        if link.source not in kinds or link.target not in kinds:
-            continue
+    for i, link in accepted:
         if kinds[link.source][0] != "process_variables":
             continue
         src, dst = kinds[link.source][1], kinds[link.target][1]

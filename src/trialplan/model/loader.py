@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,13 @@ import yaml
 MAX_BYTES = 2_000_000
 MAX_DEPTH = 30
 MAX_EVENTS = 200_000
+
+# libyaml's parser when PyYAML was built with it (the same events, several times faster).
+_PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Control characters (other than tab and line breaks) typed as escapes in quoted strings.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# The plain-scalar types built as Python values; any other type YAML 1.1 resolves stays text.
+_CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))
 
 
 @dataclass(frozen=True)
@@ -79,14 +89,21 @@ class Located:
 def _scalar(event: yaml.ScalarEvent):
     """Resolve a plain scalar as YAML 1.1 safe types (int, float, bool, null, str)."""
     value = event.value
-    if event.style is not None or event.tag == "tag:yaml.org,2002:str":
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ValueError(f"control character U+{ord(bad.group()):04X} is not allowed in a trial "
+                         "file (it could rewrite the terminal or break the documents)")
+    if event.style or event.tag == "tag:yaml.org,2002:str":  # quoted or block ("" is plain)
         return value
     if event.tag not in (None, "!"):
         raise ValueError(f"tag {event.tag!r} is not allowed")
     resolver = yaml.resolver.Resolver()
     tag = resolver.resolve(yaml.ScalarNode, value, (True, False))
-    if tag == "tag:yaml.org,2002:timestamp":
-        return value  # dates stay text, as written
+    if tag == "tag:yaml.org,2002:merge":
+        raise ValueError("YAML merge keys (<<) are not allowed in a trial file; write the "
+                         "values out")
+    if tag not in _CONSTRUCTED:
+        return value  # dates, '=' (the YAML 1.1 value key) and the like stay text, as written
     node = yaml.ScalarNode(tag, value)
     out = yaml.SafeLoader.yaml_constructors[tag](yaml.SafeLoader(""), node)
     if isinstance(out, float) and not math.isfinite(out):
@@ -100,8 +117,8 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
 
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
-            raise TrialFileError([Problem(name, None, "", f"file is {len(text):,} bytes; "
-                                          f"at most {MAX_BYTES:,} are read")])
+            raise TrialFileError([Problem(name, None, "", f"file is over {MAX_BYTES:,} "
+                                          "bytes; a trial file is far smaller")])
         if b"\x00" in text:
             raise TrialFileError([Problem(name, None, "", "file is binary, not YAML text")])
         try:
@@ -117,7 +134,7 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
     depth = 0
     count = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_PARSER):
             count += 1
             line = event.start_mark.line + 1 if event.start_mark else None
             if count > MAX_EVENTS:
@@ -142,6 +159,9 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
                     root = container
                 continue
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+                    raise TrialFileError([Problem(name, line, "", f"tag {event.tag!r} is not "
+                                                  "allowed in a trial file")])
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise TrialFileError([Problem(name, line, "", f"nesting deeper than "
@@ -155,8 +175,8 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
                 try:
                     value = _scalar(event)
                 except (ValueError, yaml.constructor.ConstructorError) as exc:
-                    raise TrialFileError([Problem(name, line, field_name(_child_path(stack)),
-                                                  str(exc))]) from None
+                    where = field_name(p for p in _child_path(stack) if p is not None)
+                    raise TrialFileError([Problem(name, line, where, str(exc))]) from None
                 if not stack:
                     root = value
                     lines[()] = line
@@ -206,20 +226,46 @@ def _attach(stack, value, path, lines, name) -> None:
 
 
 def load_file(path) -> Located:
-    """Read and parse a trial file; problems name the file."""
+    """Read and parse a trial file; problems name the file.
+
+    Only regular files are read, and never more than :data:`MAX_BYTES` + 1
+    bytes: a device (``/dev/zero``), a FIFO (opened without blocking) or a
+    ``/proc`` file that claims size 0 cannot hang the reader or fill memory.
+    """
     from trialplan.errors import TrialFileError
 
     path = Path(path)
+
+    def fail(message):
+        return TrialFileError([Problem(str(path), None, "", message)])
+
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise TrialFileError([Problem(str(path), None, "", f"file is {size:,} bytes; at most "
-                                          f"{MAX_BYTES:,} are read")])
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise TrialFileError([Problem(str(path), None, "", "no such file")]) from None
+        raise fail("no such file") from None
     except IsADirectoryError:
-        raise TrialFileError([Problem(str(path), None, "", "is a directory, not a file")]) from None
-    except PermissionError:
-        raise TrialFileError([Problem(str(path), None, "", "permission denied")]) from None
+        raise fail("is a directory, not a file") from None
+    except OSError as exc:
+        raise fail(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise fail("is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise fail("is not a regular file (a device, FIFO or socket); save the trial file "
+                       "as a file and give its path")
+        if st.st_size > MAX_BYTES:
+            raise fail(f"file is {st.st_size:,} bytes; at most {MAX_BYTES:,} are read")
+        chunks, total = [], 0
+        while total <= MAX_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        raw = b"".join(chunks)
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     return load(raw, str(path))

@@ -14,6 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SCHEMA_VERSION = "trialplan/1"
 
+# Bounds on the lists whose length sets how much the plan computes (each path is a mediation
+# power calculation and a solve for n; each sensitivity value a sample size, and two lists a
+# table of their product).
+MAX_PATHS = 30
+MAX_SENSITIVITY_VALUES = 20
+MAX_CRITERIA = 20
+_Values = Field(None, max_length=MAX_SENSITIVITY_VALUES)
+
 Id = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64,
                           description="Identifier: a letter, then letters, digits, _ or -.")]
 Text = Annotated[str, Field(max_length=20_000)]
@@ -266,8 +274,8 @@ class Recruitment(_Model):
     """How participants arrive: sites, screening rate, eligibility, consent, start-up."""
 
     sites: int = Field(ge=1, le=10_000)
-    screened_per_site_month: float = Field(gt=0, description="People screened per site per "
-                                           "month once a site is at full speed.")
+    screened_per_site_month: float = Field(gt=0, le=1_000_000, description="People screened "
+                                           "per site per month once a site is at full speed.")
     eligible: Probability = Field(description="Share of those screened who are eligible.")
     consent: Probability = Field(description="Share of eligible people who consent and are "
                                  "randomised.")
@@ -302,7 +310,7 @@ class Feasibility(_Model):
     pilot_n: int | None = Field(None, ge=2, description="Participants randomised in the pilot "
                                 "(instead of pilot_months).")
     confidence: Probability = 0.95
-    criteria: list[Criterion] = Field(min_length=1)
+    criteria: list[Criterion] = Field(min_length=1, max_length=MAX_CRITERIA)
 
     @model_validator(mode="after")
     def _one_size(self):
@@ -314,13 +322,13 @@ class Feasibility(_Model):
 class Sensitivity(_Model):
     """Values to try for the uncertain assumptions (defaults around the base case)."""
 
-    icc: list[Annotated[float, Field(ge=0, lt=1)]] | None = None
-    attrition: list[Annotated[float, Field(ge=0, lt=1)]] | None = None
-    control_rate: list[Probability] | None = None
-    intervention_rate: list[Probability] | None = None
-    d: list[float] | None = None
-    hazard_ratio: list[Annotated[float, Field(gt=0)]] | None = None
-    cluster_size: list[Annotated[float, Field(ge=1)]] | None = None
+    icc: list[Annotated[float, Field(ge=0, lt=1)]] | None = _Values
+    attrition: list[Annotated[float, Field(ge=0, lt=1)]] | None = _Values
+    control_rate: list[Probability] | None = _Values
+    intervention_rate: list[Probability] | None = _Values
+    d: list[float] | None = _Values
+    hazard_ratio: list[Annotated[float, Field(gt=0)]] | None = _Values
+    cluster_size: list[Annotated[float, Field(ge=1)]] | None = _Values
 
 
 class Assumptions(_Model):
@@ -331,7 +339,7 @@ class Assumptions(_Model):
     attrition: float | None = Field(None, ge=0, lt=1)
     primary: PrimaryAssumptions | None = None
     clustering: Clustering = Clustering()
-    paths: list[PathAssumption] = Field(default_factory=list)
+    paths: list[PathAssumption] = Field(default_factory=list, max_length=MAX_PATHS)
     mediation_power: Probability | None = Field(
         None, description="Target power for each mechanism's indirect effect.")
     mechanisms_drive_n: bool = Field(

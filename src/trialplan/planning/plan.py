@@ -638,12 +638,17 @@ def recruitment_curve(rec, months, sites=None, cap=None) -> np.ndarray:
     return total
 
 
+# A recruitment projection longer than this is not a plan: the rates are wrong.
+MAX_RECRUITMENT_MONTHS = 600
+
+
 def _months_to(rec, target: float, sites=None, cap=None) -> float:
+    """Months until ``target`` are randomised; inf beyond :data:`MAX_RECRUITMENT_MONTHS`."""
+    if recruitment_curve(rec, MAX_RECRUITMENT_MONTHS, sites, cap) < target:
+        return math.inf
     lo, hi = 0.0, 1.0
     while recruitment_curve(rec, hi, sites, cap) < target:
         hi *= 2.0
-        if hi > 1e5:
-            return math.inf
     for _ in range(80):
         mid = 0.5 * (lo + hi)
         if recruitment_curve(rec, mid, sites, cap) >= target:
@@ -695,13 +700,21 @@ def _recruitment(trial, final: dict, notes: list) -> dict | None:
     if rec is None:
         return None
     target = final["n_to_recruit"]
-    per_cluster = None
     sites, cap = None, None
     if "clusters" in final:
-        per_cluster = _cluster_recruitment(rec, final, notes)
         sites, cap = final["clusters"], final["cluster_size_allocated"]
     months = _months_to(rec, target, sites, cap)
     rate = rec.screened_per_site_month * rec.eligible * rec.consent
+    if not math.isfinite(months):
+        reached = float(recruitment_curve(rec, MAX_RECRUITMENT_MONTHS, sites, cap))
+        raise TrialFileError([_problem(trial, ("assumptions", "recruitment"),
+                                       f"at {rate:.3g} randomised per site-month the target "
+                                       f"of {target:,} is never reached: only {reached:,.0f} "
+                                       f"would be randomised in {MAX_RECRUITMENT_MONTHS // 12} "
+                                       "years; "
+                                       "check sites, screened_per_site_month, eligible and "
+                                       "consent")])
+    per_cluster = _cluster_recruitment(rec, final, notes) if "clusters" in final else None
     whole = math.ceil(months - 1e-9)
     grid = list(range(0, whole + 1))
     cumulative = recruitment_curve(rec, grid, sites, cap)
@@ -1026,6 +1039,14 @@ def build_plan(trial) -> dict:
                      "screened_per_site_month, eligible, consent) for the projection and "
                      "participant flow")
     feasibility, fnotes = _feasibility(trial, recruitment)
+    if feasibility is not None and feasibility["pilot_n"] > final["n_to_recruit"]:
+        fe = a.feasibility
+        field = "pilot_n" if fe.pilot_n is not None else "pilot_months"
+        raise TrialFileError([_problem(trial, ("assumptions", "feasibility", field),
+                                       f"the internal pilot ({feasibility['pilot_n']:,} "
+                                       f"randomised, {feasibility['pilot_n_from']}) is larger "
+                                       f"than the whole trial ({final['n_to_recruit']:,} to "
+                                       f"recruit): shorten or shrink the pilot")])
     notes += fnotes
     if feasibility is None:
         notes.append("no internal pilot: add assumptions.feasibility with progression criteria "

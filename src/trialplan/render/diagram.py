@@ -23,6 +23,18 @@ def _label(plan, node_id) -> str:
     return f"{item.label} ({instrument}{extra})"
 
 
+def _mermaid_text(text: str) -> str:
+    """User text as a quoted Mermaid label: no quote, tag or line break can end or style it."""
+    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return " ".join(text.split())
+
+
+def _dot_text(text: str) -> str:
+    """User text as a quoted DOT string: a backslash cannot escape the closing quote."""
+    return " ".join(text.replace("\\", "\\\\").replace('"', '\\"').split())
+
+
 def mermaid(plan) -> str:
     lines = ["flowchart LR"]
     for kind, title in (("mechanism", "Mechanisms"), ("process", "Process variables"),
@@ -30,7 +42,7 @@ def mermaid(plan) -> str:
         lines.append(f'  subgraph {kind}s["{title}"]')
         for node_id, (k, _) in plan.nodes().items():
             if k == kind:
-                text = _label(plan, node_id).replace('"', "'")
+                text = _mermaid_text(_label(plan, node_id))
                 lines.append(f'    {node_id}["{text}"]')
         lines.append("  end")
     lines += [f"  {s} --> {t}" for s, t in _edges(plan)]
@@ -41,7 +53,7 @@ def dot(plan) -> str:
     lines = ["digraph change_model {", "  rankdir=LR;",
              '  node [shape=box, style="rounded,filled"];']
     for node_id, (kind, _) in plan.nodes().items():
-        text = _label(plan, node_id).replace('"', '\\"')
+        text = _dot_text(_label(plan, node_id))
         lines.append(f'  "{node_id}" [label="{text}", fillcolor="{COLOURS[kind]}"];')
     lines += [f'  "{s}" -> "{t}";' for s, t in _edges(plan)]
     lines.append("}")

@@ -6,22 +6,44 @@ immutable sandbox with ``StrictUndefined``: a missing value is an error, not
 a blank, and a template cannot reach Python internals or the file system
 (it can include only other templates from the search path).
 
-User-supplied text is made safe once, before rendering: ``<`` becomes an
-entity in every string of the context (so no text from the trial file can
-open an HTML tag, even in a Markdown viewer that allows raw HTML), and pandoc
-reads the Markdown without raw HTML, so markup typed into a trial file is
-shown as text in every format.
+Safety, each in one place (see docs/security.md):
+
+- User text is text: every string of the context is Markdown-escaped once,
+  before rendering (:func:`escape_markdown`), so links, images, spans with
+  attributes, raw HTML and line-start syntax typed into a trial file come out
+  literally; pandoc reads the Markdown without raw HTML and runs with
+  ``--sandbox``, so nothing can embed a local file or fetch a URL.  The only
+  images are trialplan's own figures, passed to pandoc as data URIs.
+- User templates are confined: a ``template_dir`` cannot reach files outside
+  itself through symlinks, and rendering has limits on time, output size,
+  loop length, string and number sizes, and recursion (:class:`_LimitedSandbox`).
+- Output is deterministic: the DOCX's creation dates are fixed
+  (``SOURCE_DATE_EPOCH`` when set, otherwise left out).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import base64
+import io
+import os
+import re
+import signal
+import stat
+import threading
+import time
+import zipfile
 from importlib import resources
 from pathlib import Path
 
 from trialplan.errors import InputError, OutputExistsError
-from trialplan.fileio import write_output
+from trialplan.fileio import (
+    check_directory,
+    check_target,
+    source_date,
+    write_directory,
+    write_output,
+)
+from trialplan.planning.context import TODO
 
 DOCUMENTS = {
     "protocol": "protocol.md.j2",
@@ -33,20 +55,89 @@ FORMATS = (".md", ".html", ".docx")
 _PANDOC_IN = "markdown-raw_html-raw_attribute-raw_tex"
 
 
-def _escape_tree(value):
-    """Every string with ``<`` as an entity: no text from the trial file can open a tag."""
+# ---------------------------------------------------------------------------------------------
+# User text is text
+
+
+# Characters with a meaning anywhere in a line of pandoc Markdown (links, images, spans and
+# attributes, code, emphasis, raw HTML and entities, math, citations, sub/superscript, tables).
+_INLINE = frozenset("\\`*[]{}<>!|#$~^&@")
+# What starts a block when first on a line: a list item, definition, heading underline or rule,
+# title block; and an ordered-list number (escaped at its delimiter).
+_BLOCK_START = re.compile(r"^(\s*)(?=[-+:](?:\s|$)|[-=]+\s*$|:{3,}|%)")
+_ORDERED = re.compile(r"^(\s*)(\d+|[A-Za-z]|[ivxlcdmIVXLCDM]+)([.)])(?=\s|$)")
+# Context keys whose strings trialplan writes itself and templates use as Markdown syntax:
+# figure file names (image links), commands (code spans), the placeholder mark.
+_NOT_USER_TEXT = frozenset({"figures", "command", "mechanism_commands", "todo_mark", "tool"})
+
+
+# trialplan's placeholder, **[TO COMPLETE: what]**, the one piece of Markdown that context
+# strings may carry (the planning layer writes it where the file has no text).
+_PLACEHOLDER = re.compile(r"\*\*" + re.escape(TODO) + r" ([^\]\n]*)\]\*\*")
+_HELD = re.compile("\ue000(\\d+)\ue001")
+
+
+def escape_markdown(text: str) -> str:
+    r"""``text`` with every Markdown special character backslash-escaped: it renders as itself.
+
+    >>> print(escape_markdown("![x](/etc/passwd) <b> [y]{onclick=f()} a_b _c_"))
+    \!\[x\](/etc/passwd) \<b\> \[y\]\{onclick=f()\} a_b \_c\_
+    >>> print(escape_markdown("- item\n1. item"))
+    \- item
+    1\. item
+    >>> print(escape_markdown("**[TO COMPLETE: sponsor]** | *x*"))
+    **[TO COMPLETE: sponsor]** \| \*x\*
+    """
+    found = []
+
+    def hold(match):
+        found.append(match.group(1))
+        return f"\ue000{len(found) - 1}\ue001"
+
+    text = text.replace("\ue000", "").replace("\ue001", "")  # the hold marks, if typed
+    text = _PLACEHOLDER.sub(hold, text) if "**" in text else text
+    out = []
+    for line in text.split("\n"):
+        chars = []
+        for i, ch in enumerate(line):
+            if ch in _INLINE:
+                chars.append("\\" + ch)
+            elif ch == "_" and not (0 < i < len(line) - 1 and line[i - 1].isalnum()
+                                    and line[i + 1].isalnum()):
+                chars.append("\\_")  # an underscore inside a word is never emphasis
+            else:
+                chars.append(ch)
+        escaped = _BLOCK_START.sub(r"\1\\", "".join(chars), count=1)
+        out.append(_ORDERED.sub(r"\1\2\\\3", escaped, count=1))
+    escaped = "\n".join(out)
+    if found:  # the placeholders come back as bold text, their words escaped
+        escaped = _HELD.sub(lambda m: f"**{TODO} {escape_markdown(found[int(m.group(1))])}]**",
+                            escaped)
+    return escaped
+
+
+def _escape_tree(value, key=None):
+    """The context with every user string Markdown-escaped (trialplan's own syntax kept)."""
+    if key in _NOT_USER_TEXT:
+        return value
     if isinstance(value, str):
-        return value.replace("<", "&lt;")
+        return escape_markdown(value)
     if isinstance(value, dict):
-        return {k: _escape_tree(v) for k, v in value.items()}
+        return {k: _escape_tree(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_escape_tree(v) for v in value]
     return value
 
 
+_UNESCAPED_PIPE = re.compile(r"(\\*)\|")
+
+
 def _cell(value) -> str:
+    """One table cell: one line, and every ``|`` escaped once (context text is escaped already)."""
     text = "" if value is None else str(value)
-    return " ".join(text.split()).replace("|", "\\|")
+    text = " ".join(text.split())
+    return _UNESCAPED_PIPE.sub(
+        lambda m: m.group(0) if len(m.group(1)) % 2 else m.group(1) + "\\|", text)
 
 
 def _num(value) -> str:
@@ -89,30 +180,282 @@ def _sentence(value) -> str:
     return text.rstrip(".") + "." if not text.endswith(("?", "!")) else text
 
 
+# ---------------------------------------------------------------------------------------------
+# Templates: confined to their directory, rendered within limits
+
+MAX_TEMPLATE_BYTES = 1_000_000
+# pandoc needs minutes and gigabytes for a few megabytes of Markdown; a full protocol is
+# about 25,000 characters.
+MAX_OUTPUT_CHARS = 500_000
+MAX_RENDER_SECONDS = 20.0
+MAX_VALUE_SIZE = 1_000_000  # longest string or sequence one template operation may build
+MAX_LOOP_STEPS = 5_000_000  # range() steps over a whole render
+MAX_RENDER_MEMORY = 1_000_000_000  # bytes a render may add to the process
+_SIZE_ARG = re.compile(r"\d{7,}")  # a width or precision of a million or more in a format
+
+
+class TemplateLimitError(Exception):
+    """A user template went past one of the rendering limits."""
+
+
+def _template_loader(template_dir):
+    """A loader for ``template_dir`` that reads only regular files inside it (no symlink out)."""
+    from jinja2 import BaseLoader, TemplateNotFound
+    from jinja2.loaders import split_template_path
+
+    root = Path(template_dir)
+    if not root.is_dir():
+        raise InputError(f"template directory {root} does not exist")
+    real_root = root.resolve()
+
+    class ConfinedLoader(BaseLoader):
+        def get_source(self, environment, template):
+            path = root.joinpath(*split_template_path(template))
+            if not path.exists():
+                raise TemplateNotFound(template)
+            real = path.resolve()
+            if not real.is_relative_to(real_root):
+                raise InputError(f"template {path} is a link to {real}, outside the template "
+                                 f"directory {root}; copy the file into the directory instead")
+            try:
+                fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
+                try:
+                    st = os.fstat(fd)
+                    if not stat.S_ISREG(st.st_mode):
+                        raise InputError(f"template {path} is not a regular file")
+                    if st.st_size > MAX_TEMPLATE_BYTES:
+                        raise InputError(f"template {path} is {st.st_size:,} bytes; at most "
+                                         f"{MAX_TEMPLATE_BYTES:,}")
+                    raw = os.read(fd, MAX_TEMPLATE_BYTES + 1)
+                finally:
+                    os.close(fd)
+                source = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"template {path} is not UTF-8 text") from None
+            except OSError as exc:
+                raise InputError(f"cannot read template {path}: {exc.strerror}") from None
+            return source, str(path), lambda: False
+
+    return ConfinedLoader()
+
+
+def _limited_sandbox():
+    """Jinja2's immutable sandbox, with caps on what one operation or loop may build."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class LimitedSandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+        def call_binop(self, context, operator, left, right):
+            if operator == "**":
+                _check_power(left, right)
+            elif operator == "*":
+                for seq, times in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                        _check_size(len(seq) * times)
+            elif operator == "%" and isinstance(left, str):
+                _check_format(left)
+            elif operator == "+" and isinstance(left, (str, list, tuple)):
+                _check_size(len(left) + len(right) if hasattr(right, "__len__") else 0)
+            return super().call_binop(context, operator, left, right)
+
+        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja2's signature)
+            # str.format reaches here wrapped by the sandbox; the string is the bound self.
+            owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+            _check_arguments((owner, *args), kwargs)
+            return super().call(__context, __obj, *args, **kwargs)
+
+    return LimitedSandbox
+
+
+def _check_arguments(args, kwargs) -> None:
+    """Refuse a call whose arguments ask for a huge result (a width, count or long texts)."""
+    total = 0
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_size(abs(value))
+        elif isinstance(value, str):
+            _check_format(value)
+            total += len(value)
+        elif isinstance(value, (list, tuple)):
+            total += len(value)
+    _check_size(total)
+
+
+def _size_checked(fn):
+    """A filter that first checks its arguments (not the value filtered) with the call limits."""
+    import functools
+
+    from jinja2.utils import _PassArg
+
+    skip = 2 if _PassArg.from_obj(fn) is not None else 1
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        _check_arguments(args[skip:], kwargs)
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+def _check_size(n) -> None:
+    if n > MAX_VALUE_SIZE:
+        raise TemplateLimitError(f"a value of size {n:,} is larger than the limit of "
+                                 f"{MAX_VALUE_SIZE:,}")
+
+
+def _check_power(base, exponent) -> None:
+    import math
+
+    try:
+        digits = abs(float(exponent)) * math.log10(max(abs(float(base)), 2.0))
+    except (TypeError, ValueError, OverflowError):
+        return  # not numbers: Python raises its own error
+    if digits > 300:
+        raise TemplateLimitError(f"{base!r} ** {exponent!r} is too large a number")
+
+
+def _check_format(text: str) -> None:
+    if _SIZE_ARG.search(text) and ("%" in text or "{" in text):
+        raise TemplateLimitError("a format with a width or precision of a million or more")
+
+
+def _budgeted_range(budget: list):
+    from jinja2.sandbox import safe_range
+
+    def limited_range(*args):
+        rng = safe_range(*args)
+        budget[0] -= len(rng)
+        if budget[0] < 0:
+            raise TemplateLimitError(f"loops over range() take more than {MAX_LOOP_STEPS:,} "
+                                     "steps in total")
+        return rng
+
+    return limited_range
+
+
 def environment(template_dir=None):
     """The sandboxed Jinja2 environment: user templates first, then the built-in ones."""
-    from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2 import ChoiceLoader, PackageLoader, StrictUndefined
 
     loaders = []
     if template_dir is not None:
-        path = Path(template_dir)
-        if not path.is_dir():
-            raise InputError(f"template directory {path} does not exist")
-        loaders.append(FileSystemLoader(str(path)))
+        loaders.append(_template_loader(template_dir))
     loaders.append(PackageLoader("trialplan", "templates"))
-    env = ImmutableSandboxedEnvironment(
+    env = _limited_sandbox()(
         loader=ChoiceLoader(loaders), undefined=StrictUndefined, autoescape=False,
         keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False,
     )
     env.filters.update(cell=_cell, num=_num, pct=_pct, fixed=_fixed, g=_g,
                        sentence=_sentence, words=_words)
+    env.filters = {name: _size_checked(fn) for name, fn in env.filters.items()}
+    env.globals["range"] = _budgeted_range([MAX_LOOP_STEPS])
     return env
 
 
+class _Deadline:
+    """Raise :class:`TemplateLimitError` in the main thread after ``seconds`` (POSIX timers).
+
+    Elsewhere (another thread, no SIGALRM) the limits on loop steps and value
+    sizes still bound the work; only the wall-clock limit is skipped.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = (hasattr(signal, "setitimer")
+                       and threading.current_thread() is threading.main_thread())
+
+    def _expire(self, signum, frame):
+        raise TemplateLimitError(f"rendering took longer than {self.seconds:g} s")
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+class _MemoryCeiling:
+    """Cap the address space at what is in use plus ``extra`` bytes, where the OS allows.
+
+    A template can build large values in ways no single check sees (``~``
+    concatenation in a loop); past the ceiling Python raises MemoryError,
+    which is reported, instead of the machine running out of memory.
+    """
+
+    def __init__(self, extra: int):
+        self.extra = extra
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            import resource
+
+            with open("/proc/self/statm") as fh:
+                in_use = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            self.previous = resource.getrlimit(resource.RLIMIT_AS)
+            hard = self.previous[1]
+            ceiling = in_use + self.extra
+            if hard != resource.RLIM_INFINITY:
+                ceiling = min(ceiling, hard)
+            if self.previous[0] == resource.RLIM_INFINITY or self.previous[0] > ceiling:
+                resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+            else:
+                self.previous = None
+        except (ImportError, OSError, ValueError):
+            self.previous = None  # no /proc or no rlimits: the other limits still apply
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, self.previous)
+        return False
+
+
+def _template_line(exc: BaseException, name: str = "template") -> str:
+    """``file:line`` of the innermost template frame in ``exc``'s traceback (jinja2 maps them)."""
+    import traceback
+
+    where = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(".j2") or "/templates/" in frame.filename:
+            where = f"{frame.filename}:{frame.lineno}"
+    return where or name
+
+
+def _render_limited(template, context: dict) -> str:
+    """Render in chunks, checking the output size and the time as it grows."""
+    started = time.monotonic()
+    parts, size = [], 0
+    with _Deadline(MAX_RENDER_SECONDS), _MemoryCeiling(MAX_RENDER_MEMORY):
+        for chunk in template.generate(**context):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise TemplateLimitError(f"the document is longer than {MAX_OUTPUT_CHARS:,} "
+                                         "characters (a full protocol is about 25,000): "
+                                         "shorten the template or the trial file's text")
+            if time.monotonic() - started > MAX_RENDER_SECONDS:
+                raise TemplateLimitError(f"rendering took longer than {MAX_RENDER_SECONDS:g} s")
+    return "".join(parts)
+
+
 def render_markdown(document: str, context: dict, *, template_dir=None) -> str:
-    """Render one document to Markdown text; template problems become clear errors."""
-    from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
+    """Render one document to Markdown text; template problems become clear errors.
+
+    Errors in a template (syntax, sandbox, missing value, runtime errors such
+    as division by zero, recursion, a limit exceeded) raise :class:`InputError`
+    naming the template file and line.
+    """
+    from jinja2 import TemplateNotFound, TemplateSyntaxError, UndefinedError
     from jinja2.exceptions import SecurityError
 
     if document not in DOCUMENTS:
@@ -121,19 +464,31 @@ def render_markdown(document: str, context: dict, *, template_dir=None) -> str:
     env = environment(template_dir)
     try:
         template = env.get_template(name)
-        text = template.render(**_escape_tree(context))
+        text = _render_limited(template, _escape_tree(context))
+    except InputError:
+        raise
     except TemplateSyntaxError as exc:
         raise InputError(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}"
                          ) from None
     except SecurityError as exc:
-        raise InputError(f"template {name}: not allowed in a template: {exc}") from None
+        raise InputError(f"template {_template_line(exc, name)}: not allowed in a template: {exc}"
+                         ) from None
     except UndefinedError as exc:
-        raise InputError(f"template {name}: {exc.message} (the context has no such value; "
-                         "see docs/templates.md)") from None
+        raise InputError(f"template {_template_line(exc, name)}: {exc.message} (the context has no "
+                         "such value; see docs/templates.md)") from None
     except TemplateNotFound as exc:
         raise InputError(f"template not found: {exc.name}") from None
-    except TemplateError as exc:
-        raise InputError(f"template {name}: {exc}") from None
+    except TemplateLimitError as exc:
+        raise InputError(f"template {_template_line(exc, name)}: over a limit: {exc}") from None
+    except RecursionError as exc:
+        raise InputError(f"template {_template_line(exc, name)}: recursion too deep (a macro or "
+                         "include that calls itself without end?)") from None
+    except MemoryError as exc:
+        raise InputError(f"template {_template_line(exc, name)}: ran out of memory (over "
+                         f"{MAX_RENDER_MEMORY:,} bytes)") from None
+    except Exception as exc:  # any runtime error in a user's template, e.g. 1 / 0
+        raise InputError(f"template {_template_line(exc, name)}: {type(exc).__name__}: {exc}"
+                         ) from None
     # Tidy: at most one blank line in a row, one newline at the end.
     lines, blank = [], 0
     for line in text.splitlines():
@@ -148,45 +503,126 @@ def export_templates(directory, *, force: bool = False) -> list[str]:
     directory = Path(directory)
     files = sorted(p for p in resources.files("trialplan").joinpath("templates").iterdir()
                    if p.name.endswith(".j2"))
-    targets = [directory / p.name for p in files]
-    existing = [str(t) for t in targets if t.exists()]
+    existing = [str(directory / p.name) for p in files if (directory / p.name).exists()]
     if existing and not force:
         raise OutputExistsError(f"{', '.join(existing)} already exist; use --force to overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    for src, dst in zip(files, targets, strict=True):
-        write_output(dst, src.read_bytes(), force=True)
-    return [str(t) for t in targets]
+    if not directory.exists() and directory.parent != directory:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+    return write_directory(directory, {p.name: p.read_bytes() for p in files}, force=force)
 
 
-def _pandoc(markdown: str, fmt: str, workdir: Path, *, title: str, reference_doc=None) -> bytes:
+# ---------------------------------------------------------------------------------------------
+# pandoc: sandboxed, figures as data URIs, fixed dates
+
+
+def _embed_figures(markdown: str, figures: dict) -> str:
+    """Point each ``](name)`` image link at the figure's bytes as a data URI.
+
+    pandoc runs with ``--sandbox`` and reads no file at all; trialplan's own
+    figures are the only images, and this is how they reach it.
+    """
+    for name, data in figures.items():
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        markdown = markdown.replace(f"]({name})", f"]({uri})")
+    return markdown
+
+
+def _reference_doc(reference_doc) -> Path:
+    ref = Path(reference_doc)
+    try:
+        st = ref.stat()
+    except OSError:
+        raise InputError(f"reference document {ref} does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"reference document {ref} is not a regular file")
+    if not zipfile.is_zipfile(ref):
+        raise InputError(f"reference document {ref} is not a .docx file (not a ZIP archive)")
+    return ref
+
+
+def fix_docx_dates(data: bytes, epoch: int | None) -> bytes:
+    """The DOCX with its creation and modification dates set to ``epoch``, or removed.
+
+    pandoc in its sandbox cannot read the clock and writes 1970-01-01; a date
+    that is not the real one is worse than none, so without
+    ``SOURCE_DATE_EPOCH`` the dates are left out.  Every ZIP entry keeps its
+    order and compression and gets the same fixed time stamp, so the same
+    input gives the same bytes.
+    """
+    import datetime as dt
+
+    stamp = (1980, 1, 1, 0, 0, 0)
+    if epoch is not None:
+        when = dt.datetime.fromtimestamp(epoch, dt.UTC)
+        stamp = when.timetuple()[:6]
+        iso = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "docProps/core.xml":
+                text = body.decode("utf-8")
+                pattern = r"<dcterms:(created|modified)\b[^>]*>[^<]*</dcterms:\1>"
+                if epoch is None:
+                    text = re.sub(pattern, "", text)
+                else:
+                    text = re.sub(pattern, lambda m: m.group(0).split(">")[0] + f">{iso}"
+                                  f"</dcterms:{m.group(1)}>", text)
+                body = text.encode("utf-8")
+            fixed = zipfile.ZipInfo(info.filename, date_time=stamp)
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            out.writestr(fixed, body)
+    return buf.getvalue()
+
+
+def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None) -> bytes:
+    import tempfile
+
     try:
         import pypandoc
     except ImportError:  # pragma: no cover - a core dependency
         raise InputError("HTML and DOCX output need pypandoc-binary; install trialplan with "
                          "its dependencies") from None
-    out = workdir / f"out.{fmt}"
-    args = ["--resource-path", str(workdir)]
+    args = ["--sandbox"]
     if fmt == "html":
         args += ["--standalone", "--embed-resources", "--toc", "--metadata",
                  f"pagetitle={title}"]
     if fmt == "docx":
         args += ["--toc"]
         if reference_doc:
-            ref = Path(reference_doc)
-            if not ref.is_file():
-                raise InputError(f"reference document {ref} does not exist")
-            args += ["--reference-doc", str(ref)]
-    try:
-        pypandoc.convert_text(markdown, "html5" if fmt == "html" else fmt,
-                              format=_PANDOC_IN, outputfile=str(out), extra_args=args)
-    except (RuntimeError, OSError) as exc:
-        raise InputError(f"pandoc could not write the {fmt.upper()} file: {exc}") from None
-    return out.read_bytes()
+            args += ["--reference-doc", str(_reference_doc(reference_doc))]
+    with tempfile.TemporaryDirectory(prefix="trialplan-") as workdir:
+        out = Path(workdir) / f"out.{fmt}"
+        try:
+            pypandoc.convert_text(markdown, "html5" if fmt == "html" else fmt,
+                                  format=_PANDOC_IN, outputfile=str(out), extra_args=args)
+        except (RuntimeError, OSError) as exc:
+            raise InputError(f"pandoc could not write the {fmt.upper()} file: {exc}") from None
+        data = out.read_bytes()
+    if fmt == "docx":
+        data = fix_docx_dates(data, source_date())
+    return data
 
 
 def localise_figure_links(markdown: str, stem: str) -> str:
     """Point ``](figures/x.png)`` links at ``<stem>-figures/x.png`` beside a Markdown file."""
     return markdown.replace("](figures/", f"]({stem}-figures/")
+
+
+def check_document_target(output, *, force: bool = False) -> Path:
+    """Refuse an output path for a document before any work (see :func:`write_document`)."""
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"output must end in {', '.join(FORMATS)}; got {output.name!r}")
+    check_target(output, force=force)
+    if suffix == ".md":
+        fig_dir = output.with_name(f"{output.stem}-figures")
+        if fig_dir.exists() and not fig_dir.is_dir():
+            check_directory(fig_dir, [], force=force)
+    return output
 
 
 def write_document(markdown: str, figures: dict, output, *, title: str, force: bool = False,
@@ -198,37 +634,16 @@ def write_document(markdown: str, figures: dict, output, *, title: str, force: b
     HTML embeds them; DOCX includes them.  Nothing is written unless the whole
     document was produced, and no file is replaced without ``force``.
     """
-    output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"output must end in {', '.join(FORMATS)}; got {output.name!r}")
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output} exists; use --force to overwrite it")
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise OutputExistsError(f"cannot write {output}: directory {output.parent} does not "
-                                "exist")
-    written = []
-    if suffix == ".md":
+    output = check_document_target(output, force=force)
+    if output.suffix.lower() == ".md":
         fig_dir = output.with_name(f"{output.stem}-figures")
-        targets = {fig_dir / Path(name).name: data for name, data in figures.items()}
-        clash = [str(t) for t in targets if t.exists()]
-        if clash and not force:
-            raise OutputExistsError(f"{', '.join(clash)} already exist; use --force")
+        files = {Path(name).name: data for name, data in figures.items()}
+        check_directory(fig_dir, files, force=force)
         text = localise_figure_links(markdown, output.stem)
-        if targets:
-            fig_dir.mkdir(exist_ok=True)
-            for path, data in targets.items():
-                write_output(path, data, force=True)
-                written.append(str(path))
-        write_output(output, text, force=True)
+        written = write_directory(fig_dir, files, force=force) if files else []
+        write_output(output, text, force=force)
         return [str(output), *written]
-    workdir = Path(tempfile.mkdtemp(prefix="trialplan-"))
-    try:
-        for name, data in figures.items():
-            (workdir / name).parent.mkdir(parents=True, exist_ok=True)
-            (workdir / name).write_bytes(data)
-        data = _pandoc(markdown, suffix[1:], workdir, title=title, reference_doc=reference_doc)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    write_output(output, data, force=True)
-    return [str(output), *written]
+    data = _pandoc(_embed_figures(markdown, figures), output.suffix.lower()[1:], title=title,
+                   reference_doc=reference_doc)
+    write_output(output, data, force=force)
+    return [str(output)]

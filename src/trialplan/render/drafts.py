@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from trialplan.planning import build_plan
 from trialplan.planning.context import SPIRIT_2025, TODO, build_context
@@ -59,12 +58,7 @@ def markdown_for(trial, document: str = "protocol", *, template_dir=None, plan=N
 def write_draft(trial, output, *, document="protocol", template_dir=None, reference_doc=None,
                 force=False) -> list[str]:
     """Render ``document`` for ``trial`` and write it in the format of ``output``."""
-    suffix = Path(output).suffix.lower()
-    if suffix not in documents.FORMATS:
-        from trialplan.errors import InputError
-
-        raise InputError(f"output must end in {', '.join(documents.FORMATS)}; got "
-                         f"{Path(output).name!r}")
+    documents.check_document_target(output, force=force)  # before any work
     text, figures = markdown_for(trial, document, template_dir=template_dir)
     title = trial.model.trial.acronym or trial.model.trial.title
     return documents.write_document(text, figures, output, title=title, force=force,

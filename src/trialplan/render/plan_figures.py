@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 
-from trialplan.errors import InputError, OutputExistsError
-from trialplan.fileio import write_output
+from trialplan.errors import InputError, UnreachableTargetError
+from trialplan.fileio import write_directory
 
 
 def _matplotlib():
@@ -48,7 +47,12 @@ def _primary_curve(plt, trial, plan):
     centre = float(res["n_analysed_per_arm"]["control"])
     ns = np.linspace(max(4.0, centre * 0.2), centre * 2.0, 120)
     kw = {k: v for k, v in args.items() if k not in ("power",)}
-    curve = fn(**kw, n=ns).power
+    try:
+        curve = fn(**kw, n=ns).power
+    except InputError:
+        # Part of the range is below the design's smallest n (a small cluster trial has
+        # few clusters per arm): draw only the admissible part.
+        ns, curve = _admissible_points(fn, kw, ns)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(ns, curve, color="#1f4e79", lw=2)
     ax.axhline(plan["assumptions"]["power"], color="#b03a2e", ls="--", lw=1,
@@ -62,6 +66,18 @@ def _primary_curve(plt, trial, plan):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _admissible_points(fn, kw, ns):
+    """The points of ``ns`` at which ``fn`` accepts n, and the power at each."""
+    kept, powers = [], []
+    for n_ in ns:
+        try:
+            powers.append(float(fn(**kw, n=float(n_)).power))
+        except (InputError, UnreachableTargetError):
+            continue
+        kept.append(n_)
+    return np.asarray(kept), np.asarray(powers)
 
 
 def _mechanism_curves(plt, plan):
@@ -178,17 +194,16 @@ def _recruitment(plt, trial, plan):
     return fig
 
 
+_FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment")
+
+
 def draw_plan_figures(trial, plan: dict) -> dict:
     """Every figure of the plan as ``{name: {"svg": bytes, "png": bytes}}``."""
     plt = _matplotlib()
-    figures = {
-        "primary-power": lambda: _primary_curve(plt, trial, plan),
-        "mechanism-power": lambda: _mechanism_curves(plt, plan),
-        "sensitivity": lambda: _heatmap(plt, plan),
-        "recruitment": lambda: _recruitment(plt, trial, plan),
-    }
+    draws = (lambda: _primary_curve(plt, trial, plan), lambda: _mechanism_curves(plt, plan),
+             lambda: _heatmap(plt, plan), lambda: _recruitment(plt, trial, plan))
     out = {}
-    for name, draw in figures.items():
+    for name, draw in zip(_FIGURE_NAMES, draws, strict=True):
         fig = draw()
         if fig is None:
             continue
@@ -197,17 +212,19 @@ def draw_plan_figures(trial, plan: dict) -> dict:
     return out
 
 
+def figure_names() -> list[str]:
+    """The file names :func:`write_plan_figures` may write (to check the folder first)."""
+    return [f"{name}.{fmt}" for name in _FIGURE_NAMES for fmt in ("svg", "png")]
+
+
+
 def write_plan_figures(trial, plan: dict, directory, *, force: bool = False) -> list[str]:
-    """Draw every figure of the plan and write them into ``directory`` (svg and png)."""
-    directory = Path(directory)
-    rendered = {directory / f"{name}.{fmt}": data
+    """Draw every figure of the plan and write them into ``directory`` (svg and png).
+
+    Nothing is written unless every figure was drawn; a new folder appears only
+    complete (see :func:`trialplan.fileio.write_directory`).
+    """
+    rendered = {f"{name}.{fmt}": data
                 for name, formats in draw_plan_figures(trial, plan).items()
                 for fmt, data in formats.items()}
-    existing = [str(p) for p in rendered if p.exists()]
-    if existing and not force:
-        raise OutputExistsError(f"{', '.join(existing)} already exist; use --force to "
-                                "overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    for path, data in rendered.items():
-        write_output(path, data, force=True)
-    return [str(p) for p in rendered]
+    return write_directory(directory, rendered, force=force)

@@ -26,6 +26,13 @@ from dataclasses import dataclass, fields
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
+from trialplan.stats.mediation import (
+    ALPHA_MIN,
+    CLUSTER_SIZE_MAX,
+    N_MAX,
+    PATH_MAX,
+    _check_promises,
+)
 
 DESIGNS = ("2-1-1", "2-2-1")
 TESTS = ("joint", "sobel")
@@ -296,12 +303,15 @@ def cluster_mediation(
     test = v.choice("test", test, TESTS)
     scale = v.choice("scale", scale, ("total", "residual"))
     solved = v.exactly_one_missing(clusters=clusters, power=power)
-    alpha = float(v.in_range("alpha", alpha, 0.0, 1.0))
+    alpha = float(v.in_range("alpha", alpha, ALPHA_MIN, 1.0, low_open=False))
     allocation = float(v.in_range("allocation", allocation, 0.0, 1.0))
-    a = float(v.as_array("a", a))
-    b = float(v.as_array("b", b))
-    cprime = float(v.as_array("cprime", cprime))
+    a = _path("a", a)
+    b = _path("b", b)
+    cprime = _path("cprime", cprime)
     cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
+    if cluster_size > CLUSTER_SIZE_MAX:
+        raise InputError(f"cluster_size must be at most {CLUSTER_SIZE_MAX:,}; got "
+                         f"{cluster_size:g}", names=("cluster_size",))
     icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0))
     r2 = {name: float(v.in_range(name, val, 0.0, 1.0, low_open=False))
           for name, val in (("r2_m1", r2_m1), ("r2_m2", r2_m2), ("r2_y1", r2_y1),
@@ -315,7 +325,7 @@ def cluster_mediation(
             raise InputError("the 2-1-1 design needs at least 2 individuals per cluster to "
                              f"estimate the within-cluster path; got cluster_size {cluster_size:g}",
                              names=("cluster_size",))
-        b_within = b if b_within is None else float(v.as_array("b_within", b_within))
+        b_within = b if b_within is None else _path("b_within", b_within)
     else:
         if icc_m is not None or b_within is not None:
             raise InputError("icc_m and b_within apply to the 2-1-1 design (an individual-level "
@@ -342,12 +352,18 @@ def cluster_mediation(
             raise InputError(f"clusters must be a whole number of at least {low} for the "
                              f"{design} design; got {j:g}", names=("clusters",))
         j = int(j)
+        if j * cluster_size > N_MAX:
+            raise InputError(f"clusters must be at most {int(N_MAX // cluster_size):,} when "
+                             f"each has {cluster_size:g} participants ({N_MAX:,} in all); got "
+                             f"{j:,}", names=("clusters",))
     else:
         if a == 0 or b == 0:
             raise InputError("a and b must both be non-zero to solve for the clusters",
                              names=("a", "b"))
         j = _solve_clusters(lambda jj: _power(spec, test, jj)[0], power, low)
     pw, path_power, df, se = _power(spec, test, j)
+    _check_promises(spec, "n" if solved == "clusters" else "power", pw, power,
+                    math.ceil(j * cluster_size), False)
     per_arm = {"intervention": j * allocation, "control": j * (1.0 - allocation)}
     notes = []
     if scale == "residual":
@@ -374,6 +390,10 @@ def cluster_mediation(
                     icc_m=icc_m, icc_y=icc_y, **r2, allocation=allocation, alpha=alpha,
                     test=test, scale=scale, **given),
         notes=tuple(notes))
+
+
+def _path(name, value) -> float:
+    return float(v.in_range(name, value, -PATH_MAX, PATH_MAX, low_open=False, high_open=False))
 
 
 def _solve_clusters(power_of, target: float, low: int) -> int:

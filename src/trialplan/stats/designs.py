@@ -47,6 +47,14 @@ from trialplan.stats._solver import solve_increasing
 from trialplan.stats.result import SizeResult
 
 N_MAX = 1e7
+# Participants per arm beyond any trial (recruited, or given as n): a larger number means an
+# input is off by orders of magnitude (attrition next to 1, a huge cluster size or n).
+N_LIMIT = 1e9
+# Smallest significance level per test: below it the normal and t quantiles lose accuracy
+# (1e-16 gives NaN), and no trial tests at such a level.
+ALPHA_MIN = 1e-10
+# How far below the target a solved n's achieved power may fall (rounding of the solver).
+_POWER_SLACK = 1e-6
 _ROUND_SLACK = 1e-9
 CONTROL_VARIANCES = ("within", "total")
 BASELINE_DESIGNS = ("cohort", "cross-sectional")
@@ -91,6 +99,9 @@ def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, clu
     if not isinstance(co_primary, (int, np.integer)) or co_primary < 1:
         raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}")
     attrition = v.in_range("attrition", attrition, 0.0, 1.0, low_open=False)
+    if np.any(alpha / co_primary < ALPHA_MIN):
+        raise InputError(f"alpha per test (alpha / co-primary outcomes) must be at least "
+                         f"{ALPHA_MIN:g}; got {v._show(alpha / co_primary)}")
     v.choice("control_variance", control_variance, CONTROL_VARIANCES)
     if clustering == "none":
         for name, value in (("icc", icc), ("cluster_size", cluster_size)):
@@ -227,6 +238,10 @@ def _as_int(x, shape):
 def _unreachable_n(what: str, c_unit: str = "n per arm"):
     def raise_(mask, best):
         worst = float(np.min(np.where(mask, best, np.inf)))
+        if not np.isfinite(worst):
+            raise UnreachableTargetError(
+                f"power cannot be computed up to {c_unit} = {N_MAX:,.0f} for these inputs "
+                "(values at the edge of their range); no sample size reaches the target")
         raise UnreachableTargetError(
             f"power at {c_unit} = {N_MAX:,.0f} is still {worst:.3g}: {what}; no sample size "
             "reaches the target"
@@ -351,6 +366,9 @@ def _finish(*, design, solved, c: _Common, n_c_exact, power_at, shape, effect, m
         notes = notes + (
             f"Alpha is divided by {c.co_primary} co-primary outcomes (Bonferroni).",
         )
+    _check_promises(solved=solved, n_c=n_c, n_i=n_i, rec_c=rec_c, rec_i=rec_i,
+                    achieved=achieved, target=inputs.get("power"), effect=effect,
+                    unit="events" if events is not None else "participants")
     integral = solved == "n"
     conv = _as_int if integral else _scalar_or_array
     return SizeResult(
@@ -374,6 +392,36 @@ def _finish(*, design, solved, c: _Common, n_c_exact, power_at, shape, effect, m
         n_exact=_scalar_or_array(n_c_exact, shape) if solved == "n" else None,
         shape=shape,
     )
+
+
+def _check_promises(*, solved, n_c, n_i, rec_c, rec_i, achieved, target, effect, unit):
+    """The last check before a result is returned: every number finite and in range, and a
+    solved n reaching its target power.  Anything else is an error, never a shown answer."""
+    numbers = {"n": (n_c, n_i, rec_c, rec_i), "power": (achieved,),
+               "effect": tuple(effect.values())}
+    for what, values in numbers.items():
+        if not all(np.all(np.isfinite(np.asarray(x, dtype=float))) for x in values):
+            raise UnreachableTargetError(
+                f"the {what} cannot be computed for these inputs (too few {unit} for the "
+                "design, or values at the edge of their range); nothing is reported")
+    biggest = max(float(np.max(np.asarray(x, dtype=float))) for x in numbers["n"])
+    if biggest > N_LIMIT:
+        error = UnreachableTargetError if solved == "n" else InputError
+        cause = ("attrition close to 1, the cluster size, or an effect too small"
+                 if solved == "n" else
+                 "the n or cluster size given")
+        shown = f"{biggest:,.0f}" if biggest < 1e15 else f"{biggest:.3g}"
+        raise error(f"this needs {shown} {unit} in one arm, more than the limit of "
+                    f"{N_LIMIT:,.0f}: check {cause}")
+    power = np.asarray(achieved, dtype=float)
+    if np.any((power < 0.0) | (power > 1.0)):
+        raise UnreachableTargetError("the power computed is outside [0, 1] for these inputs")
+    if solved == "n" and target is not None and np.any(power < np.asarray(target) - _POWER_SLACK):
+        worst = float(np.min(power - np.asarray(target)))
+        raise UnreachableTargetError(
+            f"the sample size found reaches power {worst:+.3g} below the target for these "
+            "inputs (the design's approximation breaks down here, e.g. an extreme allocation "
+            "ratio); nothing is reported")
 
 
 def _fmt(x) -> str:

@@ -36,6 +36,20 @@ ICC_Y_TYPES = ("conditional", "unconditional")
 SIMULATED = ("joint", "mc", "bootstrap", "bc-bootstrap")
 TESTS = ("sobel", "aroian", "joint", "vsm", "mc", "bootstrap", "bc-bootstrap")
 N_MAX = 1_000_000
+# Limits checked before any work (docs/security.md): a path beyond PATH_MAX residual SDs, a
+# level below ALPHA_MIN or a simulation beyond these sizes is a typing error, not a trial.
+PATH_MAX = 20.0
+ALPHA_MIN = 1e-10
+CLUSTER_SIZE_MAX = 10_000
+MAX_REPS = 1_000_000
+MAX_DRAWS = 1_000_000
+MAX_BOOT = 100_000
+# One simulated power evaluation may cost at most this much work, in units of about 1e-7 s on
+# one core (measured: replicates x (n x (3 + bootstrap resamples) + 2 x Monte Carlo draws)),
+# so about five minutes; solving for n evaluates power at several n.
+SIM_WORK_MAX = 3e9
+# ... and hold at most this many bytes of simulated data at once (a chunk of replicates).
+SIM_MEMORY_MAX = 1_000_000_000
 
 _METHODS = {
     "sobel": "Sobel first-order z test of ab (normal approximation)",
@@ -538,17 +552,20 @@ def mediation(
         raise InputError(f"the {test} test is analytic only; simulate joint, mc, bootstrap or "
                          "bc-bootstrap")
     alpha = float(v.in_range("alpha", alpha, 0.0, 1.0))
+    if alpha < ALPHA_MIN:
+        raise InputError(f"alpha must be at least {ALPHA_MIN:g}; got {alpha:g}")
     allocation = float(v.in_range("allocation", allocation, 0.0, 1.0))
     r2_m = float(v.in_range("r2_m", r2_m, 0.0, 1.0, low_open=False))
     r2_y = float(v.in_range("r2_y", r2_y, 0.0, 1.0, low_open=False))
     if covariates is None:
         covariates = 1 if (r2_m > 0 or r2_y > 0 or r2_m2 > 0 or r2_y2 > 0) else 0
     covariates = int(v.at_least("covariates", covariates, 0))
-    cprime = float(v.as_array("cprime", cprime))
+    cprime = float(v.in_range("cprime", cprime, -PATH_MAX, PATH_MAX, low_open=False,
+                              high_open=False))
     if a is not None:
-        a = float(v.as_array("a", a))
+        a = float(v.in_range("a", a, -PATH_MAX, PATH_MAX, low_open=False, high_open=False))
     if b is not None:
-        b = float(v.as_array("b", b))
+        b = float(v.in_range("b", b, -PATH_MAX, PATH_MAX, low_open=False, high_open=False))
     if power is not None:
         power = float(v.in_range("power", power, 0.0, 1.0))
     if n is not None:
@@ -556,6 +573,8 @@ def mediation(
         if n_val != int(n_val):
             raise InputError(f"n must be a whole number; got {n_val:g}")
         n = int(n_val)
+        if n > N_MAX:
+            raise InputError(f"n must be at most {N_MAX:,}; got {n:,}")
     b_level = v.choice("b_level", b_level, ("caseload", "individual"))
     outcome = v.choice("outcome", outcome, ("continuous", "binary"))
     control_variance = v.choice("control_variance", control_variance, CONTROL_VARIANCES)
@@ -590,6 +609,9 @@ def mediation(
         icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
         icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
+        if cluster_size > CLUSTER_SIZE_MAX:
+            raise InputError(f"cluster_size (a peer worker's caseload) must be at most "
+                             f"{CLUSTER_SIZE_MAX:,}; got {cluster_size:g}")
         if icc_y_type == "unconditional" and icc_y == 0 and b_level == "caseload":
             raise InputError("icc_y_type 'unconditional' needs icc_y > 0 (the mediator's share "
                              "of the peer-worker variance is relative to it)",
@@ -615,10 +637,10 @@ def mediation(
         raise InputError("base_rate and outcome_rate apply to a binary outcome only "
                          "(outcome='binary')")
     if sim:
-        reps = int(v.at_least("reps", reps, 1))
-        boot = int(v.at_least("boot", boot, 1))
-        draws = int(v.at_least("draws", draws, 1))
-        seed = int(v.at_least("seed", seed, 0))
+        reps = _count("reps", reps, 1, MAX_REPS)
+        boot = _count("boot", boot, 1, MAX_BOOT)
+        draws = _count("draws", draws, 1, MAX_DRAWS)
+        seed = _count("seed", seed, 0, 2**63 - 1)
 
     inputs = dict(a=a, b=b, cprime=cprime, n=n, power=power, alpha=alpha, test=test,
                   simulate=sim, x=x, allocation=allocation if x == "binary" else None,
@@ -668,6 +690,7 @@ def mediation(
         n_c, n_t = arms or arms_of(n_total)
         if min(n_c, n_t) < 2 and x == "binary":
             return 0.0
+        _check_simulation_size(test, n_c + n_t, reps, draws, boot)
         if spec.nested:
             from trialplan.stats import _medsim_pn
 
@@ -701,6 +724,11 @@ def mediation(
         return power_at(spec, None, analytic_test, arms_of_unit(u))
 
     min_n = _min_n(x, allocation, covariates, cluster_size)
+    if min_n > N_MAX:
+        raise InputError(f"this design needs at least {min_n:,} participants (allocation "
+                         f"{allocation:g}, {covariates} covariates"
+                         + (f", caseload {cluster_size:g}" if cluster_size else "")
+                         + f"), more than the limit of {N_MAX:,}")
     try:
         if solved == "power":
             if n < min_n:
@@ -741,6 +769,7 @@ def mediation(
             prog.close()
 
     n_c, n_t = arms if solved == "n" else arms_of(n_total)
+    _check_promises(spec, solved, pw, power, n_total, sim)
     paths = analytic_power(spec, "joint", n_c, n_t)[1]
     mc_se = math.sqrt(pw * (1.0 - pw) / reps) if sim else None
     key = f"sim-{test}" if sim else (
@@ -768,6 +797,47 @@ def mediation(
         peer_workers=math.ceil(n_t / cluster_size - 1e-9) if spec.nested else None,
         indirect_effect=spec.a * spec.b,
     )
+
+
+def _count(name: str, value, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` (a simulation size or seed)."""
+    value = v.at_least(name, value, low)
+    if value > high:
+        raise InputError(f"{name} must be at most {high:,}; got {float(value):g}")
+    return int(value)
+
+
+def _check_simulation_size(test, n_total, reps, draws, boot) -> None:
+    """Refuse a simulated power evaluation too large for time or memory, before it starts."""
+    per_rep = n_total * (3 + (boot if "bootstrap" in test else 0)) + (
+        2 * draws if test == "mc" else 0)
+    work = reps * per_rep
+    if work > SIM_WORK_MAX:
+        raise InputError(f"this simulation would take about {work:.2g} operations (n "
+                         f"{n_total:,} x {reps:,} replicates"
+                         + (f" x {boot:,} resamples" if "bootstrap" in test else "")
+                         + f"); the limit is {SIM_WORK_MAX:.0e}: lower --reps"
+                         + (" or --boot" if "bootstrap" in test else "")
+                         + " or use an analytic test")
+    memory = _medsim.CHUNK * 8 * (8 * n_total + (draws if test == "mc" else 0))
+    if memory > SIM_MEMORY_MAX:
+        raise InputError(f"this simulation would hold about {memory / 1e9:.1f} GB at once; the "
+                         f"limit is {SIM_MEMORY_MAX / 1e9:g} GB: lower n or --draws, or use an "
+                         "analytic test")
+
+
+def _check_promises(spec, solved, pw, target, n_total, sim) -> None:
+    """The last check before a result is returned: finite numbers in range, target reached."""
+    if not (math.isfinite(pw) and 0.0 <= pw <= 1.0 and math.isfinite(spec.a * spec.b)):
+        raise UnreachableTargetError("the power cannot be computed for these inputs (values at "
+                                     "the edge of their range); nothing is reported")
+    if not 0 < n_total <= N_MAX:
+        raise UnreachableTargetError(f"this needs {n_total:,} participants in all, more than "
+                                     f"the limit of {N_MAX:,}")
+    if solved == "n" and pw < target - 1e-9:
+        what = "simulated" if sim else "computed"
+        raise UnreachableTargetError(f"the n found reaches a {what} power of {pw:.4f}, below "
+                                     f"the target {target:g}; nothing is reported")
 
 
 def _n_uncertainty(spec, n_total, n_c, n_t, pw, reps):

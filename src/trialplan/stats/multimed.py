@@ -21,7 +21,15 @@ from trialplan.errors import InputError
 from trialplan.stats import _medsim_multi
 from trialplan.stats import _validate as v
 from trialplan.stats.mediation import (
+    ALPHA_MIN,
+    MAX_BOOT,
+    MAX_DRAWS,
+    MAX_REPS,
+    N_MAX,
+    PATH_MAX,
     _b_power_random_m,
+    _check_simulation_size,
+    _count,
     _Progress,
     _r_power,
     _solve_n,
@@ -164,6 +172,10 @@ def _analytic(spec: _medsim_multi.MultiSpec, n_c, n_t, alpha) -> dict:
     return {"power": effects, "all": conj, "any": anyp, "paths": {"a": pa, "b": pb}}
 
 
+def _path(name, value) -> float:
+    return float(v.in_range(name, value, -PATH_MAX, PATH_MAX, low_open=False, high_open=False))
+
+
 def mediation_multi(
     mediators,
     *,
@@ -222,26 +234,27 @@ def mediation_multi(
     names = [str(m[0]) for m in mediators]
     if len(set(names)) != k:
         raise InputError(f"mediator names must be distinct; got {', '.join(names)}")
-    a = tuple(float(v.as_array(f"a of {nm}", m[1])) for nm, m in zip(names, mediators,
-                                                                     strict=True))
-    b = tuple(float(v.as_array(f"b of {nm}", m[2])) for nm, m in zip(names, mediators,
-                                                                     strict=True))
-    cprime = float(v.as_array("cprime", cprime))
+    a = tuple(_path(f"a of {nm}", m[1]) for nm, m in zip(names, mediators, strict=True))
+    b = tuple(_path(f"b of {nm}", m[2]) for nm, m in zip(names, mediators, strict=True))
+    cprime = _path("cprime", cprime)
     corr = _check_corr(correlation, k)
     if serial is not None:
-        serial = float(v.as_array("serial", serial))
+        serial = _path("serial", serial)
         if k != 2:
             raise InputError(f"a serial chain needs exactly two mediators; got {k}")
         if not np.allclose(corr, np.eye(2)):
             raise InputError("give either a serial path or a residual correlation, not both: "
                              "in a chain the path d carries the mediators' association")
     solved = v.exactly_one_missing(n=n, power=power)
-    alpha = float(v.in_range("alpha", alpha, 0.0, 1.0))
+    alpha = float(v.in_range("alpha", alpha, ALPHA_MIN, 1.0, low_open=False))
     allocation = float(v.in_range("allocation", allocation, 0.0, 1.0))
+    if x == "binary" and 2 / min(allocation, 1 - allocation) > N_MAX:
+        raise InputError(f"allocation {allocation:g} needs more than {N_MAX:,} participants "
+                         "for two in the smaller arm")
     if power is not None:
         power = float(v.in_range("power", power, 0.0, 1.0))
     if n is not None:
-        n = int(v.at_least("n", n, 6 + k))
+        n = int(v.in_range("n", n, 6 + k, N_MAX, low_open=False, high_open=False))
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
@@ -249,10 +262,10 @@ def mediation_multi(
         base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
     sim = simulate or test != "joint"
     if sim:
-        reps = int(v.at_least("reps", reps, 1))
-        draws = int(v.at_least("draws", draws, 1))
-        boot = int(v.at_least("boot", boot, 1))
-        seed = int(v.at_least("seed", seed, 0))
+        reps = _count("reps", reps, 1, MAX_REPS)
+        boot = _count("boot", boot, 1, MAX_BOOT)
+        draws = _count("draws", draws, 1, MAX_DRAWS)
+        seed = _count("seed", seed, 0, 2**63 - 1)
     spec = _medsim_multi.MultiSpec(a, b, cprime, x, outcome, base_rate,
                                    tuple(map(tuple, corr.tolist())), serial, alpha)
     effect_names = []
@@ -282,6 +295,7 @@ def mediation_multi(
         if arms in cache:
             return cache[arms]
         if sim:
+            _check_simulation_size(test, sum(arms), reps, draws, boot)
             out = _medsim_multi.power(spec, test, *arms, reps=reps, seed=seed, draws=draws,
                                       boot=boot, progress=prog)
         else:

@@ -1,0 +1,281 @@
+"""Hostile input through the real command line: a message and an exit code, never a traceback.
+
+Each file in tests/data/hostile/ is one class of input known to have broken trialplan
+(its first line says which). Every run goes through ``python -m trialplan`` in a
+subprocess, so the top-level guard is part of what is tested: exit 3 ("internal
+error") would fail these tests as surely as a traceback.
+"""
+
+import errno
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from trialplan.errors import OutputError
+from trialplan.model.checks import example_text
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+
+
+def run(*args, cwd=None, timeout=60):
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "trialplan", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    proc.seconds = time.monotonic() - start
+    return proc
+
+
+def assert_clean(proc, code, *messages):
+    """Exit ``code``, each message on stderr, and no traceback or internal error."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "internal error" not in proc.stderr, proc.stderr
+    assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
+    for message in messages:
+        assert message in proc.stderr, (message, proc.stderr[-2000:])
+
+
+# (file, command, exit code, messages): every class the issue lists for trial files.
+CASES = [
+    ("merge_key.yaml", "check", 1, ["merge_key.yaml:19: trial:", "merge keys (<<)"]),
+    ("value_tag.yaml", "check", 1, ["value_tag.yaml:16: schema:", "got '='"]),
+    ("python_tag.yaml", "check", 1, ["python_tag.yaml:16:", "is not allowed"]),
+    ("anchors.yaml", "check", 1, ["anchors and aliases"]),
+    ("control_chars.yaml", "check", 1, ["trial.comparator: control character U+001B"]),
+    ("link_backwards.yaml", "check", 1, ["change_model.links[1].to: 'trust' is a mechanism"]),
+    ("sensitivity_many.yaml", "check", 1, ["assumptions.sensitivity.icc", "at most 20"]),
+    ("recruitment_never.yaml", "plan", 1, ["recruitment_never.yaml:170: assumptions.recruitment",
+                                           "is never reached"]),
+    ("pilot_too_large.yaml", "plan", 1, ["assumptions.feasibility.pilot_n",
+                                         "larger than the whole trial"]),
+    ("attrition_near_one.yaml", "plan", 1, ["more than the limit of 1,000,000,000",
+                                            "attrition close to 1"]),
+    ("alpha_tiny.yaml", "plan", 1, ["must be at least 1e-10"]),
+    ("caseload_huge.yaml", "plan", 1, ["assumptions.primary", "cannot be computed"]),
+]
+
+
+@pytest.mark.parametrize("name, command, code, messages", CASES, ids=[c[0] for c in CASES])
+def test_hostile_trial_file_gives_a_message_and_exit_code(name, command, code, messages):
+    proc = run(command, HOSTILE / name, cwd=HOSTILE)
+    assert_clean(proc, code, *messages)
+
+
+def test_every_hostile_file_is_used():
+    used = {c[0] for c in CASES} | {"markup.yaml", "small_cluster.yaml", "path_huge.yaml"}
+    assert {p.name for p in HOSTILE.glob("*.yaml")} == used
+
+
+def test_small_cluster_trial_draws_its_figures_from_the_design_minimum(tmp_path):
+    proc = run("plan", HOSTILE / "small_cluster.yaml", "--figures", tmp_path / "figs")
+    assert_clean(proc, 0)
+    assert (tmp_path / "figs" / "primary-power.png").stat().st_size > 1000
+
+
+def test_an_impossible_path_is_reported_not_computed():
+    proc = run("plan", HOSTILE / "path_huge.yaml")
+    assert_clean(proc, 0)
+    assert "not computed (a must be in [-20, 20]; got 1e+300)" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that are not files
+
+
+def test_devices_fifos_proc_and_directories_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, code, message in ((Path("/dev/zero"), 1, "not a regular file"),
+                                (fifo, 1, "not a regular file"),
+                                (tmp_path, 2, "is a directory"),  # click's path check
+                                (tmp_path / "missing.yaml", 1, "no such file")):
+        proc = run("check", path, timeout=30)
+        assert_clean(proc, code, message)
+    proc = run("check", "/proc/self/status")  # a regular file that claims size 0
+    assert_clean(proc, 1, "/proc/self/status:")
+
+
+def test_a_large_file_of_misspelt_ids_checks_in_seconds(tmp_path):
+    ids = [f"process_variable_{i:05d}" for i in range(6000)]
+    pvs = "".join(f"    - {{id: {i}, label: P, measure: GSE, timepoints: [m4]}}\n" for i in ids)
+    links = "".join(f"    - {{from: trust, to: {i.replace('process', 'procss')}}}\n" for i in ids)
+    text = example_text().replace("  process_variables:\n", "  process_variables:\n" + pvs)
+    text = text.replace("  links:\n", "  links:\n" + links)
+    path = tmp_path / "big.yaml"
+    path.write_text(text)
+    assert path.stat().st_size > 750_000
+    proc = run("check", path)
+    assert_clean(proc, 1, "unknown id 'procss_variable_00000'; did you mean "
+                          "'process_variable_00000'?")
+    assert proc.seconds < 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+def test_outputs_onto_devices_files_and_missing_directories_are_refused(tmp_path):
+    trial = tmp_path / "trial.yaml"
+    trial.write_text(example_text())
+    (tmp_path / "taken").write_text("a file where a folder is needed")
+    assert_clean(run("plan", trial, "-o", "/dev/full", "--force"), 1, "it is a device")
+    assert_clean(run("plan", trial, "--figures", tmp_path / "taken"), 2, "is a file")
+    assert_clean(run("plan", trial, "-o", tmp_path / "no" / "plan.json"), 1,
+                 "does not exist")
+    assert_clean(run("protocol", trial, "-o", tmp_path / "taken.md" / "x.md"), 1)
+    os.mkfifo(tmp_path / "pipe.json")
+    assert_clean(run("plan", trial, "-o", tmp_path / "pipe.json", "--force", timeout=30), 1,
+                 "FIFO")
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe.json").st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.json", "taken", "trial.yaml"]
+
+
+@pytest.mark.parametrize("code, words", [(errno.EROFS, "read-only"),
+                                         (errno.ENOSPC, "no space left")])
+def test_a_read_only_or_full_disk_names_the_path_and_leaves_nothing(tmp_path, monkeypatch,
+                                                                    code, words):
+    from trialplan import fileio
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fileio.os, "replace", fail)
+    with pytest.raises(OutputError, match=f"cannot write {tmp_path / 'out.json'}: .*{words}"):
+        fileio.write_output(tmp_path / "out.json", "{}", force=False)
+    monkeypatch.setattr(fileio.os, "rename", fail)
+    with pytest.raises(OutputError, match=words):
+        fileio.write_directory(tmp_path / "figs", {"a.png": b"1", "b.png": b"2"}, force=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_internal_errors_are_reported_as_such_with_exit_3(monkeypatch, capsys):
+    from trialplan import cli
+    from trialplan.cli import trialfile
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    monkeypatch.setattr(trialfile, "emit_json", broken)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["measures", "--json"])
+    assert exc.value.code == cli.INTERNAL_ERROR == 3
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: a bug" in err and "please report" in err
+    assert "Traceback" not in err
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["measures", "--json"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Command-line edge values: size and mediation
+
+
+def main_exit(argv, capsys):
+    """Run the real entry point in-process; return (exit code, stdout, stderr)."""
+    from trialplan.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+SIZE_EDGES = [
+    (["means", "--d", "0.3", "--power", "0:1e300:1e-300"], 2, "infinitely many values"),
+    (["means", "--d", "0.3", "--power", "0.8", "--n", "1:1e300:1"], 2, "at most 1,000,000"),
+    (["means", "--d", "0.3", "--power", "0.1:0.9:0.1", "--alpha", "0.01:0.05:0.0000001"], 2,
+     "the grid has 3,600,009 cells"),
+    (["means", "--d", "0.3", "--power", "0.8", "--attrition", "0.999999999999999"], 1,
+     "more than the limit of 1,000,000,000"),
+    (["means", "--d", "0.3", "--n", "1e15"], 1, "more than the limit"),
+    (["means", "--d", "0.3", "--power", "0.8", "--alpha", "1e-20"], 1, "at least 1e-10"),
+    (["means", "--d", "0.3", "--power", "0.8", "--co-primary", "1,2"], 2,
+     "this option takes one value"),
+    (["proportions", "--p1", "0.3", "--p2", "0.2", "--power", "0.8", "--method",
+      "pooled,arcsine"], 2, "this option takes one value"),
+    (["means", "--d", "0.3", "--power", "0.8", "--co-primary", "1000000000"], 2,
+     "1<=x<=20"),
+    (["survival", "--hr", "0.7", "--events", "3", "--clustering", "partial", "--icc", "0.05",
+      "--cluster-size", "5"], 1, "cannot be computed"),
+    # numpy's and scipy's special functions (whichever is loaded) fail at different points
+    # here; either way the answer is a refusal.
+    (["means", "--d", "0.3", "--power", "0.8", "--cluster-size", "1e15", "--clustering",
+      "cluster", "--icc", "0.05"], 1, ("more than the limit", "cannot be computed")),
+    (["means", "--d", "1e-300", "--power", "0.8"], 1, "no sample size reaches the target"),
+    (["means", "--d", "0.3", "--power", "0.8", "--plot", "/dev/full"], 1, "must end in"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", SIZE_EDGES, ids=[" ".join(a) for a, _, _ in
+                                                                  SIZE_EDGES])
+def test_size_edge_values(args, code, message, capsys):
+    got, out, err = main_exit(["size", *args], capsys)
+    assert (got, "internal error" in err) == (code, False), err
+    assert any(m in err for m in ((message,) if isinstance(message, str) else message)), err
+
+
+MEDIATION_EDGES = [
+    (["--allocation", "1e-9"], "more than the limit of 1,000,000"),
+    (["--allocation", "0.999999999"], "more than the limit of 1,000,000"),
+    (["--cluster-size", "1e9", "--icc-m", "0.1", "--icc-y", "0.1"], "at most 10,000"),
+    (["--a", "1e300", "--b", "1e300"], "a must be in [-20, 20]"),
+    (["--test", "mc", "--reps", "1000000000"], "reps must be at most 1,000,000"),
+    (["--test", "mc", "--draws", "1000000000"], "draws must be at most 1,000,000"),
+    (["--test", "bootstrap", "--boot", "1000000000"], "boot must be at most 100,000"),
+    (["--test", "mc", "--reps", "1000000"], "this simulation would take"),
+    (["--alpha", "1e-20"], "alpha must be at least 1e-10"),
+    (["--covariates", "1000000000", "--r2-m", "0.2"], "more than the limit"),
+    (["--mediator", "m1:0.3:0.3", "--mediator", "m2:1e300:0.2"], "must be in [-20, 20]"),
+    (["--mediator", "m1:0.3:0.3", "--mediator", "m2:0.2:0.2", "--test", "mc", "--reps",
+      "1000000"], "this simulation would take"),
+]
+
+
+@pytest.mark.parametrize("args, message", MEDIATION_EDGES,
+                         ids=[" ".join(a) for a, _ in MEDIATION_EDGES])
+def test_mediation_edge_values_are_refused_before_any_work(args, message, capsys):
+    base = ["mediation", "--power", "0.8"]
+    if "--mediator" not in args:
+        base += ["--a", "0.3", "--b", "0.3"] if "--a" not in args else []
+    start = time.monotonic()
+    got, out, err = main_exit([*base, *args], capsys)
+    assert (got, "internal error" in err) == (1, False), err
+    assert message in err
+    assert time.monotonic() - start < 10
+
+
+def test_mediation_n_in_the_billions_is_refused(capsys):
+    got, _, err = main_exit(["mediation", "--a", "0.3", "--b", "0.3", "--n", "2000000000"],
+                            capsys)
+    assert got == 1 and "n must be at most 1,000,000" in err
+
+
+def test_caseload_one_with_covariates_gives_a_finite_answer_that_reaches_the_target(capsys):
+    got, out, err = main_exit(["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8",
+                               "--cluster-size", "1", "--icc-m", "0.1", "--icc-y", "0.1",
+                               "--r2-m", "0.3", "--covariates", "3", "--json"], capsys)
+    import json
+
+    assert got == 0, err
+    r = json.loads(out)
+    assert r["power"] >= 0.8 and r["n_total"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--clusters", "1000000000"], "--clusters must be at most 31,250"),
+    (["--power", "0.8", "--a", "1e300"], "--a must be in [-20, 20]"),
+    (["--power", "0.8", "--alpha", "1e-20"], "must be in [1e-10, 1)"),
+    (["--power", "0.8", "--cluster-size", "1e9"], "--cluster-size must be at most 10,000"),
+])
+def test_cluster_mediation_edge_values_are_refused(args, message, capsys):
+    base = ["mediation", "--cluster-design", "2-1-1", "--a", "0.3", "--b", "0.3",
+            "--cluster-size", "32", "--icc-y", "0.05", "--icc-m", "0.05"]
+    got, _, err = main_exit([*base, *args], capsys)
+    assert got == 1 and "internal error" not in err
+    assert message in err
