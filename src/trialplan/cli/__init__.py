@@ -33,6 +33,10 @@ _COMMANDS = {
              "The trial's sample-size plan: primary, mechanisms, recruitment, pilot."),
     "mediation": ("trialplan.cli.mediation", "mediation_cmd",
                   "Power or n to detect a mechanism as an indirect effect."),
+    "simulate": ("trialplan.cli.simulate", "simulate_cmd",
+                 "Simulate the planned trial and its planned analysis; dummy data."),
+    "analysis-code": ("trialplan.cli.simulate", "analysis_code_cmd",
+                      "Write the SAP's analysis as a standalone statsmodels script."),
 }
 
 

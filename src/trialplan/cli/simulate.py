@@ -1,0 +1,286 @@
+"""``trialplan simulate`` and ``trialplan analysis-code``: the planned trial, simulated."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+#: A periodic progress line every this many seconds when stderr is not a terminal.
+PROGRESS_EVERY = 10.0
+
+
+def parse_scenarios(text: str | None) -> list[dict]:
+    """``"icc=0.01,0.03 cluster_size=6,9 effect=1,0.8"`` -> the grid of every combination."""
+    from trialplan.simulation.spec import SCENARIO_KEYS
+
+    if not text:
+        return [{}]
+    axes = []
+    for part in text.replace(";", " ").split():
+        key, sep, values = part.partition("=")
+        if not sep or not values:
+            raise click.BadParameter(f"expected KEY=V1,V2,...; got {part!r}",
+                                     param_hint="'--scenarios'")
+        if key not in SCENARIO_KEYS:
+            raise click.BadParameter(f"unknown setting {key!r}; expected one of "
+                                     f"{', '.join(SCENARIO_KEYS)}", param_hint="'--scenarios'")
+        try:
+            nums = [float(v) for v in values.split(",") if v]
+        except ValueError:
+            raise click.BadParameter(f"{key}: values must be numbers; got {values!r}",
+                                     param_hint="'--scenarios'") from None
+        axes.append([(key, v) for v in nums])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Chunks done, with ETA, on stderr: a bar on a terminal, else a line every 10 s."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.start = time.monotonic()
+        self.first = None
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int):
+        now = time.monotonic()
+        if self.first is None:  # chunks already in a checkpoint do not count towards speed
+            self.first = done
+            self.start = now  # the chunks start now, after the set-up and the estimate
+            return
+        fresh = done - self.first
+        elapsed = now - self.start
+        eta = elapsed / fresh * (total - done) if fresh else float("nan")
+        text = f"simulate: {done}/{total} chunks, {elapsed:.0f} s elapsed, ETA {_duration(eta)}"
+        if self.tty:
+            width = 30
+            fill = int(width * done / total)
+            self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {text}   ")
+            if done == total:
+                self.stream.write("\n")
+        elif now - self.last >= PROGRESS_EVERY or done == total:
+            self.stream.write(text + "\n")
+            self.last = now
+        self.stream.flush()
+
+
+def _num(x, fmt=".3f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def summary(result: dict) -> str:
+    """The simulation as text tables, one per scenario, with the flags explained."""
+    s = result["settings"]
+    title = result["trial"]["acronym"] or result["trial"]["title"]
+    lines = [f"Simulation of the planned trial: {title}",
+             f"{s['reps']} replicates per scenario, seed {s['seed']}, chunks of "
+             f"{s['chunk_size']}, attrition {s['missing'].upper()}", ""]
+    for scen in result["scenarios"]:
+        lines.append(f"SCENARIO  {scen['label']}")
+        if "design" in scen:
+            d = scen["design"]
+            line = (f"  n recruited: control {d['n_control']:,}, intervention "
+                    f"{d['n_intervention']:,}")
+            if d["clustering"] != "none":
+                line += (f"; {d['clusters_intervention']} peer workers/clusters (ICC "
+                         f"{d['icc']:g}, caseload {d['cluster_size']:g})")
+            lines.append(line)
+            for key, text in scen["analyses"].items():
+                lines.append(f"  {key}: {text}")
+        if scen.get("error"):
+            lines.append(f"  NOT SIMULATED: {scen['error']}")
+        if scen.get("estimands"):
+            lines.append(f"  {'estimand':34s} {'':12s} {'simulated':>15s} {'analytic':>8s} "
+                         f"{'bias':>15s} {'coverage':>15s} {'SE/empSE':>8s} {'noconv':>6s}")
+            for r in scen["estimands"]:
+                sim = f"{r['rate']:.3f} ({r['rate_mc_se']:.3f})"
+                bias = (f"{r['bias']:+.3f} ({r['bias_mc_se']:.3f})"
+                        if r["bias"] is not None and r["bias_mc_se"] is not None else "-")
+                cov = (f"{r['coverage']:.3f} ({r['coverage_mc_se']:.3f})"
+                       if r["coverage"] is not None else "-")
+                ratio = (f"{r['mean_se'] / r['empirical_se']:.2f}"
+                         if r["mean_se"] and r["empirical_se"] else "-")
+                mark = "  <- differs" if r.get("differs") else ""
+                lines.append(f"  {r['estimand']:34s} {r['kind']:12s} {sim:>15s} "
+                             f"{_num(r['analytic']):>8s} {bias:>15s} {cov:>15s} {ratio:>8s} "
+                             f"{r['non_converged']:>6d}{mark}")
+        for item in scen.get("not_simulated", []):
+            lines.append(f"  {item['mechanism']}: not simulated ({item['reason']})")
+        for note in scen.get("notes", []):
+            lines.append(f"  note: {note}")
+        lines.append("")
+    if result["flags"]:
+        lines.append("DIFFERENCES FROM THE ANALYTIC PLAN (more than 3 Monte Carlo SE)")
+        for f in result["flags"]:
+            why = "; ".join(f["hints"]) or ("no fitting problem found: the analytic "
+                                            "approximation and the planned analysis differ")
+            lines.append(f"  {f['scenario']} / {f['estimand']} ({f['kind']}): simulated "
+                         f"{f['simulated']:.3f}, analytic {f['analytic']:.3f} "
+                         f"(z = {f['z']:+.1f}): {why}")
+    else:
+        lines.append("Every simulated power and type I error agrees with the analytic value "
+                     "within 3 Monte Carlo SE.")
+    lines.append("")
+    lines.append("simulated: rejection rate (MC SE); bias and coverage over converged fits "
+                 "(MC SE); SE/empSE: mean model SE over the SD of the estimates; noconv: "
+                 "fits that failed or did not converge, counted as not rejecting.")
+    return "\n".join(lines)
+
+
+@click.command("simulate")
+@click.argument("trial_file", type=click.Path(dir_okay=False))
+@click.option("--reps", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Replicates per scenario (and per null scenario).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed (default: assumptions.seed of the trial file).")
+@click.option("--scenarios", metavar="GRID",
+              help="Grid of scenarios, e.g. 'icc=0.01,0.05 cluster_size=6,12 effect=0.8,1' "
+                   "(keys: icc, cluster_size, effect, attrition, n).")
+@click.option("--no-null", is_flag=True, help="Skip the null scenarios (type I error).")
+@click.option("--missing", type=click.Choice(["mcar", "mar"]), default="mcar",
+              show_default=True, help="Loss to follow-up completely at random, or at random "
+                                      "given baseline.")
+@click.option("--baseline-corr", type=click.FloatRange(-0.99, 0.99), default=0.0,
+              show_default=True,
+              help="Baseline-follow-up correlation where the trial file gives none.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local worker processes (default: all cores).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on a Dask distributed cluster (e.g. tcp://host:8786).")
+@click.option("--checkpoint", type=click.Path(dir_okay=False),
+              help="Append finished chunks here; rerun with it to resume.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Replicates per chunk (part of the seeding).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the results as JSON to this file.")
+@click.option("--figure", type=click.Path(dir_okay=False),
+              help="Draw simulated against analytic rates (.svg or .png).")
+@click.option("--dummy-data", type=click.Path(dir_okay=False),
+              help="Write one synthetic dataset (CSV) and its data dictionary, and stop.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_corr, workers,
+                 scheduler, checkpoint, chunk_size, as_json, output, figure, dummy_data, force):
+    """Simulate the planned trial and its planned analysis from TRIAL_FILE.
+
+    Data are drawn from the trial file's assumptions (arms, peer-worker ICC,
+    paths a and b, the primary effect, attrition) and analysed as the SAP
+    plans; each estimand's power, type I error, bias and coverage are shown
+    beside the plan's analytic power, with differences over 3 Monte Carlo SE
+    flagged.
+
+    \b
+    Examples:
+      trialplan simulate trial.yaml
+      trialplan simulate trial.yaml --reps 2000 --figure sim.png -o sim.json
+      trialplan simulate trial.yaml --scenarios 'icc=0.01,0.05 cluster_size=6,12'
+      trialplan simulate trial.yaml --scheduler tcp://10.0.0.5:8786 --checkpoint run.jsonl
+      trialplan simulate trial.yaml --dummy-data dummy.csv
+    """
+    from trialplan.fileio import write_output
+    from trialplan.model.checks import load_trial
+    from trialplan.planning import build_plan
+
+    grid = parse_scenarios(scenarios)
+    trial = load_trial(trial_file)
+    plan = build_plan(trial)
+    if dummy_data:
+        from trialplan.simulation import dummy
+        from trialplan.simulation.spec import build_spec
+
+        spec = build_spec(trial, plan, grid[0], missing=missing, baseline_corr=baseline_corr)
+        data, _ = dummy.dummy_dataset(spec, trial.model.assumptions.seed if seed is None
+                                      else seed)
+        target = Path(dummy_data)
+        dict_path = target.with_name(target.stem + ".dictionary.csv")
+        for path in (target, dict_path):
+            if path.exists() and not force:
+                from trialplan.errors import OutputExistsError
+
+                raise OutputExistsError(f"{path} exists; use --force to overwrite it")
+        write_output(target, dummy.to_csv(data), force=force)
+        write_output(dict_path, dummy.dictionary(spec, data), force=force)
+        click.echo(f"wrote {target} ({len(data['id'])} participants) and {dict_path}", err=True)
+        return
+    from trialplan.simulation.run import simulate
+
+    def estimate(seconds, replicates):
+        where = (f"the Dask cluster at {scheduler}" if scheduler
+                 else f"{workers or 'all'} local worker(s)")
+        click.echo(f"simulate: {replicates:,} replicates on {where}; estimated run time "
+                   f"{_duration(seconds)}", err=True)
+
+    try:
+        result = simulate(trial, plan, reps=reps, seed=seed, scenarios=grid, null=not no_null,
+                          missing=missing, baseline_corr=baseline_corr, workers=workers,
+                          scheduler=scheduler, checkpoint=checkpoint, chunk_size=chunk_size,
+                          progress=Progress(), on_estimate=estimate)
+    except KeyboardInterrupt:
+        if checkpoint and Path(checkpoint).exists():
+            done = max(0, len(Path(checkpoint).read_bytes().splitlines()) - 1)
+            hint = (f"{done} finished chunk(s) are in {checkpoint}; run the same command to "
+                    "resume")
+        else:
+            hint = "no chunk was kept (use --checkpoint FILE to keep finished chunks)"
+        click.echo(f"\ninterrupted: {hint}", err=True)
+        raise click.Abort() from None
+    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+    if output:
+        write_output(output, text, force=force)
+        click.echo(f"wrote {output}", err=True)
+    if figure:
+        from trialplan.render.simulation_figure import simulation_figure
+
+        simulation_figure(result, figure, force=force)
+        click.echo(f"wrote {figure}", err=True)
+    if as_json:
+        click.echo(text, nl=False)
+    else:
+        click.echo(summary(result))
+
+
+@click.command("analysis-code")
+@click.argument("trial_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The script to write (e.g. analysis.py).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def analysis_code_cmd(trial_file, output, force):
+    """Write the SAP's analysis of TRIAL_FILE as a standalone statsmodels script.
+
+    The script reads a dataset with the columns of `simulate --dummy-data`
+    and prints each estimate as JSON.
+
+    \b
+    Example:
+      trialplan analysis-code trial.yaml -o analysis.py
+      trialplan simulate trial.yaml --dummy-data dummy.csv && python analysis.py dummy.csv
+    """
+    from trialplan.fileio import write_output
+    from trialplan.model.checks import load_trial
+    from trialplan.planning import build_plan
+    from trialplan.simulation.script import analysis_script
+    from trialplan.simulation.spec import build_spec
+
+    trial = load_trial(trial_file)
+    spec = build_spec(trial, build_plan(trial))
+    text = analysis_script(spec, title=trial.model.trial.acronym or trial.model.trial.title,
+                           source=Path(trial_file).name, name=Path(output).name)
+    write_output(output, text, force=force)
+    click.echo(f"wrote {output}", err=True)
+
+
+__all__ = ["simulate_cmd", "analysis_code_cmd", "parse_scenarios", "summary"]

@@ -1,0 +1,263 @@
+"""Analyse one dataset as the statistical analysis plan specifies, with statsmodels.
+
+:func:`analyse` returns one :class:`Estimate` per estimand: the primary
+outcome's effect and, for each mechanism, the indirect effect a x b (tested
+by the plan's test) and its two paths.  A model that fails to fit or to
+converge gives an estimate marked ``converged=False`` (and does not reject):
+the caller counts it, never drops it.
+
+Models are fitted on numpy arrays (no formula parsing) so the per-replicate
+cost is that of the statsmodels fit itself; the generated script
+(:mod:`trialplan.simulation.script`) fits the same models from formulas and a
+test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from trialplan.simulation.spec import MechanismAnalysis, SimulationSpec
+from trialplan.stats import _special as sp
+
+#: Draws for the Monte Carlo confidence interval of a x b (Preacher & Selig 2012).
+MC_DRAWS = 2000
+
+
+class Estimate(NamedTuple):
+    """One estimand's estimate in one dataset."""
+
+    estimate: float
+    se: float
+    lower: float
+    upper: float
+    p: float
+    reject: bool
+    converged: bool
+    df: float | None = None  # of the t reference; None: normal
+
+
+_FAILED = Estimate(math.nan, math.nan, math.nan, math.nan, math.nan, False, False)
+
+
+def estimand_names(spec: SimulationSpec) -> list[str]:
+    """The estimands of a spec, in report order."""
+    names = [f"primary: {spec.primary.outcome}"]
+    for m in spec.mechanisms:
+        names += [f"{m.key}: indirect a x b", f"{m.key}: path a", f"{m.key}: path b"]
+    return names
+
+
+def _wald(est, se, alpha, df=None) -> Estimate:
+    if not (math.isfinite(est) and math.isfinite(se) and se > 0):
+        return _FAILED
+    if df is None:
+        crit = float(sp.ndtri(1.0 - alpha / 2.0))
+        p = 2.0 * float(sp.ndtr(-abs(est) / se))
+    else:
+        crit = float(sp.stdtrit(df, 1.0 - alpha / 2.0))
+        p = 2.0 * float(sp.stdtr(df, -abs(est) / se))
+    return Estimate(est, se, est - crit * se, est + crit * se, p, p < alpha, True, df)
+
+
+def _complete(data: dict, cols) -> np.ndarray:
+    mask = np.ones(len(data["arm"]), dtype=bool)
+    for c in cols:
+        mask &= ~np.isnan(data[c])
+    return mask
+
+
+def _design(data, mask, cols, intercept=True, arm=True) -> np.ndarray:
+    parts = ([np.ones(int(mask.sum()))] if intercept else []) + (
+        [data["arm"][mask].astype(float)] if arm else [])
+    parts += [data[c][mask] for c in cols]
+    return np.column_stack(parts)
+
+
+def _singleton_groups(data, mask) -> np.ndarray:
+    """Cluster labels with each unclustered participant a cluster of one."""
+    cl = data["cluster"][mask]
+    return np.where(cl > 0, cl, -data["id"][mask])
+
+
+def primary(spec: SimulationSpec, data: dict) -> Estimate:
+    """The primary analysis: the allocation coefficient of the planned model."""
+    import statsmodels.api as sm
+
+    pa = spec.primary
+    mask = _complete(data, (pa.outcome,) + pa.covariates)
+    y = data[pa.outcome][mask]
+    x = _design(data, mask, pa.covariates)
+    if pa.type == "binary" and _separated(y, data["arm"][mask]):
+        return _FAILED
+    if pa.model == "ols":
+        r = sm.OLS(y, x).fit()
+        return _wald(float(r.params[1]), float(r.bse[1]), pa.alpha, df=float(r.df_resid))
+    if pa.model == "logit":
+        r = sm.Logit(y, x).fit(disp=0)
+        ok = bool(r.mle_retvals["converged"])
+        est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
+        return est if ok else est._replace(reject=False, converged=False)
+    if pa.model == "gee":
+        r = sm.GEE(y, x, groups=_singleton_groups(data, mask), family=sm.families.Binomial(),
+                   cov_struct=sm.cov_struct.Independence()).fit(cov_type="bias_reduced")
+        est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
+        return est if bool(r.converged) else est._replace(reject=False, converged=False)
+    # Mixed model: partial nesting puts the random effect on allocation, so it is zero in the
+    # control arm, whose participants can then share one group without changing the likelihood.
+    groups = data["cluster"][mask]
+    z = (data["arm"][mask].astype(float)[:, None] if spec.clustering == "partial"
+         else np.ones((len(y), 1)))
+    r = sm.MixedLM(y, x, groups=groups, exog_re=z).fit(reml=True)
+    est = _wald(float(r.fe_params[1]), float(r.bse_fe[1]), pa.alpha)
+    return est if bool(r.converged) else est._replace(reject=False, converged=False)
+
+
+def _separated(y: np.ndarray, arm: np.ndarray) -> bool:
+    """An arm with no events or only events: the log odds ratio is infinite."""
+    for a in (0, 1):
+        rate = y[arm == a].mean() if np.any(arm == a) else 0.0
+        if rate in (0.0, 1.0):
+            return True
+    return False
+
+
+def _residualise(data, mask, y, covariates):
+    """y minus its covariates' contribution (OLS on allocation and covariates)."""
+    import statsmodels.api as sm
+
+    if not covariates:
+        return y
+    x = _design(data, mask, covariates)
+    r = sm.OLS(y, x).fit()
+    return y - x[:, 2:] @ r.params[2:]
+
+
+def path_a(m: MechanismAnalysis, spec: SimulationSpec, data: dict) -> Estimate:
+    """Effect of allocation on the process variable."""
+    import statsmodels.api as sm
+
+    mask = _complete(data, (m.mediator,) + m.a_covariates)
+    y = data[m.mediator][mask]
+    if m.a_model == "ols":
+        r = sm.OLS(y, _design(data, mask, m.a_covariates)).fit()
+        return _wald(float(r.params[1]), float(r.bse[1]), m.alpha, df=float(r.df_resid))
+    # Cluster-level summary: the mean of the caseload means against the control mean, with
+    # Welch-Satterthwaite df (as trialplan.stats._medsim_pn and the analytic partially nested
+    # test assume).
+    y = _residualise(data, mask, y, m.a_covariates)
+    cl = data["cluster"][mask]
+    treated = cl > 0
+    labels, inverse = np.unique(cl[treated], return_inverse=True)
+    means = np.bincount(inverse, weights=y[treated]) / np.bincount(inverse)
+    control = y[~treated]
+    j, n_c = len(labels), len(control)
+    if j < 2 or n_c < 2:
+        return _FAILED
+    var_t = float(np.var(means, ddof=1)) / j
+    var_c = float(np.var(control, ddof=1)) / n_c
+    df = (var_t + var_c) ** 2 / (var_t**2 / (j - 1) + var_c**2 / (n_c - 1))
+    return _wald(float(means.mean() - control.mean()), math.sqrt(var_t + var_c), m.alpha, df=df)
+
+
+def _fixed_effects(groups: np.ndarray) -> np.ndarray:
+    _, inverse = np.unique(groups, return_inverse=True)
+    out = np.zeros((len(groups), int(inverse.max()) + 1))
+    out[np.arange(len(groups)), inverse] = 1.0
+    return out
+
+
+def path_b(m: MechanismAnalysis, spec: SimulationSpec, data: dict) -> Estimate:
+    """Effect of the process variable on the outcome, given allocation (and the covariates)."""
+    import statsmodels.api as sm
+
+    mask = _complete(data, (m.outcome, m.mediator) + m.b_covariates)
+    y = data[m.outcome][mask]
+    regressors = [data[m.mediator][mask]] + [data[c][mask] for c in m.b_covariates]
+    if m.b_model in ("ols", "logit"):
+        x = np.column_stack([np.ones(len(y)), data["arm"][mask].astype(float)] + regressors)
+        col = 2
+        if m.b_model == "ols":
+            r = sm.OLS(y, x).fit()
+            return _wald(float(r.params[col]), float(r.bse[col]), m.alpha, df=float(r.df_resid))
+    else:
+        # Within caseloads and the control arm: one fixed effect per caseload and one for the
+        # control arm (cluster 0), which also absorb allocation.
+        groups = data["cluster"][mask]
+        if m.b_model == "within-logit":
+            # A caseload whose outcomes are all 0 or all 1 carries no information on b and
+            # would send its fixed effect to infinity: leave it out.
+            keep = _informative(groups, y)
+            y, groups = y[keep], groups[keep]
+            regressors = [r_[keep] for r_ in regressors]
+        x = np.column_stack(regressors + [_fixed_effects(groups)])
+        col = 0
+        if m.b_model == "within-ols":
+            r = sm.OLS(y, x).fit()
+            return _wald(float(r.params[col]), float(r.bse[col]), m.alpha, df=float(r.df_resid))
+    r = sm.Logit(y, x).fit(disp=0)
+    est = _wald(float(r.params[col]), float(r.bse[col]), m.alpha)
+    return est if bool(r.mle_retvals["converged"]) else est._replace(reject=False,
+                                                                     converged=False)
+
+
+def _informative(groups: np.ndarray, y: np.ndarray) -> np.ndarray:
+    _, inverse = np.unique(groups, return_inverse=True)
+    events = np.bincount(inverse, weights=y)
+    sizes = np.bincount(inverse)
+    ok = (events > 0) & (events < sizes)
+    return ok[inverse]
+
+
+def indirect(m: MechanismAnalysis, a: Estimate, b: Estimate,
+             rng: np.random.Generator) -> Estimate:
+    """a x b with its Monte Carlo interval; rejects by the plan's test."""
+    if not (a.converged and b.converged):
+        return _FAILED
+    ab = a.estimate * b.estimate
+    # a from J caseload means has a t reference: draw it from t, or the interval is too
+    # narrow when peer workers are few.
+    za = rng.standard_t(a.df, MC_DRAWS) if a.df is not None else rng.standard_normal(MC_DRAWS)
+    zb = rng.standard_normal(MC_DRAWS)
+    draws = (a.estimate + a.se * za) * (b.estimate + b.se * zb)
+    lower, upper = (float(q) for q in np.quantile(draws, [m.alpha / 2.0, 1.0 - m.alpha / 2.0]))
+    var = a.estimate**2 * b.se**2 + b.estimate**2 * a.se**2
+    if m.test == "aroian":
+        var += a.se**2 * b.se**2
+    se = math.sqrt(var)
+    p = 2.0 * float(sp.ndtr(-abs(ab) / se)) if se > 0 else math.nan
+    if m.test == "joint":
+        reject = a.reject and b.reject
+        p = max(a.p, b.p)
+    elif m.test == "mc":
+        reject = lower > 0 or upper < 0
+    else:
+        reject = p < m.alpha
+    return Estimate(ab, se, lower, upper, p, bool(reject), True)
+
+
+def _safe(fn, *args) -> Estimate:
+    """Fit, turning a numerical failure into a counted non-convergence."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args)
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
+        return _FAILED
+    except Exception as exc:  # statsmodels' PerfectSeparationError and kin
+        if type(exc).__module__.startswith("statsmodels"):
+            return _FAILED
+        raise
+
+
+def analyse(spec: SimulationSpec, data: dict, rng: np.random.Generator) -> list[Estimate]:
+    """Every estimand's estimate in one dataset, in :func:`estimand_names` order."""
+    out = [_safe(primary, spec, data)]
+    for m in spec.mechanisms:
+        a = _safe(path_a, m, spec, data)
+        b = _safe(path_b, m, spec, data)
+        out += [indirect(m, a, b, rng), a, b]
+    return out

@@ -1,0 +1,368 @@
+"""Simulate the planned trial: operating characteristics beside the plan's analytic numbers.
+
+:func:`simulate` builds one :class:`~trialplan.simulation.spec.SimulationSpec`
+per scenario (and its null twin), runs chunks of replicates through
+:func:`~trialplan.simulation.executor.run_chunks`, and reports per estimand the
+empirical power (or type I error), bias, confidence-interval coverage and the
+mean model SE against the empirical SE, each with its Monte Carlo SE, beside
+the analytic power the plan's formulas give for the same scenario.  A
+simulated rate more than :data:`FLAG_MC_SE` Monte Carlo SEs from the analytic
+one is flagged, with the diagnostics that suggest why.
+
+Each chunk returns sufficient statistics only (counts and sums), so memory
+does not grow with the number of replicates, and the sums are combined in
+chunk order, so the result is the same for any worker count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from trialplan import __version__
+from trialplan.errors import InputError, TrialplanError, UnreachableTargetError
+from trialplan.simulation.analyse import analyse, estimand_names
+from trialplan.simulation.executor import chunk_seed, connect, run_chunks
+from trialplan.simulation.generate import generate
+from trialplan.simulation.spec import build_spec
+
+SIMULATION_SCHEMA = "trialplan-simulation/1"
+CHUNK_SIZE = 25
+FLAG_MC_SE = 3.0
+# Per-chunk statistics of each estimand, in this order.
+_STATS = ("replicates", "converged", "rejected", "covered", "sum_dev", "sum_dev2", "sum_se")
+
+
+def truths(spec) -> list[float]:
+    """The true value of each estimand, in :func:`estimand_names` order."""
+    out = [spec.primary.truth]
+    for m in spec.mechanisms:
+        out += [m.truth_a * m.truth_b, m.truth_a, m.truth_b]
+    return out
+
+
+def chunk_task(payload, chunk: int, seed_sequence) -> list[list]:
+    """Replicates ``chunk * size ...`` of one scenario: per-estimand counts and sums."""
+    spec, reps, size = payload
+    count = min(size, reps - chunk * size)
+    rng = np.random.default_rng(seed_sequence)
+    true = truths(spec)
+    acc = [[0, 0, 0, 0, 0.0, 0.0, 0.0] for _ in true]
+    for _ in range(count):
+        data = generate(spec, rng)
+        for row, est, t in zip(acc, analyse(spec, data, rng), true, strict=True):
+            row[0] += 1
+            row[2] += int(est.reject)
+            if est.converged:
+                dev = est.estimate - t
+                row[1] += 1
+                row[3] += int(est.lower <= t <= est.upper)
+                row[4] += dev
+                row[5] += dev * dev
+                row[6] += est.se
+    return acc
+
+
+def _combine(chunks: dict) -> list[list]:
+    total = None
+    for c in sorted(chunks):
+        if total is None:
+            total = [list(row) for row in chunks[c]]
+            continue
+        for row, add in zip(total, chunks[c], strict=True):
+            for i, v in enumerate(add):
+                row[i] += v
+    return total
+
+
+def complete_cases(spec, m) -> int:
+    """Expected participants with both the process variable and the outcome (dropout is
+    monotone, so the variable lost more often decides)."""
+    lost = max(spec.variable(m.mediator).attrition, spec.variable(m.outcome).attrition)
+    return round((spec.n_control + spec.n_intervention) * (1.0 - lost))
+
+
+def _analytic(trial, plan, spec) -> list[float | None]:
+    """The plan's formulas evaluated at the scenario (None where they give nothing)."""
+    from trialplan.planning.plan import _primary_call, _with_caseload
+    from trialplan.stats import mediation
+
+    scen = spec.scenario
+    null = scen.get("null", False)
+    k = scen.get("effect", 1.0)
+    p = trial.model.assumptions.primary
+    out: list[float | None] = []
+    pv = spec.variable(spec.primary.outcome)
+    if null:
+        out.append(spec.primary.alpha)
+    else:
+        over = {key: scen[key] for key in ("icc", "attrition") if key in scen}
+        if spec.cluster_size is not None:
+            over["cluster_size"] = spec.cluster_size
+        if spec.primary.type == "binary":
+            over["intervention_rate"] = p.control_rate + k * (p.intervention_rate
+                                                              - p.control_rate)
+        else:
+            over["d"] = k * (p.d if p.d is not None else p.difference / p.sd)
+        base = trial
+        if spec.clustering != "none" and trial.model.assumptions.clustering.cluster_size is None:
+            base = _with_caseload(trial, spec.cluster_size)  # derived from staffing
+        call = _primary_call(base, over).replace(
+            power=None, n=round(spec.n_control * (1.0 - pv.attrition)))
+        try:
+            out.append(float(call.run().power))
+        except (InputError, UnreachableTargetError):
+            out.append(None)
+    for m in spec.mechanisms:
+        kw = dict(plan["mechanisms"][m.index]["arguments"])
+        kw["a"] = m.truth_a
+        kw["b"] = m.truth_b
+        if "icc_m" in kw:
+            kw.update(icc_m=spec.icc, icc_y=spec.icc, cluster_size=spec.cluster_size)
+        n = complete_cases(spec, m)
+        try:
+            r = mediation(**kw, n=n)
+            values = [float(r.power), float(r.path_power["a"]), float(r.path_power["b"])]
+        except (InputError, UnreachableTargetError):
+            values = [None, None, None]
+        if null:
+            values[2] = m.alpha
+        out += values
+    return out
+
+
+def _hints(row: dict, alpha: float) -> list[str]:
+    """What in the diagnostics may explain a flagged difference."""
+    hints = []
+    if row["non_converged"]:
+        hints.append(f"{row['non_converged']} fits did not converge (counted as not rejecting)")
+    if row["bias_mc_se"] and abs(row["bias"]) > FLAG_MC_SE * row["bias_mc_se"]:
+        hints.append(f"the estimate is biased by {row['bias']:.3g}")
+    if row["empirical_se"] and row["mean_se"]:
+        ratio = row["mean_se"] / row["empirical_se"]
+        if abs(ratio - 1.0) > 0.1:
+            hints.append(f"the model SE is {ratio:.2f} x the empirical SE")
+    cov = row["coverage"]
+    if cov is not None and row["coverage_mc_se"] and (
+            cov < 1 - alpha - FLAG_MC_SE * row["coverage_mc_se"]):
+        hints.append(f"the interval covers the truth in {cov:.3f} of replicates")
+    return hints
+
+
+def _rows(spec, stats, analytic, null: bool) -> list[dict]:
+    names = estimand_names(spec)
+    alphas = [spec.primary.alpha] + [m.alpha for m in spec.mechanisms for _ in range(3)]
+    rows = []
+    for name, st, truth, ref, alpha in zip(names, stats, truths(spec), analytic, alphas,
+                                           strict=True):
+        reps, conv, rej, cov, s1, s2, sse = st
+        rate = rej / reps
+        mc = math.sqrt(rate * (1.0 - rate) / reps)
+        mean_dev = s1 / conv if conv else None
+        var = (s2 - conv * mean_dev**2) / (conv - 1) if conv > 1 else None
+        emp_se = math.sqrt(max(var, 0.0)) if var is not None else None
+        kind = "type I error" if (null and truth == 0.0) else "power"
+        row = {"estimand": name, "kind": kind, "truth": truth, "replicates": reps,
+               "non_converged": reps - conv, "rate": rate, "rate_mc_se": mc,
+               "analytic": ref, "bias": mean_dev,
+               "bias_mc_se": emp_se / math.sqrt(conv) if emp_se is not None else None,
+               "coverage": cov / conv if conv else None,
+               "coverage_mc_se": (math.sqrt((cov / conv) * (1 - cov / conv) / conv)
+                                  if conv else None),
+               "mean_se": sse / conv if conv else None, "empirical_se": emp_se}
+        if ref is None:
+            row.update(differs=None, z=None, hints=[])
+        else:
+            # The MC SE under the analytic value: is the simulation consistent with it?
+            se0 = max(math.sqrt(ref * (1.0 - ref) / reps), 1.0 / reps)
+            row["z"] = (rate - ref) / se0
+            row["differs"] = abs(row["z"]) > FLAG_MC_SE
+            row["hints"] = _hints(row, alpha) if row["differs"] else []
+        rows.append(row)
+    return rows
+
+
+def _design(spec) -> dict:
+    out = {"n_control": spec.n_control, "n_intervention": spec.n_intervention,
+           "clustering": spec.clustering, "missing": spec.missing}
+    if spec.clustering != "none":
+        out.update(icc=spec.icc, cluster_size=spec.cluster_size,
+                   clusters_intervention=spec.clusters_intervention,
+                   clusters_control=spec.clusters_control)
+    return out
+
+
+def fingerprint(trial, settings: dict) -> str:
+    """Identifies a run for its checkpoint: the trial file's text and every setting."""
+    blob = json.dumps({"trial": trial.text_hash, "version": __version__, **settings},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def seconds_per_replicate(spec, seed: int) -> float:
+    """Time one replicate in this process (a warm-up first), for the run-time estimate."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(chunk_seed(seed, 10**6))
+    with threadpool_limits(limits=1):
+        analyse(spec, generate(spec, rng), rng)
+        start = time.perf_counter()
+        analyse(spec, generate(spec, rng), rng)
+    return time.perf_counter() - start
+
+
+def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | None = None,
+             scenarios: list[dict] | None = None, null: bool = True, missing: str = "mcar",
+             baseline_corr: float = 0.0, workers: int | None = None,
+             scheduler: str | None = None, checkpoint=None, chunk_size: int = CHUNK_SIZE,
+             progress=None, on_estimate=None) -> dict:
+    """Simulate the trial file's planned trial and analysis; JSON-ready results.
+
+    Parameters
+    ----------
+    trial : trialplan.model.checks.TrialPlan
+        A validated trial file.
+    plan : dict, optional
+        Its plan (built when not given).
+    reps : int
+        Replicates per scenario (and per null scenario).
+    seed : int, optional
+        Default: the trial file's ``assumptions.seed``.
+    scenarios : list of dict, optional
+        Changes to the plan (see :func:`~trialplan.simulation.spec.build_spec`);
+        default: the plan as it is.
+    null : bool
+        Also simulate each scenario's null twin, for type I error.
+    missing, baseline_corr
+        As :func:`~trialplan.simulation.spec.build_spec`.
+    workers : int, optional
+        Local processes (default: every core available).
+    scheduler : str, optional
+        A Dask scheduler address instead of the local pool.
+    checkpoint : path, optional
+        Chunks finished are appended here; a rerun resumes from it.
+    chunk_size : int
+        Replicates per chunk (part of the seeding: keep it to reproduce a run).
+    progress : callable, optional
+        ``progress(done, total)`` in chunks.
+    on_estimate : callable, optional
+        ``on_estimate(seconds, replicates)`` with the expected run time, before the run.
+
+    Returns
+    -------
+    dict
+        ``schema``, ``settings``, ``scenarios`` (each with its design, analyses,
+        estimands and any error), ``flags`` and ``provenance``; identical for
+        the same inputs and seed whatever ``workers`` or ``scheduler``.
+    """
+    from trialplan.planning import build_plan
+
+    if reps < 2:
+        raise InputError(f"reps must be at least 2; got {reps}")
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be at least 1; got {chunk_size}")
+    plan = plan if plan is not None else build_plan(trial)
+    seed = trial.model.assumptions.seed if seed is None else int(seed)
+    scenarios = scenarios or [{}]
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1; got {workers}")
+    parallel = workers
+    if scheduler:
+        # Fail fast on an unreachable scheduler, and learn its size for the estimate.
+        client = connect(scheduler)
+        parallel = max(1, sum(client.nthreads().values()))
+        client.close()
+    specs, reports = {}, []
+    for i, scen in enumerate(scenarios):
+        entry = {"scenario": dict(scen)}
+        try:
+            entry["spec"] = build_spec(trial, plan, scen, missing=missing,
+                                       baseline_corr=baseline_corr)
+            specs[f"{i}"] = entry["spec"]
+            if null:
+                specs[f"{i}-null"] = build_spec(trial, plan, scen, null=True, missing=missing,
+                                                baseline_corr=baseline_corr)
+        except TrialplanError as exc:
+            entry["error"] = str(exc)
+        reports.append(entry)
+    n_chunks = math.ceil(reps / chunk_size)
+    if specs and on_estimate is not None:
+        first = next(iter(specs.values()))
+        per = seconds_per_replicate(first, seed)
+        on_estimate(per * reps * len(specs) / parallel, reps * len(specs))
+    settings = {"reps": reps, "seed": seed, "chunk_size": chunk_size, "missing": missing,
+                "baseline_corr": baseline_corr, "null": null, "scenarios": scenarios}
+    outcomes = run_chunks(chunk_task, {k: (s, reps, chunk_size) for k, s in specs.items()},
+                          {k: n_chunks for k in specs}, seed=seed, workers=workers,
+                          scheduler=scheduler, checkpoint=checkpoint,
+                          fingerprint=fingerprint(trial, settings), progress=progress)
+    out_scen, flags = [], []
+    for i, entry in enumerate(reports):
+        spec = entry.get("spec")
+        rec = {"label": spec.label if spec else ", ".join(
+            f"{k}={v:g}" for k, v in entry["scenario"].items()), "scenario": entry["scenario"]}
+        if spec is None:
+            rec["error"] = entry["error"]
+            out_scen.append(rec)
+            continue
+        rec["design"] = _design(spec)
+        rec["analyses"] = {"primary": spec.primary.description,
+                           **{m.key: m.description for m in spec.mechanisms}}
+        rec["not_simulated"] = [{"mechanism": mm, "reason": why}
+                                for mm, why in spec.not_simulated]
+        rec["notes"] = list(spec.notes)
+        for m in spec.mechanisms:
+            n_cc = complete_cases(spec, m)
+            planned = plan["mechanisms"][m.index].get("planned_n")
+            if not entry["scenario"] and planned not in (None, n_cc):
+                rec["notes"].append(
+                    f"{m.key}: analytic power here is at the {n_cc:,} expected to have both "
+                    f"{m.mediator} and {m.outcome} (their attrition); the plan gives it at "
+                    f"{planned:,}")
+        rows = []
+        errors = []
+        for key, is_null in ((f"{i}", False), (f"{i}-null", True)):
+            if key not in specs:
+                continue
+            res = outcomes[key]
+            if res.error is not None:
+                errors.append(f"{'null scenario' if is_null else 'scenario'}: {res.error}")
+                continue
+            stats = _combine(res.chunks)
+            new = _rows(specs[key], stats, _analytic(trial, plan, specs[key]), is_null)
+            # A null scenario's path a rows repeat the scenario's (a is unchanged and the
+            # random numbers are common): keep only its type I error rows.
+            rows += [r for r in new if not is_null or r["kind"] == "type I error"]
+        rec["estimands"] = rows
+        if errors:
+            rec["error"] = "; ".join(errors)
+        for row in rows:
+            if row.get("differs"):
+                flags.append({"scenario": rec["label"], "estimand": row["estimand"],
+                              "kind": row["kind"], "simulated": row["rate"],
+                              "analytic": row["analytic"], "z": row["z"],
+                              "hints": row["hints"]})
+        out_scen.append(rec)
+    from trialplan.planning.plan import _versions
+
+    return {"schema": SIMULATION_SCHEMA,
+            "trial": {"title": trial.model.trial.title, "acronym": trial.model.trial.acronym,
+                      "file": trial.source},
+            "settings": settings, "scenarios": out_scen, "flags": flags,
+            "provenance": {"versions": _versions(), "input_sha256": trial.text_hash,
+                           "seeding": "numpy SeedSequence(seed).spawn by chunk index",
+                           "flag_rule": f"|simulated - analytic| > {FLAG_MC_SE:g} MC SE "
+                                        "(binomial SE at the analytic value)"}}
