@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from trialplan.cli import cli
-from trialplan.cli.simulate import Progress
+from trialplan.cli.simulate import chunk_progress
 from trialplan.errors import InputError
 from trialplan.model.checks import example_text, load_trial_text
 from trialplan.planning import build_plan
@@ -101,15 +101,25 @@ def test_lost_worker_chunks_are_rerun(tmp_path):
     assert out["x"].error is None and out["x"].chunks == {0: 0, 1: 1, 2: 2, 3: 3}
 
 
-def test_progress_line_when_not_a_terminal():
-    stream = io.StringIO()
-    progress = Progress(stream)
+def test_progress_line_when_not_a_terminal_paces_only_this_runs_chunks():
+    # Two chunks come from a checkpoint; the ETA is paced on the chunks this run does.
+    class Clock:
+        now = 0.0
+
+        def __call__(self):
+            return self.now
+
+    clock, stream = Clock(), io.StringIO()
+    progress = chunk_progress(stream=stream, clock=clock)
     progress(2, 10)  # two chunks from a checkpoint
-    progress(3, 10)
-    progress(10, 10)
+    for done in range(3, 11):
+        clock.now += 3.0
+        progress(done, 10)
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("simulate: 3/10 chunks") and "ETA" in lines[0]
-    assert lines[-1].startswith("simulate: 10/10 chunks")
+    # 3 s a chunk for the 8 left: 24 s in all, so the run says so at once.
+    assert lines[0] == "simulate (chunks): expected to take about 24 s"
+    assert lines[1] == "simulate (chunks): 4/10 (40%), about 18 s left"
+    assert lines[-1] == "simulate (chunks): 10/10 (100%), done"
 
 
 def test_checkpoint_refuses_another_run(tmp_path):

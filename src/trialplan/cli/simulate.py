@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import json
-import sys
-import time
 from pathlib import Path
 
 import click
 
-#: A periodic progress line every this many seconds when stderr is not a terminal.
-PROGRESS_EVERY = 10.0
+
+def chunk_progress(quiet: bool = False, stream=None, clock=None):
+    """The executor's ``progress(done, total)`` in chunks, drawn by the CLI's one progress bar."""
+    from trialplan.cli._progress import Progress
+
+    bar = Progress(quiet=quiet, stream=stream, **({"clock": clock} if clock else {}))
+    return lambda done, total: bar(done, total, "simulate (chunks)")
 
 
 def parse_scenarios(text: str | None) -> list[dict]:
@@ -36,46 +38,6 @@ def parse_scenarios(text: str | None) -> list[dict]:
                                      param_hint="'--scenarios'") from None
         axes.append([(key, v) for v in nums])
     return [dict(combo) for combo in itertools.product(*axes)]
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-class Progress:
-    """Chunks done, with ETA, on stderr: a bar on a terminal, else a line every 10 s."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.start = time.monotonic()
-        self.first = None
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int):
-        now = time.monotonic()
-        if self.first is None:  # chunks already in a checkpoint do not count towards speed
-            self.first = done
-            self.start = now  # the chunks start now, after the set-up and the estimate
-            return
-        fresh = done - self.first
-        elapsed = now - self.start
-        eta = elapsed / fresh * (total - done) if fresh else float("nan")
-        text = f"simulate: {done}/{total} chunks, {elapsed:.0f} s elapsed, ETA {_duration(eta)}"
-        if self.tty:
-            width = 30
-            fill = int(width * done / total)
-            self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {text}   ")
-            if done == total:
-                self.stream.write("\n")
-        elif now - self.last >= PROGRESS_EVERY or done == total:
-            self.stream.write(text + "\n")
-            self.last = now
-        self.stream.flush()
 
 
 def _num(x, fmt=".3f") -> str:
@@ -173,8 +135,10 @@ def summary(result: dict) -> str:
 @click.option("--dummy-data", type=click.Path(dir_okay=False),
               help="Write one synthetic dataset (CSV) and its data dictionary, and stop.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--quiet", is_flag=True, help="No progress messages on stderr.")
 def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_corr, workers,
-                 scheduler, checkpoint, chunk_size, as_json, output, figure, dummy_data, force):
+                 scheduler, checkpoint, chunk_size, as_json, output, figure, dummy_data, force,
+                 quiet):
     """Simulate the planned trial and its planned analysis from TRIAL_FILE.
 
     Data are drawn from the trial file's assumptions (arms, peer-worker ICC,
@@ -191,6 +155,8 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
       trialplan simulate trial.yaml --scheduler tcp://10.0.0.5:8786 --checkpoint run.jsonl
       trialplan simulate trial.yaml --dummy-data dummy.csv
     """
+    from trialplan.cli._output import json_text
+    from trialplan.cli._progress import duration
     from trialplan.fileio import write_output
     from trialplan.model.checks import load_trial
     from trialplan.planning import build_plan
@@ -222,13 +188,13 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
         where = (f"the Dask cluster at {scheduler}" if scheduler
                  else f"{workers or 'all'} local worker(s)")
         click.echo(f"simulate: {replicates:,} replicates on {where}; estimated run time "
-                   f"{_duration(seconds)}", err=True)
+                   f"{duration(seconds)}", err=True)
 
     try:
         result = simulate(trial, plan, reps=reps, seed=seed, scenarios=grid, null=not no_null,
                           missing=missing, baseline_corr=baseline_corr, workers=workers,
                           scheduler=scheduler, checkpoint=checkpoint, chunk_size=chunk_size,
-                          progress=Progress(), on_estimate=estimate)
+                          progress=chunk_progress(quiet), on_estimate=estimate)
     except KeyboardInterrupt:
         if checkpoint and Path(checkpoint).exists():
             done = max(0, len(Path(checkpoint).read_bytes().splitlines()) - 1)
@@ -238,7 +204,7 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
             hint = "no chunk was kept (use --checkpoint FILE to keep finished chunks)"
         click.echo(f"\ninterrupted: {hint}", err=True)
         raise click.Abort() from None
-    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+    text = json_text(result)
     if output:
         write_output(output, text, force=force)
         click.echo(f"wrote {output}", err=True)
