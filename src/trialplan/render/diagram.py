@@ -21,6 +21,8 @@ def _label(plan, node_id) -> str:
     m = plan.measures.get(item.measure, {})
     instrument = m.get("abbreviation") or item.measure
     extra = f", {item.role}" if kind == "outcome" else ""
+    if kind == "process" and getattr(item, "arms", "both") == "intervention":
+        extra = ", intervention arm only"
     return f"{item.label} ({instrument}{extra})"
 
 
@@ -117,7 +119,7 @@ def as_json(plan) -> str:
 # print at 8 pt when the figure is placed at full width.
 FIGURE_WIDTH = 6.3
 FONT_PT = 8
-_KIND_NAMES = {"mechanism": "Mechanism", "process": "Process variable (mediator)",
+_KIND_NAMES = {"mechanism": "Mechanism", "process": "Process variable",
                "outcome": "Outcome"}
 
 
