@@ -6,8 +6,7 @@ import click
 
 from trialplan.cli._errors import flag_names
 from trialplan.cli._output import emit_json
-
-TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
+from trialplan.stats.mediation import TESTS  # the one list of tests
 
 
 @click.command("mediation")
@@ -20,7 +19,7 @@ TESTS = ["joint", "sobel", "aroian", "vsm", "mc", "bootstrap", "bc-bootstrap"]
 @click.option("--n", type=int, help="Total participants analysed. Leave out to solve for n.")
 @click.option("--power", type=float, help="Target power. Leave out to compute power.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Two-sided alpha.")
-@click.option("--test", type=click.Choice(TESTS), default="joint", show_default=True,
+@click.option("--test", type=click.Choice(list(TESTS)), default="joint", show_default=True,
               help="Test of the indirect effect.")
 @click.option("--simulate", is_flag=True, help="Simulate the joint test instead of its "
               "analytic approximation (mc and bootstrap tests always simulate).")

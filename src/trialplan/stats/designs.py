@@ -1041,7 +1041,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     -----
     Test of log(rate ratio) (Zhu & Lakkis 2014; Signorini 1991) with
     Var = (1/(t rate_C) + k) / n_C + (1/(t rate_I) + k) / n_I, times the
-    design effect in each arm; power = Phi((|log RR| - z SE0) / SE1) + the other
+    design effect in each arm; power = Phi((abs(log RR) - z SE0) / SE1) + the other
     tail.
 
     References

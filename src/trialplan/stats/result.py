@@ -68,7 +68,7 @@ class SizeResult:
     Attributes
     ----------
     design : str
-        ``"means"``, ``"proportions"`` or ``"survival"``.
+        ``"means"``, ``"proportions"``, ``"survival"`` or ``"rates"``.
     solved_for : str
         ``"n"``, ``"power"`` or ``"effect"``.
     n_per_arm : dict
