@@ -117,16 +117,8 @@ def _mechanism_curves(plt, plan):
                 powers.append(np.nan)
         ax.plot(ns, powers, color=colour, lw=2,
                 label=f"{m['mediator_label']} \u2192 {m['outcome_label']}")
-    ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
-               label=f"target {plan['assumptions']['mediation_power']:g}")
-    ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned n = {planned:,}")
-    ax.set_xlabel("total participants analysed")
-    ax.set_ylabel("power to detect the indirect effect")
-    ax.set_ylim(0, 1)
-    ax.set_title("Mechanisms: joint significance (analytic)", fontsize=9)
-    ax.grid(alpha=0.3)
-    # Below the axes: long variable labels would hide the curves inside them.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
+    _mechanism_axes(ax, plan, planned, f"planned n = {planned:,}",
+                    "total participants analysed", "Mechanisms: joint significance (analytic)")
     return fig
 
 
@@ -146,16 +138,23 @@ def _cluster_mechanism_curves(plt, plan, computed):
         ax.plot(js, powers, color=colour, lw=2,
                 label=f"{m['mediator_label']} \u2192 {m['outcome_label']} "
                       f"({m['design']} design)")
+    _mechanism_axes(ax, plan, planned, f"planned: {planned} clusters", "clusters randomised",
+                    "Mechanisms: multilevel joint significance (analytic)")
+    return fig
+
+
+def _mechanism_axes(ax, plan, planned, planned_label, xlabel, title):
+    """The target, the planned size, labels and legend shared by both mechanism figures."""
     ax.axhline(plan["assumptions"]["mediation_power"], color="#b03a2e", ls="--", lw=1,
                label=f"target {plan['assumptions']['mediation_power']:g}")
-    ax.axvline(planned, color="#555555", ls=":", lw=1, label=f"planned: {planned} clusters")
-    ax.set_xlabel("clusters randomised")
+    ax.axvline(planned, color="#555555", ls=":", lw=1, label=planned_label)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("power to detect the indirect effect")
     ax.set_ylim(0, 1)
-    ax.set_title("Mechanisms: multilevel joint significance (analytic)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
+    # Below the axes: long variable labels would hide the curves inside them.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
-    return fig
 
 
 def _heatmap(plt, plan):
