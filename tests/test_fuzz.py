@@ -146,7 +146,9 @@ def check_promises(text: str) -> None:
             assert 0 < m["n_needed_analysed"] <= 1_000_000
     if plan["recruitment"]:
         assert plan["recruitment"]["months_to_target"] <= 600
-    if plan["feasibility"]:
+    if plan["feasibility"] and plan["feasibility"]["purpose"] == "internal-pilot":
+        # An internal pilot's participants are part of the trial; an external feasibility
+        # study's are not, so only the internal pilot is bounded by the trial's size.
         assert plan["feasibility"]["pilot_n"] <= final["n_to_recruit"]
 
 
@@ -161,7 +163,7 @@ def test_mutated_trial_files_keep_the_promises(text):
 
 
 @pytest.mark.slow
-@settings(max_examples=400, **_COMMON)
+@settings(max_examples=400, derandomize=True, **_COMMON)
 @given(mutated())
 def test_mutated_trial_files_keep_the_promises_long_run(text):
     check_promises(text)

@@ -330,6 +330,11 @@ def feasibility_section(trial, final: dict) -> tuple[dict | None, list[str]]:
                                        f"the internal pilot ({pilot_n:,} randomised, {how}) is "
                                        f"larger than the whole trial ({final['n_to_recruit']:,} "
                                        "to recruit): shorten or shrink the pilot")])
+    if purpose(trial) == "external-feasibility" and pilot_n > final["n_to_recruit"]:
+        notes.append(f"the feasibility study ({pilot_n:,} randomised) is larger than the "
+                     f"definitive trial it prepares ({final['n_to_recruit']:,} to recruit): "
+                     "check the definitive trial's assumptions (effect, power) or the "
+                     "feasibility study's size")
     projection = _site_projection(trial, fe, pilot_n)
     criteria = [_criterion(trial, fe, c, pilot_n, projection, z, final, notes)
                 for c in fe.criteria]
