@@ -1,4 +1,4 @@
-"""Random-intercept logistic regression by maximum likelihood with adaptive Gauss-Hermite quadrature.
+"""Random-intercept logistic regression: maximum likelihood by adaptive Gauss-Hermite quadrature.
 
 The model, for participant j in cluster i::
 
@@ -54,9 +54,16 @@ import numpy as np
 
 #: Quadrature nodes per cluster (``nAGQ`` in ``lme4``).
 NAGQ = 15
+#: Fewest nodes accepted.  The Newton steps use the derivatives of the exact integrals,
+#: evaluated at the nodes; with fewer nodes they are too inexact to find the maximum of the
+#: quadrature's log-likelihood (and the Laplace approximation, ``nAGQ = 1``, is biased for
+#: binary outcomes in small clusters; Pinheiro & Chao, JCGS 2006).
+MIN_NAGQ = 5
 #: A random-intercept SD below this is reported as zero (``lme4``'s singularity tolerance
 #: on theta, ``isSingular(tol = 1e-4)``).
 SIGMA_ZERO = 1e-4
+#: Gauss-Hermite nodes for the marginal risks (expit integrated over N(0, sigma^2)).
+MARGINAL_NODES = 40
 _MAX_ITER = 100
 _MAX_HALVINGS = 30
 _TOL = 1e-9  # on the Newton decrement g' H^-1 g / 2 (a change in log-likelihood)
@@ -300,7 +307,8 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
     groups : array_like, shape (n,)
         Cluster labels; a participant in no cluster has a label of their own.
     nagq : int
-        Quadrature nodes per cluster (``nAGQ`` of ``lme4::glmer``).
+        Quadrature nodes per cluster (``nAGQ`` of ``lme4::glmer``), at least
+        :data:`MIN_NAGQ`.
 
     Returns
     -------
@@ -313,8 +321,8 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
     Equivalent R call: ``lme4::glmer(y ~ x + (1 | groups), family = binomial,
     nAGQ = nagq)``.  See the module docstring for the algorithm.
     """
-    if nagq < 1:
-        raise ValueError(f"nagq must be at least 1; got {nagq}")
+    if nagq < MIN_NAGQ:
+        raise ValueError(f"nagq must be at least {MIN_NAGQ}; got {nagq}")
     d = _Data(y, x, groups)
     k = d.x.shape[1]
     with np.errstate(all="ignore"):
@@ -348,8 +356,12 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
                 return _boundary_fit(beta0, ll0, info0, True, it, nagq)
             if np.max(np.abs(theta[:k])) > _SEPARATED:
                 return _failed(k, it, nagq)
+            gain = value - loglik
             loglik, grad, hess = quad.loglik(theta[:k], theta[k], derivatives=True)
-            if decrement * t < _TOL and float(grad @ grad) < 1e-8:
+            # The derivatives are those of the exact integrals (nodes held fixed), the
+            # log-likelihood that of the quadrature: with few nodes they disagree slightly
+            # near the maximum, and a step then gains nothing.  Either way we are there.
+            if decrement < _TOL or (t < 1.0 and gain < _TOL):
                 break
         else:
             return _failed(k, _MAX_ITER, nagq)
@@ -392,13 +404,15 @@ def likelihood_ratio_test(y, x, groups, column: int, *, nagq: int = NAGQ,
 
 
 def marginal_effect(x, column: int, params, cov, *, sigma: float = 0.0,
-                    nagq: int = NAGQ) -> MarginalEffect:
+                    nodes: int = MARGINAL_NODES) -> MarginalEffect:
     """Marginal risks in each arm by standardisation, with the risk difference and log OR.
 
     The risk in arm a is ``mean_j E_u[expit(x_j(a)' beta + u)]``, ``x_j(a)``
     being participant j's covariates with ``x[:, column]`` set to a and u
-    ~ N(0, sigma^2) integrated by Gauss-Hermite quadrature with ``nagq``
-    nodes (sigma = 0: no random effect, as for a GEE or a logistic model).
+    ~ N(0, sigma^2) integrated by Gauss-Hermite quadrature with ``nodes``
+    nodes (sigma = 0: no random effect, as for a GEE or a logistic model).  The
+    quadrature is not adaptive here (the integrand is smooth and has no data
+    in it), hence more nodes than the fit's.
 
     Parameters
     ----------
@@ -424,9 +438,9 @@ def marginal_effect(x, column: int, params, cov, *, sigma: float = 0.0,
     cov = np.asarray(cov, dtype=float)
     k = len(beta)
     if sigma > 0:
-        nodes, w = np.polynomial.hermite_e.hermegauss(nagq)
+        z, w = np.polynomial.hermite_e.hermegauss(nodes)
         w = w / w.sum()
-        z = sigma * nodes
+        z = sigma * z
     else:
         z, w = np.zeros(1), np.ones(1)
     risks, grads = [], []
