@@ -47,6 +47,7 @@ standard errors, sigma, log-likelihood and likelihood-ratio statistics).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -178,6 +179,7 @@ class _Data:
         return np.add.reduceat(values, self.starts, axis=0)
 
 
+@functools.lru_cache(maxsize=8)
 def _gh(nagq: int):
     x, w = np.polynomial.hermite.hermgauss(nagq)
     return x, np.log(w) + x * x  # nodes and log weights for int exp(g(x)) dx
@@ -263,7 +265,8 @@ class _Quadrature:
         s_beta = d.sum(resid[:, :, None] * d.x[:, None, :])
         s_sig = (u / sigma) ** 2 - 1.0
         scores = np.concatenate([s_beta, s_sig[:, :, None]], axis=2)
-        mean = np.einsum("ik,ika->ia", post, scores)
+        weighted = scores * post[:, :, None]
+        mean = weighted.sum(axis=1)
         grad = mean.sum(axis=0)
         # Louis: E[d2 log f] + E[s s'] - E[s] E[s]'
         k = d.x.shape[1]
@@ -271,8 +274,17 @@ class _Quadrature:
         w_obs = np.sum(post[d.codes] * p * (1.0 - p), axis=1)
         hess[:k, :k] = -(d.x * w_obs[:, None]).T @ d.x
         hess[k, k] = -2.0 * float(np.sum(post * (u / sigma) ** 2))
-        hess += np.einsum("ik,ika,ikb->ab", post, scores, scores) - mean.T @ mean
+        flat = k + 1
+        hess += weighted.reshape(-1, flat).T @ scores.reshape(-1, flat) - mean.T @ mean
         return loglik, grad, hess
+
+
+def _ascent_step(grad, hess):
+    """Newton's step, with the Hessian's eigenvalues made negative where they are not (far
+    from the maximum in sigma the log-likelihood need not be concave)."""
+    values, vectors = np.linalg.eigh(hess)
+    values = -np.maximum(np.abs(values), 1e-8)
+    return vectors @ ((vectors.T @ grad) / -values)
 
 
 def _boundary_score(d: _Data, beta) -> float:
@@ -295,7 +307,8 @@ def _failed(k: int, iterations: int, nagq: int) -> GlmmFit:
                    nagq)
 
 
-def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
+def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ,
+                                  sigma_start: float | None = None) -> GlmmFit:
     """Fit ``logit P(y = 1 | u) = x' beta + u_cluster`` by ML with adaptive quadrature.
 
     Parameters
@@ -309,6 +322,9 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
     nagq : int
         Quadrature nodes per cluster (``nAGQ`` of ``lme4::glmer``), at least
         :data:`MIN_NAGQ`.
+    sigma_start : float, optional
+        Starting value of sigma (e.g. a related model's estimate); the fixed
+        effects start at the ordinary logistic regression's.
 
     Returns
     -------
@@ -332,20 +348,18 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
         if _boundary_score(d, beta0) <= 0.0:
             return _boundary_fit(beta0, ll0, info0, True, 0, nagq)
         quad = _Quadrature(d, nagq)
-        theta = np.r_[beta0, math.log(_SIGMA_START)]
+        start = sigma_start if sigma_start and sigma_start > SIGMA_ZERO else _SIGMA_START
+        theta = np.r_[beta0, math.log(start)]
         loglik, grad, hess = quad.loglik(theta[:k], theta[k], derivatives=True)
         for it in range(1, _MAX_ITER + 1):
-            try:
-                step = -np.linalg.solve(hess, grad)
-            except np.linalg.LinAlgError:
-                step = grad.copy()
-            if not float(grad @ step) > 0.0:  # not an ascent direction: Hessian not negative
-                step = grad / max(1.0, float(np.max(np.abs(grad))))
+            step = _ascent_step(grad, hess)
             decrement = float(grad @ step)
             t = 1.0
             for _ in range(_MAX_HALVINGS):
                 trial = theta + t * step
-                value = quad.loglik(trial[:k], trial[k])
+                # With derivatives: a full step is nearly always accepted, and they are
+                # then needed at that point.
+                value, new_grad, new_hess = quad.loglik(trial[:k], trial[k], derivatives=True)
                 if math.isfinite(value) and value >= loglik - 1e-12:
                     break
                 t *= 0.5
@@ -357,7 +371,7 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ) -> GlmmFit:
             if np.max(np.abs(theta[:k])) > _SEPARATED:
                 return _failed(k, it, nagq)
             gain = value - loglik
-            loglik, grad, hess = quad.loglik(theta[:k], theta[k], derivatives=True)
+            loglik, grad, hess = value, new_grad, new_hess
             # The derivatives are those of the exact integrals (nodes held fixed), the
             # log-likelihood that of the quadrature: with few nodes they disagree slightly
             # near the maximum, and a step then gains nothing.  Either way we are there.
@@ -395,7 +409,8 @@ def likelihood_ratio_test(y, x, groups, column: int, *, nagq: int = NAGQ,
     x = np.asarray(x, dtype=float)
     if full is None:
         full = fit_random_intercept_logistic(y, x, groups, nagq=nagq)
-    reduced = fit_random_intercept_logistic(y, np.delete(x, column, axis=1), groups, nagq=nagq)
+    reduced = fit_random_intercept_logistic(y, np.delete(x, column, axis=1), groups, nagq=nagq,
+                                            sigma_start=full.sigma)
     if not (full.converged and reduced.converged):
         return LikelihoodRatioTest(math.nan, math.nan, full, reduced)
     # Both maxima are found to ~1e-9; a tiny negative difference is rounding.
