@@ -442,7 +442,7 @@ def test_other_designs_script_agrees_and_models_fit(variant, tmp_path):
     spec = build_spec(trial, plan, {"n": 400})
     expected = {"continuous, partial": "mixed", "binary, unclustered": "logit",
                 "continuous, unclustered": "ols", "continuous, cluster randomised": "mixed",
-                "binary, caseload from staffing": "gee"}
+                "binary, caseload from staffing": "glmm"}
     assert spec.primary.model == expected[variant]
     data, rng = dummy_dataset(spec, 7)
     mine = an.analyse(spec, data, rng)
