@@ -103,11 +103,6 @@ def primary(spec: SimulationSpec, data: dict) -> Estimate:
         ok = bool(r.mle_retvals["converged"])
         est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
         return est if ok else est._replace(reject=False, converged=False)
-    if pa.model == "gee":
-        r = sm.GEE(y, x, groups=_singleton_groups(data, mask), family=sm.families.Binomial(),
-                   cov_struct=sm.cov_struct.Independence()).fit(cov_type="bias_reduced")
-        est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
-        return est if bool(r.converged) else est._replace(reject=False, converged=False)
     if pa.model == "glmm":
         return _glmm_primary(y, x, _singleton_groups(data, mask), pa.alpha)
     if pa.model == "gee-exchangeable":

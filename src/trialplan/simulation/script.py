@@ -132,14 +132,6 @@ def _primary_code(spec: SimulationSpec) -> str:
                   "                              fit.cov_params())",
                   "    return wald(me.log_odds_ratio, me.log_odds_ratio_se, "
                   'd["cluster"].nunique() - 2)']
-    elif pa.model == "gee":
-        lines += ["    # each unclustered participant is a cluster of one",
-                  '    groups = np.where(d["cluster"] > 0, d["cluster"], -d["id"])',
-                  f'    fit = smf.gee("{y} ~ {rhs}", groups=groups, data=d,',
-                  "                  family=sm.families.Binomial(),",
-                  "                  cov_struct=sm.cov_struct.Independence()"
-                  ").fit(cov_type=\"bias_reduced\")",
-                  '    return wald(fit.params["arm"], fit.bse["arm"])']
     else:
         re = '"0 + arm"' if spec.clustering == "partial" else '"1"'
         lines += [f'    fit = smf.mixedlm("{y} ~ {rhs}", data=d, groups=d["cluster"],',

@@ -28,7 +28,7 @@ from trialplan.planning.analysis import analysis_specs
 CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
-PRIMARY_MODELS = ("ols", "logit", "gee", "mixed", "glmm", "gee-exchangeable")
+PRIMARY_MODELS = ("ols", "logit", "mixed", "glmm", "gee-exchangeable")
 #: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
 #: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
 FITTED_AS = {"linear": "ols", "logistic": "logit",
@@ -500,11 +500,6 @@ def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> Prima
         estimand = "marginal log odds ratio"
         truth = math.log(v.rates[1] / (1 - v.rates[1])) - math.log(v.rates[0] / (1 - v.rates[0]))
         desc = {"logit": "logistic regression on allocation" + adjust,
-                "gee": ("logistic GEE, independence working correlation, clustered by peer "
-                        "worker (each control participant a cluster of one)"
-                        if clustering == "partial" else
-                        "logistic GEE, independence working correlation, clustered by cluster")
-                + adjust + ", with the Mancl-DeRouen bias-reduced sandwich variance",
                 "glmm": _GLMM_TEXT.format(adjust=adjust),
                 "gee-exchangeable": _GEE_EXCHANGEABLE_TEXT.format(adjust=adjust)}[model]
     return PrimaryAnalysis(v.id, v.type, model, covariates, estimand, truth, alpha, desc,
