@@ -68,15 +68,18 @@ def test_partial_nesting_fits_the_sap_model(partial):
     assert not any("instead" in n for n in spec.notes)  # fitted as the SAP plans it
 
 
-@pytest.mark.parametrize("seed, fallback", [(0, False), (3, True)])
+@pytest.mark.parametrize("fallback", [False, True])
 def test_partial_nesting_script_agrees_on_both_branches_of_the_sap_rule(partial, tmp_path,
-                                                                        seed, fallback):
-    # With no peer-worker variance (icc 0) the mixed model often estimates sigma = 0: seed 3
-    # takes the SAP's GEE fallback, seed 0 does not.
+                                                                        fallback):
+    # With no peer-worker variance (icc 0) the mixed model often estimates sigma = 0 and the
+    # SAP's GEE fallback is the analysis: take the first dummy dataset on each branch.
     trial, plan = partial
     spec = build_spec(trial, plan, {"n": 400, "icc": 0})
-    data, _ = dummy_dataset(spec, seed)
-    est = an.primary(spec, data)
+    for seed in range(30):
+        data, _ = dummy_dataset(spec, seed)
+        est = an.primary(spec, data)
+        if est.fallback == fallback:
+            break
     assert est.converged and est.fallback == fallback
     ref = _script_primary(spec, data, tmp_path)
     assert ref["fallback"] == fallback
@@ -86,9 +89,12 @@ def test_partial_nesting_script_agrees_on_both_branches_of_the_sap_rule(partial,
 def test_glmm_primary_is_the_lrt_and_the_standardised_marginal_log_or(partial):
     trial, plan = partial
     spec = build_spec(trial, plan, {"n": 400})
-    data, _ = dummy_dataset(spec, 0)
-    est = an.primary(spec, data)
-    assert not est.fallback
+    for seed in range(30):  # the first dataset the mixed model analyses (no fallback)
+        data, _ = dummy_dataset(spec, seed)
+        est = an.primary(spec, data)
+        if not est.fallback:
+            break
+    assert est.converged and not est.fallback
     mask = ~np.isnan(data[spec.primary.outcome])
     y = data[spec.primary.outcome][mask]
     x = np.column_stack([np.ones(len(y)), data["arm"][mask]])

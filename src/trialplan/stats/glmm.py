@@ -69,8 +69,10 @@ _MAX_ITER = 100
 _MAX_HALVINGS = 30
 _TOL = 1e-9  # on the Newton decrement g' H^-1 g / 2 (a change in log-likelihood)
 _SIGMA_START = 0.5
-# Coefficients beyond this (on the logit scale) mean separation: the MLE is infinite.
+# Coefficients (or a random-intercept SD) beyond this on the logit scale mean separation:
+# the MLE is infinite.
 _SEPARATED = 25.0
+_MAX_STEP = 2.0  # longest Newton step in any of (beta, log sigma)
 
 
 @dataclass(frozen=True, eq=False)
@@ -353,6 +355,9 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ,
         loglik, grad, hess = quad.loglik(theta[:k], theta[k], derivatives=True)
         for it in range(1, _MAX_ITER + 1):
             step = _ascent_step(grad, hess)
+            longest = float(np.max(np.abs(step)))
+            if longest > _MAX_STEP:  # far from the maximum: Newton's step can overshoot wildly
+                step *= _MAX_STEP / longest
             decrement = float(grad @ step)
             t = 1.0
             for _ in range(_MAX_HALVINGS):
@@ -368,7 +373,7 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ,
             theta = trial
             if theta[k] < math.log(SIGMA_ZERO):
                 return _boundary_fit(beta0, ll0, info0, True, it, nagq)
-            if np.max(np.abs(theta[:k])) > _SEPARATED:
+            if np.max(np.abs(theta[:k])) > _SEPARATED or theta[k] > math.log(_SEPARATED):
                 return _failed(k, it, nagq)
             gain = value - loglik
             loglik, grad, hess = value, new_grad, new_hess
