@@ -173,3 +173,23 @@ def test_gauss_hermite_nodes_integrate_a_normal_expectation():
     brute = float(np.sum(1 / (1 + np.exp(-(0.4 + u))) * dens) * (u[1] - u[0]))
     me = glmm.marginal_effect(np.array([[1.0, 0.0]]), 1, [0.4, 0.0], np.eye(2), sigma=s)
     assert me.risk_control == pytest.approx(brute, abs=1e-9)
+
+
+def test_small_and_awkward_datasets_never_raise():
+    # Property: on small partially nested datasets (rare events, big clusters effects, a few
+    # caseloads) every fit ends as a maximum (finite, sigma >= 0, an LRT statistic >= 0) or
+    # is marked as failed; nothing escapes as an exception.
+    rng = np.random.default_rng(20261126)
+    for _ in range(40):
+        j, m, n_c = rng.integers(2, 8), rng.integers(2, 10), rng.integers(5, 40)
+        cl = np.r_[1000 + np.arange(n_c), np.repeat(np.arange(j), m)]
+        arm = (cl < 1000).astype(float)
+        u = np.where(arm == 1, rng.normal(0, rng.uniform(0, 3), j)[np.minimum(cl, j - 1)], 0)
+        eta = rng.uniform(-4, 1) + rng.uniform(-1, 2) * arm + u
+        y = (rng.random(len(cl)) < 1 / (1 + np.exp(-eta))).astype(float)
+        x = np.column_stack([np.ones_like(y), arm])
+        fit = glmm.fit_random_intercept_logistic(y, x, cl)
+        if fit.converged:
+            assert np.all(np.isfinite(fit.params)) and fit.sigma >= 0
+            lrt = glmm.likelihood_ratio_test(y, x, cl, 1, full=fit)
+            assert not lrt.converged or (lrt.statistic >= 0 and 0 <= lrt.p <= 1)
