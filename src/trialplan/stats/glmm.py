@@ -187,10 +187,10 @@ def _gh(nagq: int):
     return x, np.log(w) + x * x  # nodes and log weights for int exp(g(x)) dx
 
 
-def _logistic(d: _Data, start=None):
+def _logistic(d: _Data):
     """Ordinary logistic regression by Newton: (beta, loglik, information, converged)."""
     x, y = d.x, d.y
-    beta = np.zeros(x.shape[1]) if start is None else np.array(start, dtype=float)
+    beta = np.zeros(x.shape[1])
     info = np.eye(x.shape[1])
     for _ in range(_MAX_ITER):
         eta = x @ beta
@@ -295,12 +295,13 @@ def _boundary_score(d: _Data, beta) -> float:
     return 0.5 * float(np.sum(d.sum(d.y - p) ** 2 - d.sum(p * (1.0 - p))))
 
 
-def _boundary_fit(beta, loglik, info, converged, iterations, nagq) -> GlmmFit:
+def _boundary_fit(beta, loglik, info, iterations, nagq) -> GlmmFit:
+    """The fit at sigma = 0: the ordinary logistic regression."""
     try:
         cov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
-        cov, converged = np.full_like(info, np.nan), False
-    return GlmmFit(beta, cov, 0.0, loglik, converged, iterations, None, nagq)
+        return _failed(len(beta), iterations, nagq)
+    return GlmmFit(beta, cov, 0.0, loglik, True, iterations, None, nagq)
 
 
 def _failed(k: int, iterations: int, nagq: int) -> GlmmFit:
@@ -348,7 +349,7 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ,
         if not ok0:
             return _failed(k, 0, nagq)
         if _boundary_score(d, beta0) <= 0.0:
-            return _boundary_fit(beta0, ll0, info0, True, 0, nagq)
+            return _boundary_fit(beta0, ll0, info0, 0, nagq)
         quad = _Quadrature(d, nagq)
         start = sigma_start if sigma_start and sigma_start > SIGMA_ZERO else _SIGMA_START
         theta = np.r_[beta0, math.log(start)]
@@ -372,7 +373,7 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ,
                 return _failed(k, it, nagq)
             theta = trial
             if theta[k] < math.log(SIGMA_ZERO):
-                return _boundary_fit(beta0, ll0, info0, True, it, nagq)
+                return _boundary_fit(beta0, ll0, info0, it, nagq)
             if np.max(np.abs(theta[:k])) > _SEPARATED or theta[k] > math.log(_SEPARATED):
                 return _failed(k, it, nagq)
             gain = value - loglik
@@ -391,7 +392,7 @@ def fit_random_intercept_logistic(y, x, groups, *, nagq: int = NAGQ,
         if not (np.all(np.isfinite(cov_full)) and np.all(np.linalg.eigvalsh(cov_full) > 0)):
             return _failed(k, it, nagq)
         if loglik < ll0:  # the boundary is higher: an interior local maximum was found
-            return _boundary_fit(beta0, ll0, info0, True, it, nagq)
+            return _boundary_fit(beta0, ll0, info0, it, nagq)
         return GlmmFit(theta[:k].copy(), cov_full[:k, :k].copy(), math.exp(theta[k]), loglik,
                        True, it, cov_full, nagq)
 
