@@ -306,6 +306,13 @@ def _start(d: _Design) -> np.ndarray:
     return np.r_[max(between - within, 0.1 * float(np.mean(s))), s]
 
 
+def _label(value) -> str:
+    """A group label as written: arm 1.0 (a float column) reads as 1."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _failed(k: int, p: int, names, iterations: int, message: str) -> LmmFit:
     nan = float("nan")
     return LmmFit(np.full(p, nan), np.full((p, p), nan), np.full(k, nan), names, nan, False,
@@ -362,7 +369,7 @@ def fit_reml(y, x, cluster, *, random=None, group=None, tol: float = TOL,
     """
     d, group_labels = _design(y, x, cluster, random, group)
     names = (("random intercept",) if d.random else ()) + tuple(
-        f"residual {g}" for g in group_labels.tolist())
+        f"residual {_label(g)}" for g in group_labels.tolist())
     n, p = d.x.shape
     k = len(names)
     if n - p < 1 or not (np.all(np.isfinite(d.y)) and np.all(np.isfinite(d.x))):
