@@ -7,8 +7,12 @@ that the generator, the analysis, the dummy data and the generated analysis
 script all read.  Nothing downstream looks at the trial file again.
 
 The analysis of each estimand is decided here, in one place
-(:func:`_primary_analysis`, :func:`_mechanism_analysis`), so that it can later
-be derived from the protocol's own estimand specification.
+(:func:`_primary_analysis`, :func:`_mechanism_analysis`).  The primary
+analysis is the statistical analysis plan's own: its model code is read from
+:func:`trialplan.planning.analysis.analysis_specs`, the specification the
+protocol and SAP are written from, so the documents and the simulation cannot
+name different models.  Where the simulation fits something other than the
+planned model, :data:`FITTED_AS` says what, and the spec carries a note.
 """
 
 from __future__ import annotations
@@ -19,11 +23,19 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from trialplan.errors import InputError
+from trialplan.planning.analysis import analysis_specs
 
 CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
 PRIMARY_MODELS = ("ols", "logit", "gee", "mixed")
+#: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
+#: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
+FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "gee",
+             "gee-logistic": "gee", "lmm-heteroscedastic": "mixed", "lmm-cluster": "mixed",
+             "cluster-level": "mixed"}
+#: SAP models the simulation fits as planned; the others are approximated (see notes).
+FITTED_AS_PLANNED = ("linear", "logistic")
 A_MODELS = ("ols", "caseload-summary")
 B_MODELS = ("ols", "logit", "within-ols", "within-logit")
 MEDIATION_TESTS = ("joint", "sobel", "aroian", "mc")
@@ -67,12 +79,13 @@ class PrimaryAnalysis:
 
     outcome: str
     type: str
-    model: str  # one of PRIMARY_MODELS
+    model: str  # one of PRIMARY_MODELS: what is fitted
     covariates: tuple
     estimand: str
     truth: float
     alpha: float
     description: str
+    planned: str = ""  # the SAP's model code (planning.analysis.MODELS)
 
 
 @dataclass(frozen=True)
@@ -407,8 +420,12 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     by_id = {v.id: v for v in spec_vars}
     alpha = float(plan["primary"]["result"].get("alpha", a.alpha))
     pv = by_id[primary.id]
+    planned = next(s for s in analysis_specs(trial, plan) if s.outcome_id == primary.id)
     primary_analysis = _primary_analysis(
-        pv, clustering, alpha, pv.effect + sum(b * by_id[mm].effect for mm, b in pv.parents))
+        pv, planned, alpha, pv.effect + sum(b * by_id[mm].effect for mm, b in pv.parents))
+    if planned.model not in FITTED_AS_PLANNED:
+        notes.append(f"the SAP's primary analysis is {planned.model_text}; the simulation "
+                     f"fits {primary_analysis.description} instead")
     mechanisms, skipped = [], []
     for i, entry in enumerate(plan["mechanisms"]):
         analysis, reason = _mechanism_analysis(entry, by_id, clustering, a, null)
@@ -447,13 +464,13 @@ def _baseline_col(v: Variable) -> tuple:
     return (f"{v.id}_baseline",) if v.baseline else ()
 
 
-def _primary_analysis(v: Variable, clustering: str, alpha: float,
-                      total: float) -> PrimaryAnalysis:
-    """The primary outcome's model: by its type and the design's clustering."""
+def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> PrimaryAnalysis:
+    """The primary outcome's model: the SAP's (``planned``, an AnalysisSpec) as fitted here."""
+    clustering = planned.clustering
     covariates = _baseline_col(v)
     adjust = f", adjusted for {covariates[0]}" if covariates else ""
+    model = FITTED_AS[planned.model]
     if v.type == "continuous":
-        model = {"none": "ols", "partial": "mixed", "cluster": "mixed"}[clustering]
         estimand = "difference in means"
         desc = {"ols": "linear regression (ANCOVA) on allocation" + adjust,
                 "mixed": ("linear mixed model (REML) with a random effect of peer worker in the "
@@ -462,7 +479,6 @@ def _primary_analysis(v: Variable, clustering: str, alpha: float,
                 + adjust + "; Wald test"}[model]
         truth = total
     else:
-        model = {"none": "logit", "partial": "gee", "cluster": "gee"}[clustering]
         estimand = "marginal log odds ratio"
         truth = math.log(v.rates[1] / (1 - v.rates[1])) - math.log(v.rates[0] / (1 - v.rates[0]))
         desc = {"logit": "logistic regression on allocation" + adjust,
@@ -471,7 +487,8 @@ def _primary_analysis(v: Variable, clustering: str, alpha: float,
                         if clustering == "partial" else
                         "logistic GEE, independence working correlation, clustered by cluster")
                 + adjust + ", with the Mancl-DeRouen bias-reduced sandwich variance"}[model]
-    return PrimaryAnalysis(v.id, v.type, model, covariates, estimand, truth, alpha, desc)
+    return PrimaryAnalysis(v.id, v.type, model, covariates, estimand, truth, alpha, desc,
+                           planned.model)
 
 
 def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool):
