@@ -28,14 +28,15 @@ from trialplan.planning.analysis import analysis_specs
 CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
-PRIMARY_MODELS = ("ols", "logit", "gee", "mixed")
+PRIMARY_MODELS = ("ols", "logit", "gee", "lmm-heteroscedastic", "lmm-cluster", "cluster-level")
 #: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
 #: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
 FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "gee",
-             "gee-logistic": "gee", "lmm-heteroscedastic": "mixed", "lmm-cluster": "mixed",
-             "cluster-level": "mixed"}
+             "gee-logistic": "gee", "lmm-heteroscedastic": "lmm-heteroscedastic",
+             "lmm-cluster": "lmm-cluster", "cluster-level": "cluster-level"}
 #: SAP models the simulation fits as planned; the others are approximated (see notes).
-FITTED_AS_PLANNED = ("linear", "logistic")
+FITTED_AS_PLANNED = ("linear", "logistic", "lmm-heteroscedastic", "lmm-cluster",
+                     "cluster-level")
 A_MODELS = ("ols", "caseload-summary")
 B_MODELS = ("ols", "logit", "within-ols", "within-logit")
 MEDIATION_TESTS = ("joint", "sobel", "aroian", "mc")
@@ -472,11 +473,19 @@ def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> Prima
     model = FITTED_AS[planned.model]
     if v.type == "continuous":
         estimand = "difference in means"
+        kr = "; t test on Kenward-Roger degrees of freedom"
         desc = {"ols": "linear regression (ANCOVA) on allocation" + adjust,
-                "mixed": ("linear mixed model (REML) with a random effect of peer worker in the "
-                          "intervention arm only" if clustering == "partial" else
-                          "linear mixed model (REML) with a random intercept for cluster")
-                + adjust + "; Wald test"}[model]
+                "lmm-heteroscedastic": "heteroscedastic partially nested linear mixed model "
+                                       "(REML): a random intercept for peer worker in the "
+                                       "intervention arm only and a residual variance for "
+                                       "each arm" + adjust + kr,
+                "lmm-cluster": "linear mixed model (REML) with a random intercept for cluster"
+                               + adjust + kr,
+                "cluster-level": "two-stage cluster-level analysis: a linear regression of the "
+                                 "outcome on "
+                                 + (covariates[0] if covariates else "an intercept")
+                                 + " without allocation, then a t test of the cluster means of "
+                                 "its residuals on (clusters - 2) degrees of freedom"}[model]
         truth = total
     else:
         estimand = "marginal log odds ratio"
