@@ -495,3 +495,31 @@ def test_mar_dropout_depends_on_baseline(example):
         diff = data["hope_baseline"][lost].mean() - data["hope_baseline"][~lost].mean()
         assert (abs(diff) > 0.1) == related
         assert abs(lost.mean() - 0.15) < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["continuous, partial", "continuous, cluster randomised",
+                                     "continuous, few clusters"])
+def test_continuous_mixed_primary_type_i_error_near_alpha(variant):
+    """The SAP's continuous analyses (KR t test of the REML mixed models, or the cluster-level
+    t test) hold their size on data drawn under the null."""
+    trial = load_trial_text(VARIANTS[variant], "v.yaml")
+    spec = build_spec(trial, build_plan(trial), null=True)
+    reps = 1000
+    rng = np.random.default_rng(2026)
+    fits = [an.primary(spec, generate(spec, rng)) for _ in range(reps)]
+    assert all(e.converged for e in fits)
+    rate = sum(e.reject for e in fits) / reps
+    assert abs(rate - spec.primary.alpha) < 4 * math.sqrt(0.05 * 0.95 / reps)
+
+
+@pytest.mark.slow
+def test_heteroscedastic_partially_nested_power_agrees_with_the_plan():
+    trial = load_trial_text(VARIANTS["continuous, partial"], "v.yaml")
+    plan = build_plan(trial)
+    spec = build_spec(trial, plan)
+    assert spec.primary.model == "lmm-heteroscedastic"
+    reps = 1000
+    rng = np.random.default_rng(2027)
+    rate = sum(an.primary(spec, generate(spec, rng)).reject for _ in range(reps)) / reps
+    assert abs(rate - plan["primary"]["result"]["power"]) < 4 * math.sqrt(0.09 / reps)
