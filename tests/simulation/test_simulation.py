@@ -469,6 +469,26 @@ def test_other_designs_script_agrees_and_models_fit(variant, tmp_path):
         assert spec.not_simulated and not spec.mechanisms
 
 
+def test_cluster_level_analysis_matches_r_t_test():
+    d = np.genfromtxt(ROOT / "tests" / "stats" / "data" / "lmm_cluster.csv", delimiter=",",
+                      names=True)
+    data = {"arm": d["arm"].astype(int), "cluster": d["cl"].astype(int)}
+    x = np.column_stack([np.ones(d.size), d["arm"], d["x"]])
+    est = an._cluster_level(data, np.ones(d.size, bool), d["y"], x, 0.05)
+    # R: d <- read.csv("tests/stats/data/lmm_cluster.csv")
+    #    d$res <- residuals(lm(y ~ x, data = d))
+    #    m <- aggregate(res ~ cl + arm, data = d, FUN = mean)
+    #    t.test(res ~ arm, data = m, var.equal = TRUE)
+    #    -> t = 0.22694837, df = 12, p-value = 0.8242840948, stderr 0.3997778337,
+    #       means -0.04480172894 (arm 0), -0.13553065660 (arm 1),
+    #       95% CI of (arm 0 - arm 1) -0.7803121455 0.9617700008
+    assert est.estimate == pytest.approx(-0.13553065660 + 0.04480172894, rel=1e-8)
+    assert est.se == pytest.approx(0.3997778337, rel=1e-8)
+    assert est.df == 12
+    assert est.p == pytest.approx(0.8242840948, rel=1e-7)
+    assert (est.lower, est.upper) == pytest.approx((-0.9617700008, 0.7803121455), rel=1e-8)
+
+
 def test_continuous_primary_truth_is_d_control_sds(example):
     trial = load_trial_text(VARIANTS["continuous, unclustered"], "v.yaml")
     spec = build_spec(trial, build_plan(trial), {"n": 60_000, "attrition": 0.0})
