@@ -6,6 +6,9 @@ comments below and kept as CSV so R reads the same numbers):
 - lmm_partial.csv: partially nested, 64 control participants (cl = 0) and 8
   peer workers with caseloads of 6-12 (cl = 1..8); y, arm, covariate x.
 - lmm_cluster.csv: cluster randomised, 14 clusters (7 per arm) of 4-12.
+- lmm_small_caseloads.csv: one dataset of ``trialplan simulate`` (the
+  continuous-primary example variant at n = 40, caseload 2, after attrition):
+  18 controls and 10 caseloads of 1-2.
 
 R 4 with nlme, lme4 1.1, lmerTest and pbkrtest; every call reads the CSV with
 ``d <- read.csv("lmm_partial.csv")`` (or ``c <- read.csv("lmm_cluster.csv")``)
@@ -64,6 +67,27 @@ def test_heteroscedastic_partially_nested_model_matches_nlme(partial):
     #   -> 1.006186418 (arm 0) 2.419505243 (arm 1)
     assert fit.names == ("random intercept", "residual 0", "residual 1")
     assert fit.variances == pytest.approx([0.2665264548, 1.006186418, 2.419505243], rel=1e-5)
+
+
+def test_caseloads_of_one_or_two_converge_to_nlme():
+    """The peer-worker and intervention residual variances are nearly confounded when
+    caseloads hold one or two participants (Fisher scoring alone crawled here)."""
+    y, arm, x, cl = _read("lmm_small_caseloads.csv")  # 18 controls, 10 caseloads of 1-2
+    fit = fit_reml(y, _x(arm, x), cl, random=arm == 1, group=arm)
+    # R: m <- nlme::lme(y ~ arm + x, random = ~ 0 + arm | cl,
+    #        weights = nlme::varIdent(form = ~ 1 | arm), data = d, method = "REML")
+    #    (d <- read.csv("lmm_small_caseloads.csv"))
+    assert fit.converged and fit.iterations < 20
+    # fixef(m) -> -0.07104633008 0.24761251464 0.43882800738
+    assert fit.beta == pytest.approx([-0.07104633008, 0.24761251464, 0.43882800738], rel=1e-6)
+    # sqrt(diag(vcov(m))) -> 0.2633671866 0.3924366236 0.2139579877
+    assert np.sqrt(np.diag(fit.cov_beta)) == pytest.approx(
+        [0.2633671866, 0.3924366236, 0.2139579877], rel=1e-6)
+    # logLik(m) -> -47.19031534; variances 0.2640048441 (arm | cl), residual 1.1493046152
+    # (arm 0) and 0.8538474654 (arm 1)
+    assert fit.loglik == pytest.approx(-47.19031534, abs=1e-7)
+    assert fit.variances == pytest.approx([0.2640048441, 1.1493046152, 0.8538474654],
+                                          rel=1e-5)
 
 
 def test_homoscedastic_partially_nested_kr_and_satterthwaite_match_r(partial):
