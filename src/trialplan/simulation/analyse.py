@@ -182,7 +182,7 @@ def path_a(m: MechanismAnalysis, spec: SimulationSpec, data: dict) -> Estimate:
     """Effect of allocation on the process variable."""
     import statsmodels.api as sm
 
-    mask = _complete(data, (m.mediator,) + m.a_covariates)
+    mask = _complete(data, (m.mediator,) + m.a_covariates + m.a_requires)
     y = data[m.mediator][mask]
     if m.a_model == "ols":
         r = sm.OLS(y, _design(data, mask, m.a_covariates)).fit()
@@ -216,8 +216,8 @@ def path_b(m: MechanismAnalysis, spec: SimulationSpec, data: dict) -> Estimate:
     """Effect of the process variable on the outcome, given allocation (and the covariates)."""
     import statsmodels.api as sm
 
-    mask = _complete(data, (m.outcome, m.mediator) + m.b_covariates)
-    y = data[m.outcome][mask]
+    mask = _complete(data, (m.outcome_column, m.mediator) + m.b_covariates)
+    y = data[m.outcome_column][mask]
     regressors = [data[m.mediator][mask]] + [data[c][mask] for c in m.b_covariates]
     if m.b_model in ("ols", "logit"):
         x = np.column_stack([np.ones(len(y)), data["arm"][mask].astype(float)] + regressors)

@@ -200,9 +200,9 @@ def _function_name(m) -> str:
 
 def _mechanism_code(m) -> str:
     name = _function_name(m)
-    out, med = _q(m.outcome), _q(m.mediator)
-    a_need = [m.mediator] + list(m.a_covariates)
-    b_need = [m.outcome, m.mediator] + list(m.b_covariates)
+    out, med = _q(m.outcome_column), _q(m.mediator)
+    a_need = [m.mediator] + list(m.a_covariates) + list(m.a_requires)
+    b_need = [m.outcome_column, m.mediator] + list(m.b_covariates)
     lines = [f"def {name}(data):",
              f'    """Mechanism {m.key} (see the module docstring)."""',
              f"    alpha = {m.alpha!r}",
@@ -232,7 +232,7 @@ def _mechanism_code(m) -> str:
         lines += [fe, f'    fit = smf.ols("{out} ~ {med}{covs} + C(cluster)", data=d).fit()',
                   f'    b = wald(fit.params["{med}"], fit.bse["{med}"], fit.df_resid, alpha)']
     else:
-        lines += [fe, f'    d = informative(d, "{m.outcome}")',
+        lines += [fe, f'    d = informative(d, "{m.outcome_column}")',
                   f'    fit = smf.logit("{out} ~ 0 + {med}{covs} + C(cluster)", '
                   "data=d).fit(disp=0)",
                   f'    b = wald(fit.params["{med}"], fit.bse["{med}"], None, alpha)']

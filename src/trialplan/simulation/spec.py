@@ -72,6 +72,15 @@ class Variable:
     parents: tuple = ()  # ((mediator id, b), ...)
     rates: tuple | None = None  # binary: marginal (control, intervention) rates
     arms: str = "both"  # "intervention": measured there only (missing in the control arm)
+    # Binary outcome over a window analysed from a landmark: each arm's risk of the event
+    # before the landmark (control, intervention), and the landmark's month.
+    landmark: tuple | None = None
+    landmark_month: float | None = None
+
+    @property
+    def landmark_column(self) -> str:
+        """The column of the outcome after the landmark (missing for those with it before)."""
+        return f"{self.id}_landmark"
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,19 @@ class MechanismAnalysis:
     alpha: float
     description: str
     index: int = 0  # position in the plan's mechanisms
+    # A mechanism analysed from a landmark: the outcome's column after the landmark, which
+    # path b models and which path a also requires (both paths among those at risk then).
+    landmark_column: str | None = None
+
+    @property
+    def outcome_column(self) -> str:
+        """The data column path b models."""
+        return self.landmark_column or self.outcome
+
+    @property
+    def a_requires(self) -> tuple:
+        """Further columns that must be observed for path a."""
+        return (self.landmark_column,) if self.landmark_column else ()
 
     @property
     def key(self) -> str:
@@ -209,6 +231,54 @@ def _binary_outcome(var: Variable, rates, icc, clustering, mediators) -> Variabl
     return replace(var, intercept=mu_c, effect=mu_t - mu_c - shift, tau=tau, rates=(p_c, p_t))
 
 
+def _landmark_of(plan: dict, outcome: str) -> tuple[tuple | None, str | None]:
+    """``(share, month)`` of the landmark the plan analyses ``outcome``'s mechanisms from,
+    or ``(None, why not)`` when they do not share one.
+
+    The plan's risk before the landmark is ``1 - (1 - p)^share`` of the whole window's
+    risk p in both arms, whether the file gave ``event_before_mediator`` (the arms then
+    keep the ratio of cumulative hazards) or it was derived under a constant hazard, so
+    ``share`` carries the plan's rule to any scenario's rates.
+    """
+    entries = [e for e in plan["mechanisms"]
+               if e.get("outcome") == outcome and e.get("status") == "computed"]
+    marks = [e.get("landmark") for e in entries]
+    if not any(marks):
+        return None, None
+    months = {m["from_month"] if m else None for m in marks}
+    if len(months) > 1:
+        return None, (f"the mechanisms of {outcome} are analysed from different landmarks "
+                      "(or some from none); one landmark per outcome is simulated")
+    m = marks[0]
+    q, after = m["event_before"]["control"], m["event_after"]["control"]
+    whole = 1.0 - (1.0 - q) * (1.0 - after)
+    return (math.log1p(-q) / math.log1p(-whole), float(m["from_month"])), None
+
+
+def _landmark_outcome(var: Variable, rates, landmark, icc, clustering, mediators) -> Variable:
+    """A binary outcome over a window whose mechanisms act after a landmark.
+
+    Y is 1 when the event happens before the landmark (probability q per arm, from the
+    plan's rule) or after it; the part after the landmark follows the logistic model of
+    the class docs, solved so that each arm's risk over the whole window is its planned
+    rate p: the risk after the landmark among those at risk is 1 - (1 - p) / (1 - q).
+    The cluster effect acts after the landmark only, so its ICC there is raised to keep
+    the ICC of Y, which the primary sample size assumes, at ``icc``:
+    Var(P(Y | cluster)) = (1 - q)^2 Var(P(after | cluster)).
+    """
+    share, month = landmark
+    before = tuple(1.0 - (1.0 - p) ** share for p in rates)
+    after = tuple(1.0 - (1.0 - p) / (1.0 - q) for p, q in zip(rates, before, strict=True))
+    p_t, q_t, a_t = rates[1], before[1], after[1]
+    icc_after = icc * p_t * (1.0 - p_t) / ((1.0 - q_t) ** 2 * a_t * (1.0 - a_t))
+    if icc_after >= 0.9:
+        raise InputError(f"an ICC of {icc:g} for the whole window cannot be reproduced when "
+                         f"{q_t:.0%} of the intervention arm have the event before month "
+                         f"{month:g}")
+    var = _binary_outcome(var, after, icc_after, clustering, mediators)
+    return replace(var, rates=tuple(rates), landmark=before, landmark_month=month)
+
+
 def _continuous_tau(icc: float, parents, mediators) -> float:
     """Own random-effect SD so that the variable's ICC (given allocation) is ``icc``."""
     if icc <= 0:
@@ -298,8 +368,13 @@ def _process_variables(sc: _Scenario, paths, notes: list) -> dict:
     return out
 
 
-def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list) -> Variable:
-    """An outcome with its b paths, direct effect and cluster effect (see the class docs)."""
+def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list,
+                      landmark: tuple | None = None) -> Variable:
+    """An outcome with its b paths, direct effect and cluster effect (see the class docs).
+
+    ``landmark`` is ``(share, month)`` for the primary outcome when its mechanisms are
+    analysed from a landmark (see :func:`_landmark_of`).
+    """
     primary = sc.trial.primary_outcome()
     p_assume = sc.trial.model.assumptions.primary
     own = [x for x in paths if x.outcome == o.id]
@@ -333,6 +408,9 @@ def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list) -> 
         if not 0 < p_t < 1:
             raise InputError(f"effect {k:g} puts the intervention rate at {p_t:.3g}, "
                              "outside (0, 1)")
+        if landmark is not None:
+            return _landmark_outcome(var, (p_c, p_t), landmark, sc.icc, sc.clustering,
+                                     mediators)
         return _binary_outcome(var, (p_c, p_t), sc.icc, sc.clustering, mediators)
     base = next((x.base_rate for x in own if x.base_rate is not None), None)
     if base is None:
@@ -416,7 +494,12 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
         if o.type not in SIMULATED_TYPES:
             notes.append(f"outcome {o.id} is {o.type}: not simulated")
             continue
-        variables.append(_outcome_variable(sc, o, paths, mediators, notes))
+        lm = None
+        if o.id == primary.id and o.type == "binary":
+            lm, why = _landmark_of(plan, o.id)
+            if why:
+                notes.append(why)
+        variables.append(_outcome_variable(sc, o, paths, mediators, notes, lm))
     spec_vars = tuple(variables)
     by_id = {v.id: v for v in spec_vars}
     alpha = float(plan["primary"]["result"].get("alpha", a.alpha))
@@ -507,10 +590,11 @@ def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool
     if clustering == "cluster":
         return None, "mechanism power for cluster-randomised trials is not simulated"
     test = entry["test"]
-    if entry.get("landmark"):
+    landmark = entry.get("landmark")
+    if landmark and by_id[entry["outcome"]].landmark_month != landmark["from_month"]:
         return None, ("the outcome is analysed from a landmark (those without the event by "
-                      f"month {entry['landmark']['from_month']:g}); landmark outcomes are not "
-                      "simulated yet")
+                      f"month {landmark['from_month']:g}), which is simulated for the primary "
+                      "outcome only, when all its mechanisms share one landmark")
     if test not in MEDIATION_TESTS:
         return None, f"the {test} test is not simulated (joint, sobel, aroian and mc are)"
     med, out = by_id[entry["mediator"]], by_id[entry["outcome"]]
@@ -535,8 +619,13 @@ def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool
                 + " regression of the outcome on the process variable and allocation")
     if b_cov:
         desc += f"; b adjusted for {', '.join(b_cov)}"
+    column = out.landmark_column if landmark else None
+    if landmark:
+        desc += (f"; both paths among those without {out.label.lower()} by month "
+                 f"{landmark['from_month']:g} (the landmark outcome {column})")
     desc += f"; {test} test of a x b"
     return MechanismAnalysis(
         entry["mechanism"], med.id, out.id, out.type, a_model, b_model, _baseline_col(med),
         b_cov, test, med.effect, 0.0 if null else entry["b"],
-        float(entry.get("arguments", {}).get("alpha", a.alpha)), desc), None
+        float(entry.get("arguments", {}).get("alpha", a.alpha)), desc,
+        landmark_column=column), None
