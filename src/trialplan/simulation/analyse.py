@@ -108,7 +108,9 @@ def primary(spec: SimulationSpec, data: dict) -> Estimate:
         return est if bool(r.converged) else est._replace(reject=False, converged=False)
     if pa.model == "cluster-level":
         return _cluster_level(data, mask, y, x, pa.alpha)
-    return _linear_mixed(pa, data, mask, y, x)
+    if pa.model in ("lmm-heteroscedastic", "lmm-cluster"):
+        return _linear_mixed(pa, data, mask, y, x)
+    raise NotImplementedError(f"primary model {pa.model!r} has no analysis")
 
 
 def _linear_mixed(pa, data: dict, mask, y, x) -> Estimate:
