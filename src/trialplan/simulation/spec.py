@@ -116,8 +116,7 @@ class MechanismAnalysis:
     alpha: float
     description: str
     index: int = 0  # position in the plan's mechanisms
-    # A mechanism analysed from a landmark: the outcome's column after the landmark, which
-    # path b models and which path a also requires (both paths among those at risk then).
+    # A mechanism analysed from a landmark: the outcome's column after the landmark.
     landmark_column: str | None = None
 
     @property
@@ -127,8 +126,10 @@ class MechanismAnalysis:
 
     @property
     def a_requires(self) -> tuple:
-        """Further columns that must be observed for path a."""
-        return (self.landmark_column,) if self.landmark_column else ()
+        """Further columns that must be observed for path a: both paths are estimated on
+        complete cases of the process variable and the outcome (after the landmark, among
+        those at risk then), as the plan's mechanism power and the SAP assume."""
+        return (self.outcome_column,)
 
     @property
     def key(self) -> str:
