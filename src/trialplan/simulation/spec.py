@@ -28,16 +28,16 @@ from trialplan.planning.analysis import analysis_specs
 CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
-PRIMARY_MODELS = ("ols", "logit", "mixed", "glmm", "gee-exchangeable")
+PRIMARY_MODELS = ("ols", "logit", "glmm", "gee-exchangeable", "lmm-heteroscedastic",
+                  "lmm-cluster", "cluster-level")
 #: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
 #: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
-FITTED_AS = {"linear": "ols", "logistic": "logit",
-             "glmm-logistic": "glmm",
-             "gee-logistic": "gee-exchangeable",
-             "lmm-heteroscedastic": "mixed", "lmm-cluster": "mixed",
-             "cluster-level": "mixed"}
+FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "glmm",
+             "gee-logistic": "gee-exchangeable", "lmm-heteroscedastic": "lmm-heteroscedastic",
+             "lmm-cluster": "lmm-cluster", "cluster-level": "cluster-level"}
 #: SAP models the simulation fits as planned; the others are approximated (see notes).
-FITTED_AS_PLANNED = ("linear", "logistic", "glmm-logistic", "gee-logistic")
+FITTED_AS_PLANNED = ("linear", "logistic", "glmm-logistic", "gee-logistic",
+                     "lmm-heteroscedastic", "lmm-cluster", "cluster-level")
 A_MODELS = ("ols", "caseload-summary")
 B_MODELS = ("ols", "logit", "within-ols", "within-logit")
 MEDIATION_TESTS = ("joint", "sobel", "aroian", "mc")
@@ -117,8 +117,7 @@ class MechanismAnalysis:
     alpha: float
     description: str
     index: int = 0  # position in the plan's mechanisms
-    # A mechanism analysed from a landmark: the outcome's column after the landmark, which
-    # path b models and which path a also requires (both paths among those at risk then).
+    # A mechanism analysed from a landmark: the outcome's column after the landmark.
     landmark_column: str | None = None
 
     @property
@@ -128,8 +127,10 @@ class MechanismAnalysis:
 
     @property
     def a_requires(self) -> tuple:
-        """Further columns that must be observed for path a."""
-        return (self.landmark_column,) if self.landmark_column else ()
+        """Further columns that must be observed for path a: both paths are estimated on
+        complete cases of the process variable and the outcome (after the landmark, among
+        those at risk then), as the plan's mechanism power and the SAP assume."""
+        return (self.outcome_column,)
 
     @property
     def key(self) -> str:
@@ -567,17 +568,24 @@ _GEE_EXCHANGEABLE_TEXT = (
 
 def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> PrimaryAnalysis:
     """The primary outcome's model: the SAP's (``planned``, an AnalysisSpec) as fitted here."""
-    clustering = planned.clustering
     covariates = _baseline_col(v)
     adjust = f", adjusted for {covariates[0]}" if covariates else ""
     model = FITTED_AS[planned.model]
     if v.type == "continuous":
         estimand = "difference in means"
+        kr = "; t test on Kenward-Roger degrees of freedom"
         desc = {"ols": "linear regression (ANCOVA) on allocation" + adjust,
-                "mixed": ("linear mixed model (REML) with a random effect of peer worker in the "
-                          "intervention arm only" if clustering == "partial" else
-                          "linear mixed model (REML) with a random intercept for cluster")
-                + adjust + "; Wald test"}[model]
+                "lmm-heteroscedastic": "heteroscedastic partially nested linear mixed model "
+                                       "(REML): a random intercept for peer worker in the "
+                                       "intervention arm only and a residual variance for "
+                                       "each arm" + adjust + kr,
+                "lmm-cluster": "linear mixed model (REML) with a random intercept for cluster"
+                               + adjust + kr,
+                "cluster-level": "two-stage cluster-level analysis: a linear regression of the "
+                                 "outcome on "
+                                 + (covariates[0] if covariates else "an intercept")
+                                 + " without allocation, then a t test of the cluster means of "
+                                 "its residuals on (clusters - 2) degrees of freedom"}[model]
         truth = total
     else:
         estimand = "marginal log odds ratio"
