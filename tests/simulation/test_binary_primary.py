@@ -162,8 +162,10 @@ def test_exchangeable_gee_matches_geepack():
     #    coef(g) -> -0.6207666088 0.3175048107 0.1884309875
     #    summary(g)$coefficients[, "Std.err"] -> 0.16011194200 0.31340905387 0.09812189474
     #    summary(g)$corr -> alpha 0.08068784153
-    # geepack's moment estimator of alpha divides by (pairs - p) where statsmodels divides by
-    # the pairs (0.0801 here), so the estimates agree to about 1e-3, not to rounding.
+    # The moment estimators of alpha differ in their df: statsmodels divides the scale by
+    # (N - p) and the sum over pairs by (pairs - p), geepack by N and by the pairs (at
+    # statsmodels' estimates these give 0.0801 and 0.0807), so the estimates agree to about
+    # 1e-3, not to rounding.
     model, fit, *_ = _gee_fit("robust")
     np.testing.assert_allclose(fit.params, [-0.6207666088, 0.3175048107, 0.1884309875],
                                atol=1e-3)
