@@ -80,16 +80,21 @@ def _combine(chunks: dict) -> list[list]:
     return total
 
 
-def complete_cases(spec, m) -> int:
-    """Expected participants with both the process variable and the outcome (dropout is
-    monotone, so the variable lost more often decides), among those at risk at the landmark
-    when the mechanism is analysed from one."""
+def _complete_share(spec, m) -> tuple[float, float]:
+    """Expected share of each arm (control, intervention) with both the process variable
+    and the outcome (dropout is monotone, so the variable lost more often decides), among
+    those at risk at the landmark when the mechanism is analysed from one."""
     out = spec.variable(m.outcome)
-    lost = max(spec.variable(m.mediator).attrition, out.attrition)
-    at_risk = ((1.0, 1.0) if m.landmark_column is None
-               else (1.0 - out.landmark[0], 1.0 - out.landmark[1]))
-    return round((spec.n_control * at_risk[0] + spec.n_intervention * at_risk[1])
-                 * (1.0 - lost))
+    kept = 1.0 - max(spec.variable(m.mediator).attrition, out.attrition)
+    if m.landmark_column is None:
+        return kept, kept
+    return kept * (1.0 - out.landmark[0]), kept * (1.0 - out.landmark[1])
+
+
+def complete_cases(spec, m) -> int:
+    """Expected participants in a mechanism's analysis (see :func:`_complete_share`)."""
+    share_c, share_t = _complete_share(spec, m)
+    return round(spec.n_control * share_c + spec.n_intervention * share_t)
 
 
 def _analytic(trial, plan, spec) -> list[float | None]:
@@ -109,6 +114,8 @@ def _analytic(trial, plan, spec) -> list[float | None]:
         over = {key: scen[key] for key in ("icc", "attrition") if key in scen}
         if spec.cluster_size is not None:
             over["cluster_size"] = spec.cluster_size
+        if spec.clustering == "cluster":
+            over["cluster_cv"] = None  # clusters are simulated of equal size (within one)
         if spec.primary.type == "binary":
             over["intervention_rate"] = p.control_rate + k * (p.intervention_rate
                                                               - p.control_rate)
@@ -128,7 +135,9 @@ def _analytic(trial, plan, spec) -> list[float | None]:
         kw["a"] = m.truth_a
         kw["b"] = m.truth_b
         if "icc_m" in kw:
-            kw.update(icc_m=spec.icc, icc_y=spec.icc, cluster_size=spec.cluster_size)
+            # The formula's caseload is the number analysed per peer worker, as the plan's.
+            kw.update(icc_m=spec.icc, icc_y=spec.icc,
+                      cluster_size=spec.cluster_size * _complete_share(spec, m)[1])
         n = complete_cases(spec, m)
         try:
             r = mediation(**kw, n=n)
