@@ -168,12 +168,32 @@ def _hints(row: dict, alpha: float) -> list[str]:
     return hints
 
 
+def _covariate_gains(spec) -> list[str | None]:
+    """Per estimand: the baseline covariates its planned model adjusts for that carry
+    information the plan's mechanism formula does not count (it takes r2_m = r2_y = 0)."""
+    def gain(var_id, covariates):
+        v = spec.variable(var_id)
+        if v.baseline and v.baseline_corr and f"{var_id}_baseline" in covariates:
+            return (f"the planned model adjusts for {var_id}_baseline, which the plan's "
+                    "formula does not count (r2 = 0), so the analysis has more power than "
+                    "planned")
+        return None
+
+    out: list[str | None] = [None]
+    for m in spec.mechanisms:
+        a = gain(m.mediator, m.a_covariates)
+        b = gain(m.outcome, m.b_covariates)
+        out += [a or b, a, b]
+    return out
+
+
 def _rows(spec, stats, analytic, null: bool) -> list[dict]:
     names = estimand_names(spec)
+    gains = _covariate_gains(spec)
     alphas = [spec.primary.alpha] + [m.alpha for m in spec.mechanisms for _ in range(3)]
     rows = []
-    for name, st, truth, ref, alpha in zip(names, stats, truths(spec), analytic, alphas,
-                                           strict=True):
+    for name, st, truth, ref, alpha, gain in zip(names, stats, truths(spec), analytic,
+                                                 alphas, gains, strict=True):
         reps, conv, rej, cov, s1, s2, sse = st
         rate = rej / reps
         mc = math.sqrt(rate * (1.0 - rate) / reps)
@@ -197,6 +217,8 @@ def _rows(spec, stats, analytic, null: bool) -> list[dict]:
             row["z"] = (rate - ref) / se0
             row["differs"] = abs(row["z"]) > FLAG_MC_SE
             row["hints"] = _hints(row, alpha) if row["differs"] else []
+            if row["differs"] and row["z"] > 0 and gain:
+                row["hints"].append(gain)
         rows.append(row)
     return rows
 
