@@ -194,12 +194,37 @@ def check_located(located: Located) -> TrialPlan:
     try:
         model = TrialFile.model_validate(data)
     except ValidationError as exc:
-        seen = {(p.line, p.field) for p in problems}
+        seen = {(p.line, p.field) for p in problems}  # non-finite and prior problems
         problems += [p for p in _pydantic_problems(exc, located) if (p.line, p.field) not in seen]
-        raise TrialFileError(problems) from None
+        problems += _references_despite(data, exc, located)
+        raise TrialFileError(_sorted_unique(problems)) from None
     if problems:
-        raise TrialFileError(problems)
+        raise TrialFileError(_sorted_unique(problems))
     return dataclasses.replace(_semantic(model, located), priors=priors)
+
+
+def _references_despite(data, exc, located: Located) -> list[Problem]:
+    """The reference checks' errors in a file that fails the schema, so one run lists both.
+
+    The failing values are set aside (:mod:`trialplan.model.repair`); findings that only
+    follow from a value set aside are left out, as the schema error already reports it.
+    """
+    from trialplan.model.repair import RemappedLocated, set_aside
+    from trialplan.model.schema import TrialFile
+
+    aside = set_aside(data, TrialFile.model_validate, exc)
+    if aside is None:
+        return []
+    try:
+        _semantic(aside.model, RemappedLocated(located, aside))
+    except TrialFileError as found:
+        return [p for p in found.problems if not aside.concerns_removed(p.field, p.message)]
+    return []
+
+
+def _sorted_unique(problems) -> list[Problem]:
+    """Problems in file order (file-level ones first), each reported once."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.field))
 
 
 def _semantic(model, located: Located) -> TrialPlan:
@@ -401,7 +426,7 @@ def _semantic(model, located: Located) -> TrialPlan:
                           "events such as death or non-adherence are handled", "warning"))
 
     if errors:
-        raise TrialFileError(errors)
+        raise TrialFileError(_sorted_unique(errors))
     warnings += _warnings(model, located, used, months, primaries)
     return TrialPlan(model=model, measures=used, warnings=tuple(warnings), source=located.name,
                      located=located, text_hash=getattr(located, 'sha256', None))
