@@ -184,12 +184,17 @@ CASES = [
                    "cluster_size": 9}, "p2"),
     (survival, {"hr": 0.75}, "hr"),
     (survival, {"hr": 0.75, "method": "freedman"}, "hr"),
+    (rates, {"rate": 1.5, "rr": 0.8}, "rr"),
+    (rates, {"rate": 1.5, "rr": 0.8, "dispersion": 0.8, "exposure": 12}, "rr"),
+    (rates, {"rate": 1.5, "rr": 0.8, "dispersion": 0.8, "method": "ftotal"}, "rr"),
+    (rates, {"rate": 0.5, "rr": 0.7, "dispersion": 0.5, "clustering": "partial", "icc": 0.03,
+             "cluster_size": 9}, "rr"),
 ]
 
 
 def _effect_value(result, key):
     return {"d": result.effect.get("d"), "p2": result.effect.get("p_intervention"),
-            "hr": result.effect.get("hazard_ratio")}[key]
+            "hr": result.effect.get("hazard_ratio"), "rr": result.effect.get("rate_ratio")}[key]
 
 
 @pytest.mark.parametrize("fn, kwargs, effect_key", CASES)

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from trialplan import __version__
+from trialplan.choices import ANALYTIC_TESTS, SIMULATED_TESTS
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
 from trialplan.planning.assurance import assurance_section
@@ -29,7 +30,8 @@ from trialplan.stats import _dist as sp
 from trialplan.stats.designs import FEW_CLUSTERS_PER_ARM
 
 PLAN_SCHEMA = "trialplan-plan/1"
-_SIMULATED = ("mc", "bootstrap", "bc-bootstrap")
+# The tests that can only be simulated (the joint test has a closed form as well).
+_SIMULATED = tuple(t for t in SIMULATED_TESTS if t not in ANALYTIC_TESTS)
 
 
 # --------------------------------------------------------------------------------------------

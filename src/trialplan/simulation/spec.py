@@ -20,7 +20,6 @@ import numpy as np
 
 from trialplan.errors import InputError
 
-CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
 PRIMARY_MODELS = ("ols", "logit", "gee", "mixed")

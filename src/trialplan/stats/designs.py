@@ -40,6 +40,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trialplan.choices import (
+    ALTERNATIVES,
+    CLUSTERINGS,
+    CONTROL_VARIANCES,
+    PROPORTION_METHODS,
+    RATE_METHODS,
+    SIDES,
+    SURVIVAL_METHODS,
+)
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
@@ -56,7 +65,6 @@ ALPHA_MIN = 1e-10
 # How far below the target a solved n's achieved power may fall (rounding of the solver).
 _POWER_SLACK = 1e-6
 _ROUND_SLACK = 1e-9
-CONTROL_VARIANCES = ("within", "total")
 BASELINE_DESIGNS = ("cohort", "cross-sectional")
 # Below this many clusters per arm (40 in all, the range Leyrat et al. 2018 studied) the
 # plan warns and the analysis text names a small-sample correction.
@@ -86,16 +94,16 @@ class _Common:
 def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
             attrition, co_primary, control_variance="within") -> _Common:
     alpha = v.in_range("alpha", alpha, 0.0, 1.0)
-    v.choice("sided", sided, ("two", "one"))
+    v.choice("sided", sided, SIDES)
     if alternative is not None:
-        v.choice("alternative", alternative, ("greater", "less"))
+        v.choice("alternative", alternative, ALTERNATIVES)
     if sided == "one" and alternative is None:
         raise InputError(
             "a one-sided test needs its direction: alternative must be 'greater' or 'less' "
             "(intervention compared with control)"
         )
     ratio = v.positive("ratio", ratio)
-    v.choice("clustering", clustering, ("none", "cluster", "partial"))
+    v.choice("clustering", clustering, CLUSTERINGS)
     if not isinstance(co_primary, (int, np.integer)) or co_primary < 1:
         raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}")
     attrition = v.in_range("attrition", attrition, 0.0, 1.0, low_open=False)
@@ -910,7 +918,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
                 attrition, co_primary, control_variance="total")
-    v.choice("method", method, ("pooled", "arcsine"))
+    v.choice("method", method, PROPORTION_METHODS)
     if continuity and method != "pooled":
         raise InputError("the continuity correction applies to the pooled method only")
     if p1 is None:
@@ -1058,7 +1066,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
                 attrition, co_primary, control_variance="total")
-    v.choice("method", method, ("alt", "ftotal"))
+    v.choice("method", method, RATE_METHODS)
     if rate is None:
         raise InputError("rate (the control-arm event rate) is required")
     rate = v.positive("rate", rate)
@@ -1221,7 +1229,7 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
                 attrition, co_primary, control_variance="total")
-    v.choice("method", method, ("schoenfeld", "freedman"))
+    v.choice("method", method, SURVIVAL_METHODS)
     solved = v.exactly_one_missing(n=n, power=power, hr=hr)
     solved = "effect" if solved == "hr" else solved
     if hr is not None:

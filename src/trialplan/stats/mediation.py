@@ -25,16 +25,15 @@ from functools import lru_cache
 
 import numpy as np
 
+from trialplan.choices import B_LEVELS, CONTROL_VARIANCES
+from trialplan.choices import MEDIATION_TESTS as TESTS
+from trialplan.choices import SIMULATED_TESTS as SIMULATED
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _medsim
 from trialplan.stats import _validate as v
-from trialplan.stats.designs import CONTROL_VARIANCES
 
-ANALYTIC = ("sobel", "aroian", "joint", "vsm")
 ICC_Y_TYPES = ("conditional", "unconditional")
-SIMULATED = ("joint", "mc", "bootstrap", "bc-bootstrap")
-TESTS = ("sobel", "aroian", "joint", "vsm", "mc", "bootstrap", "bc-bootstrap")
 N_MAX = 1_000_000
 # Limits checked before any work (docs/security.md): a path beyond PATH_MAX residual SDs, a
 # level below ALPHA_MIN or a simulation beyond these sizes is a typing error, not a trial.
@@ -575,7 +574,7 @@ def mediation(
         n = int(n_val)
         if n > N_MAX:
             raise InputError(f"n must be at most {N_MAX:,}; got {n:,}")
-    b_level = v.choice("b_level", b_level, ("caseload", "individual"))
+    b_level = v.choice("b_level", b_level, B_LEVELS)
     outcome = v.choice("outcome", outcome, ("continuous", "binary"))
     control_variance = v.choice("control_variance", control_variance, CONTROL_VARIANCES)
     icc_y_type = v.choice("icc_y_type", icc_y_type, ICC_Y_TYPES)
