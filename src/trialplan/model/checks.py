@@ -510,10 +510,10 @@ def _warnings(model, located, used, months, primaries) -> list[Problem]:
     primary = model.change_model.outcomes[primaries[0]]
     p = a.primary
     need = {"binary": ("control_rate", "intervention_rate"), "continuous": ("d",),
-            "time-to-event": ("hazard_ratio",), "count": ()}[primary.type]
+            "time-to-event": ("hazard_ratio",), "count": ("rate", "rate_ratio")}[primary.type]
     if p is None:
         out.append(P(("assumptions",), "assumptions.primary is missing: the effect on the "
-                     f"primary outcome ({', '.join(need) or 'rate ratio'}) is needed for the "
+                     f"primary outcome ({', '.join(need)}) is needed for the "
                      "sample size", "warning"))
     elif primary.type == "continuous" and p.d is None and (p.difference is None or p.sd is None):
         out.append(P(("assumptions", "primary"), "give d, or difference and sd, for the "

@@ -228,6 +228,14 @@ class PrimaryAssumptions(_Model):
     d: float | None = Field(None, description="Continuous: standardised difference.")
     hazard_ratio: float | None = Field(None, gt=0)
     event_prob: Probability | None = None
+    rate: float | None = Field(None, gt=0, description="Count outcome: the control arm's event "
+                               "rate per unit of exposure (e.g. crises per month).")
+    rate_ratio: float | None = Field(None, gt=0, description="Count outcome: rate ratio, "
+                                     "intervention / control.")
+    dispersion: float = Field(0.0, ge=0, description="Count outcome: negative binomial "
+                              "dispersion k (variance mu + k mu^2); 0 is Poisson.")
+    exposure: float = Field(1.0, gt=0, description="Count outcome: exposure per participant, "
+                            "in the units of rate (e.g. 12 for a monthly rate over a year).")
     baseline_corr: float | None = Field(None, gt=-1, lt=1)
     baselines: int | None = Field(None, ge=0, le=20, description="Baseline measurements "
                                   "(default 1 with baseline_corr, else 0).")
@@ -239,7 +247,8 @@ class PrimaryAssumptions(_Model):
     co_primary: int = Field(1, ge=1, le=20)
     mcid: float | None = Field(
         None, description="Minimal clinically important difference on the effect's scale "
-        "(rate difference, mean difference, or hazard ratio); the plan gives the power at it.")
+        "(rate difference, mean difference, hazard ratio or rate ratio); the plan gives the "
+        "power at it.")
 
 
 class PathAssumption(_Model):
@@ -380,6 +389,7 @@ class Sensitivity(_Model):
     intervention_rate: list[Probability] | None = _Values
     d: list[float] | None = _Values
     hazard_ratio: list[Annotated[float, Field(gt=0)]] | None = _Values
+    rate_ratio: list[Annotated[float, Field(gt=0)]] | None = _Values
     cluster_size: list[Annotated[float, Field(ge=1)]] | None = _Values
 
 

@@ -385,6 +385,16 @@ def _sample_size(trial, plan) -> dict:
         parts.append(
             f"The sample size is calculated for the primary outcome, {p['label'].lower()}, to "
             f"detect a standardised difference of {eff['d']:.3g}{_cite(src, 'd', 'sd')}.")
+    elif out_type == "count":
+        pa = a.primary
+        spread = (f"a negative binomial distribution with dispersion {_g(pa.dispersion)}"
+                  if pa.dispersion else "a Poisson distribution")
+        parts.append(
+            f"The sample size is calculated for the primary outcome, {p['label'].lower()}. We "
+            f"assume {_g(pa.rate)} events per unit of exposure in the control arm"
+            f"{_cite(src, 'rate')}, {_g(pa.exposure)} units of exposure per participant and "
+            f"{spread}, to detect a rate ratio of {_g(pa.rate_ratio)}"
+            f"{_cite(src, 'rate_ratio')}.")
     else:
         parts.append(
             f"The sample size is calculated for the primary outcome, {p['label'].lower()}, to "
