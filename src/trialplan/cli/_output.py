@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from trialplan.fileio import write_output  # noqa: F401  (re-exported for commands)
+from trialplan.numfmt import sig as _num
 
 # Significant digits of computed numbers in JSON output: enough for any planning use, and
 # free of binary noise (0.29, not 0.29000000000000004).  Inputs are echoed as given.
@@ -39,16 +40,6 @@ def json_text(data) -> str:
 
 def emit_json(data) -> None:
     click.echo(json_text(data), nl=False)
-
-
-def _num(x, digits=4) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x):,}"
-    return f"{x:.{digits}g}"
 
 
 _EFFECT_LABELS = {

@@ -7,6 +7,7 @@ import click
 from trialplan.choices import ANALYTIC_TESTS, B_LEVELS, CONTROL_VARIANCES, MEDIATION_TESTS
 from trialplan.cli._errors import flag_names
 from trialplan.cli._output import emit_json
+from trialplan.numfmt import sig as _fmt
 from trialplan.stats.cluster_mediation import DESIGNS as CLUSTER_DESIGNS
 from trialplan.stats.mediation import ICC_Y_TYPES
 
@@ -359,14 +360,6 @@ def describe_multi(r) -> str:
         lines += ["", "notes"] + [f"  - {n}" for n in r.notes]
     lines += ["", f"reference: {r.reference}"]
     return "\n".join(lines)
-
-
-def _fmt(x, digits=4):
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:.{digits}g}"
 
 
 def describe(r) -> str:

@@ -11,6 +11,8 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.numfmt import count as _n
+from trialplan.numfmt import percent as _pct
 from trialplan.planning.analysis import analysis_specs, cace_spec, mentions_time, short_label
 from trialplan.planning.mediation_text import mediation_paragraphs
 from trialplan.planning.uncertainty_context import uncertainty_context
@@ -64,14 +66,6 @@ SENSITIVITY_LABELS = {
     "d": "Standardised difference", "hazard_ratio": "Hazard ratio",
     "cluster_size": "Cluster size (caseload)",
 }
-
-
-def _n(x) -> str:
-    return f"{x:,}"
-
-
-def _pct(x) -> str:
-    return f"{100 * x:.0f}%" if abs(100 * x - round(100 * x)) < 1e-9 else f"{100 * x:.1f}%"
 
 
 def _g(x) -> str:
