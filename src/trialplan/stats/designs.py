@@ -36,6 +36,7 @@ outcomes divide alpha by their number (Bonferroni).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -1225,6 +1226,54 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
     >>> r.events
     247
     """
+    q = _survival_question(
+        hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative, ratio=ratio,
+        method=method, event_prob=event_prob, control_median=control_median, accrual=accrual,
+        follow_up=follow_up, dropout_rate=dropout_rate, dropout_time=dropout_time,
+        clustering=clustering, icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
+        attrition=attrition, co_primary=co_primary)
+    return _survival_result(q, *_survival_events(q))
+
+
+# --------------------------------------------------------------------------------------------
+# survival(): validate into a frozen question, compute, assemble the result
+
+
+@dataclass(frozen=True)
+class _SurvivalQuestion:
+    """One validated question to :func:`survival` (arrays where a grid was given)."""
+
+    c: _Common
+    solved: str
+    method: str
+    hr: object
+    n: object
+    power: object
+    event_prob: object
+    control_median: object
+    accrual: object
+    follow_up: object
+    dropout_rate: object
+    dropout_time: object
+    dropout_hazard: object
+    echo: dict
+
+    @property
+    def by_median(self) -> bool:
+        """The event probability comes from the control median, accrual and follow-up."""
+        return self.control_median is not None
+
+    @property
+    def down(self) -> bool:
+        """The detectable effect is searched below 1 (unless the alternative is 'greater')."""
+        return self.c.alternative != "greater"
+
+
+def _survival_question(*, hr, n, power, alpha, sided, alternative, ratio, method, event_prob,
+                       control_median, accrual, follow_up, dropout_rate, dropout_time,
+                       clustering, icc, cluster_size, cluster_cv, attrition,
+                       co_primary) -> _SurvivalQuestion:
+    """Check every input of :func:`survival` once, in a fixed order; raise InputError."""
     # A binary, count or event outcome's variance is fixed by its mean, so the peer-worker
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
@@ -1269,88 +1318,101 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         dropout_rate = v.in_range("dropout_rate", dropout_rate, 0.0, 1.0)
         dropout_time = v.positive("dropout_time", dropout_time)
         dropout_hazard = -np.log(1.0 - dropout_rate) / dropout_time
+    echo = _echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
+                 ratio=ratio, method=method, event_prob=event_prob,
+                 control_median=control_median, accrual=accrual, follow_up=follow_up,
+                 dropout_rate=dropout_rate, dropout_time=dropout_time,
+                 clustering=clustering, icc=icc, cluster_size=cluster_size,
+                 cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary)
+    return _SurvivalQuestion(c, solved, method, hr, n, power, event_prob, control_median,
+                             accrual, follow_up, dropout_rate, dropout_time, dropout_hazard,
+                             echo)
 
-    down = c.alternative != "greater"
 
-    def power_at(p, mag, d_c, d_i):
-        # Here "n" is events; d_c, d_i are the events expected per arm.
-        inflated = p.de_c / d_c + p.de_i / d_i
-        if method == "schoenfeld":
-            eff, se = mag, np.sqrt(inflated)
-        else:
-            theta = np.exp(-mag) if down else np.exp(mag)
-            theta = np.where(p.fixed_dir != 0, np.exp(p.fixed_dir * mag), theta)
-            r = p.ratio
-            d = d_c + d_i
-            eff = np.abs(1.0 - theta) / (1.0 + r * theta)
-            se = np.sqrt(1.0 / (d * r) * inflated / (1.0 / d_c + 1.0 / d_i))
-        df = _df(p, d_c, d_i, p.de_c, p.de_i, 0, normal=True)
-        return _power_z(eff, se, se, df, p.alpha, p.sided)
+def _log_rank_power(method: str, down: bool, p, mag, d_c, d_i):
+    """Power of the log-rank test with ``d_c``, ``d_i`` events expected per arm."""
+    inflated = p.de_c / d_c + p.de_i / d_i
+    if method == "schoenfeld":
+        eff, se = mag, np.sqrt(inflated)
+    else:
+        theta = np.exp(-mag) if down else np.exp(mag)
+        theta = np.where(p.fixed_dir != 0, np.exp(p.fixed_dir * mag), theta)
+        r = p.ratio
+        d = d_c + d_i
+        eff = np.abs(1.0 - theta) / (1.0 + r * theta)
+        se = np.sqrt(1.0 / (d * r) * inflated / (1.0 / d_c + 1.0 / d_i))
+    df = _df(p, d_c, d_i, p.de_c, p.de_i, 0, normal=True)
+    return _power_z(eff, se, se, df, p.alpha, p.sided)
 
-    magnitude = None if hr is None else np.abs(np.log(hr))
-    fixed_dir = 0.0 if hr is None else np.sign(np.log(hr))
+
+def _survival_events(q: _SurvivalQuestion):
+    """Solve for events, power or the hazard ratio: the shape, control-arm events, the hazard
+    ratio and the power achieved (at the events rounded up when they were solved)."""
+    c = q.c
+    magnitude = None if q.hr is None else np.abs(np.log(q.hr))
+    fixed_dir = 0.0 if q.hr is None else np.sign(np.log(q.hr))
     # The engine works with control-arm "size"; for survival that is control events d/(1+r).
-    lo = _min_n(c, 0)
-
-    def guess(mag):
-        return _normal_guess(c, power, mag, 1.0, 1.0)
-
     shape, d_c, mag, achieved = _two_arm(
-        c=c, solved=solved, n=None if n is None else n / (1.0 + c.ratio), power=power,
-        magnitude=magnitude, lo=lo, power_at=power_at, guess=guess, effect_hi=5.0,
+        c=c, solved=q.solved, n=None if q.n is None else q.n / (1.0 + c.ratio), power=q.power,
+        magnitude=magnitude, lo=_min_n(c, 0),
+        power_at=functools.partial(_log_rank_power, q.method, q.down),
+        guess=lambda mag_: _normal_guess(c, q.power, mag_, 1.0, 1.0), effect_hi=5.0,
         effect_name="log hazard ratio", extra={"fixed_dir": fixed_dir}, n_unit="events",
     )
-    hr_val = hr if hr is not None else np.exp(-mag if down else mag)
+    hr_val = q.hr if q.hr is not None else np.exp(-mag if q.down else mag)
     events_exact = d_c * (1.0 + c.ratio)
-    if event_prob is not None:
-        prob = event_prob
-    elif all(by_median):
-        lam_c = np.log(2.0) / control_median
-        p_c = event_probability(lam_c, accrual, follow_up, dropout_hazard)
-        p_i = event_probability(lam_c * hr_val, accrual, follow_up, dropout_hazard)
-        prob = (p_c + c.ratio * p_i) / (1.0 + c.ratio)
+    if q.solved == "n":
+        ev = _round_up(events_exact)
+        achieved_power = achieved(ev / (1.0 + c.ratio), c.ratio * ev / (1.0 + c.ratio))
     else:
-        prob = None
+        achieved_power = achieved(d_c, c.ratio * d_c)
+    return shape, events_exact, hr_val, achieved_power
+
+
+def _event_share(q: _SurvivalQuestion, hr_val):
+    """P(event during the trial), averaged over the arms; None when not given."""
+    if q.event_prob is not None:
+        return q.event_prob
+    if not q.by_median:
+        return None
+    lam_c = np.log(2.0) / q.control_median
+    p_c = event_probability(lam_c, q.accrual, q.follow_up, q.dropout_hazard)
+    p_i = event_probability(lam_c * hr_val, q.accrual, q.follow_up, q.dropout_hazard)
+    return (p_c + q.c.ratio * p_i) / (1.0 + q.c.ratio)
+
+
+def _survival_result(q: _SurvivalQuestion, shape, events_exact, hr_val,
+                     achieved_power) -> SizeResult:
+    """Participants from events, the notes, and the result."""
+    c = q.c
+    prob = _event_share(q, hr_val)
     notes = ()
-    if solved == "effect":
-        notes += (f"Detectable hazard ratio searched {'below' if down else 'above'} 1.",)
+    if q.solved == "effect":
+        notes += (f"Detectable hazard ratio searched {'below' if q.down else 'above'} 1.",)
     if prob is None:
         notes += ("No event probability given: participant numbers equal event numbers; give "
                   "event_prob, or control_median with accrual and follow_up.",)
         prob = 1.0
     else:
         notes += (f"Probability of an event during the trial: {_fmt(prob)}.",)
-    if dropout_rate is not None:
-        notes += (f"Exponential dropout (as rpact): {_fmt(dropout_rate)} lost by month "
-                  f"{_fmt(dropout_time)} in each arm, competing with the event; those lost "
+    if q.dropout_rate is not None:
+        notes += (f"Exponential dropout (as rpact): {_fmt(q.dropout_rate)} lost by month "
+                  f"{_fmt(q.dropout_time)} in each arm, competing with the event; those lost "
                   "count their events before dropout.",)
     elif np.any(c.attrition > 0):
         notes += ("Attrition is applied after the events calculation: participants = events "
                   "/ P(event) / (1 - attrition), as if those lost had no events (rpact's "
                   "exponential dropout, dropout_rate and dropout_time, is the alternative).",)
-    events = _as_int(_round_up(events_exact), shape) if solved == "n" else _scalar_or_array(
+    events = _as_int(_round_up(events_exact), shape) if q.solved == "n" else _scalar_or_array(
         events_exact, shape)
     # Participants: events / P(event), split by allocation, before attrition.
     subjects_c = events_exact / prob / (1.0 + c.ratio)
-
-    if solved == "n":
-        ev = _round_up(events_exact)
-        achieved_power = achieved(ev / (1.0 + c.ratio), c.ratio * ev / (1.0 + c.ratio))
-    else:
-        achieved_power = achieved(d_c, c.ratio * d_c)
-    res = _finish(
-        design="survival", solved=solved, c=c, n_c_exact=subjects_c,
+    return _finish(
+        design="survival", solved=q.solved, c=c, n_c_exact=subjects_c,
         power_at=lambda a, b: achieved_power, shape=shape,
         effect={"hazard_ratio": hr_val, "log_hazard_ratio": np.log(hr_val)},
-        method=f"log-rank test, {method.capitalize()} events formula",
-        reference=("Schoenfeld 1983" if method == "schoenfeld" else "Freedman 1982")
+        method=f"log-rank test, {q.method.capitalize()} events formula",
+        reference=("Schoenfeld 1983" if q.method == "schoenfeld" else "Freedman 1982")
         + "; uniform accrual, exponential survival (as rpact)" + _CLUSTER_REFS[c.clustering],
-        inputs=_echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
-                     ratio=ratio, method=method, event_prob=event_prob,
-                     control_median=control_median, accrual=accrual, follow_up=follow_up,
-                     dropout_rate=dropout_rate, dropout_time=dropout_time,
-                     clustering=clustering, icc=icc, cluster_size=cluster_size,
-                     cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
-        notes=notes, events=events,
+        inputs=q.echo, notes=notes, events=events,
     )
-    return res
