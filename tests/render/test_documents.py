@@ -206,3 +206,20 @@ def test_documents_carry_estimands_harms_and_the_gamble_items(trial):
                    "instrumental variables", "sampled purposively", "before the trial outcomes "
                    "are known", "Contamination is recorded", "for peer workers"):
         assert phrase in process, phrase
+
+
+@pytest.mark.parametrize("guideline", ["spirit-2025", "tidier"])
+def test_checklist_points_at_headings_of_the_protocol(trial, guideline):
+    # Each item names the section of the drafted protocol that carries it: that heading
+    # must exist, word for word, in the document the user opens.
+    import re
+
+    text, _ = markdown_for(trial, "protocol", with_figures=False)
+    headings = {re.sub(r"^#+\s*", "", line).strip() for line in text.splitlines()
+                if line.startswith("#")}
+    items = checklist(trial, guideline)
+    assert items
+    for item in items:
+        section = re.fullmatch(r"protocol, section '([^']+)'(, .*)?", item["where"])
+        assert section, item
+        assert section.group(1) in headings, item
