@@ -260,7 +260,7 @@ def test_grid_is_one_vectorised_call_matching_scalar_calls():
          "icc must be in [0, 1)"),
         ({"d": 0.5, "power": 0.8, "attrition": 1.0}, "attrition must be in [0, 1)"),
         ({"d": 0.0, "power": 0.8}, "d must be non-zero"),
-        ({"d": 0.5, "power": 0.8, "n": 30}, "all 3 were given"),
+        ({"d": 0.5, "power": 0.8, "n": 30}, "n, power and d were all given"),
         ({"d": 0.5}, "n and power were both left out"),
         ({"d": -0.5, "power": 0.8, "sided": "one", "alternative": "greater"}, "other way"),
         ({"d": 0.5, "power": 0.8, "sided": "one"}, "needs its direction"),

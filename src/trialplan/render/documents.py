@@ -822,7 +822,8 @@ def check_document_target(output, *, force: bool = False) -> Path:
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in FORMATS:
-        raise InputError(f"output must end in {', '.join(FORMATS)}; got {output.name!r}")
+        raise InputError(f"output must end in {', '.join(FORMATS)}; got {output.name!r}",
+                         names=("output",))
     check_target(output, force=force)
     if suffix == ".md":
         fig_dir = output.with_name(f"{output.stem}-figures")

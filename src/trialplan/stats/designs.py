@@ -101,28 +101,32 @@ def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, clu
     if sided == "one" and alternative is None:
         raise InputError(
             "a one-sided test needs its direction: alternative must be 'greater' or 'less' "
-            "(intervention compared with control)"
+            "(intervention compared with control)", names=("alternative",)
         )
     ratio = v.positive("ratio", ratio)
     v.choice("clustering", clustering, CLUSTERINGS)
     if not isinstance(co_primary, (int, np.integer)) or co_primary < 1:
-        raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}")
+        raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}",
+                         names=("co_primary",))
     attrition = v.in_range("attrition", attrition, 0.0, 1.0, low_open=False)
     if np.any(alpha / co_primary < ALPHA_MIN):
-        raise InputError(f"alpha per test (alpha / co-primary outcomes) must be at least "
-                         f"{ALPHA_MIN:g}; got {v._show(alpha / co_primary)}")
+        raise InputError(f"alpha per test (alpha / co_primary) must be at least "
+                         f"{ALPHA_MIN:g}; got {v._show(alpha / co_primary)}",
+                         names=("alpha", "co_primary"))
     v.choice("control_variance", control_variance, CONTROL_VARIANCES)
     if clustering == "none":
         for name, value in (("icc", icc), ("cluster_size", cluster_size)):
             if value is not None:
                 raise InputError(f"{name} was given but clustering is 'none'; "
-                                 "set clustering to 'cluster' or 'partial'")
+                                 "set clustering to 'cluster' or 'partial'",
+                                 names=(name, "clustering"))
         icc_a = np.asarray(0.0)
         m = np.asarray(1.0)
         cv = np.asarray(0.0)
     else:
         if icc is None or cluster_size is None:
-            raise InputError(f"clustering '{clustering}' needs both icc and cluster_size")
+            raise InputError(f"clustering '{clustering}' needs both icc and cluster_size",
+                             names=("clustering", "icc", "cluster_size"))
         icc_a = v.in_range("icc", icc, 0.0, 1.0, low_open=False)
         m = v.at_least("cluster_size", cluster_size, 1.0)
         cv = v.in_range("cluster_cv", 0.0 if cluster_cv is None else cluster_cv, 0.0, np.inf,
@@ -733,7 +737,7 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
         n = v.as_array("n", n)
     lo = _admissible_n(c, n, covariates)
     if solved == "n" and np.any(d == 0):
-        raise InputError("d must be non-zero to solve for n; got 0")
+        raise InputError("d must be non-zero to solve for n; got 0", names=("d",))
 
     def power_at(p, effect, n_c, n_i):
         se = np.sqrt(p.f_c / n_c + p.f_i / n_i)
@@ -842,7 +846,8 @@ def _intervention_rate(p1, p2, rr, odds_ratio, rd):
     given = {k: val for k, val in (("p2", p2), ("rr", rr), ("odds_ratio", odds_ratio), ("rd", rd))
              if val is not None}
     if len(given) > 1:
-        raise InputError(f"give the intervention rate one way only; got {', '.join(given)}")
+        raise InputError(f"give the intervention rate one way only; got {v._and(given)}",
+                         names=tuple(given))
     if p2 is not None:
         return v.in_range("p2", p2, 0.0, 1.0)
     if rr is not None:
@@ -921,9 +926,10 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
                 attrition, co_primary, control_variance="total")
     v.choice("method", method, PROPORTION_METHODS)
     if continuity and method != "pooled":
-        raise InputError("the continuity correction applies to the pooled method only")
+        raise InputError("continuity (Fleiss's correction) applies to method 'pooled' only",
+                         names=("continuity", "method"))
     if p1 is None:
-        raise InputError("p1 (the control-arm rate) is required")
+        raise InputError("p1 (the control-arm rate) is required", names=("p1",))
     p1 = v.in_range("p1", p1, 0.0, 1.0)
     p2_given = p2
     p2 = _intervention_rate(p1, p2, rr, odds_ratio, rd)
@@ -936,7 +942,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     if p2 is not None:
         _check_direction(c, p2 - p1, "the rate difference p2 - p1")
         if solved == "n" and np.any(p2 == p1):
-            raise InputError("p2 must differ from p1 to solve for n")
+            raise InputError("p2 must differ from p1 to solve for n", names=("p1", "p2"))
     lo = _admissible_n(c, n, 0)
     # Direction of a detectable effect: below the control rate unless told otherwise.
     down = c.alternative != "greater"
@@ -1069,12 +1075,13 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
                 attrition, co_primary, control_variance="total")
     v.choice("method", method, RATE_METHODS)
     if rate is None:
-        raise InputError("rate (the control-arm event rate) is required")
+        raise InputError("rate (the control-arm event rate) is required", names=("rate",))
     rate = v.positive("rate", rate)
     dispersion = v.in_range("dispersion", dispersion, 0.0, np.inf, low_open=False)
     exposure = v.positive("exposure", exposure)
     if rate2 is not None and rr is not None:
-        raise InputError("give the intervention rate one way only; got rate2 and rr")
+        raise InputError("give the intervention rate one way only; got rate2 and rr",
+                         names=("rate2", "rr"))
     rate2_given = rate2
     if rr is not None:
         rate2 = rate * v.positive("rr", rr)
@@ -1089,7 +1096,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     if rate2 is not None:
         _check_direction(c, np.log(rate2 / rate), "the log rate ratio")
         if solved == "n" and np.any(rate2 == rate):
-            raise InputError("the rate ratio must differ from 1 to solve for n")
+            raise InputError("the rate ratio must differ from 1 to solve for n", names=("rr",))
     lo = _admissible_n(c, n, 0)
     down = c.alternative != "greater"
     sign = -1.0 if down else 1.0
@@ -1285,16 +1292,19 @@ def _survival_question(*, hr, n, power, alpha, sided, alternative, ratio, method
         hr = v.positive("hr", hr)
         _check_direction(c, np.log(hr), "log(hr)")
         if solved == "n" and np.any(hr == 1):
-            raise InputError("hr must differ from 1 to solve for the number of events")
+            raise InputError("hr must differ from 1 to solve for the number of events",
+                             names=("hr",))
     if power is not None:
         power = v.in_range("power", power, 0.0, 1.0)
     if n is not None:
         n = v.positive("n", n)
     by_median = [x is not None for x in (control_median, accrual, follow_up)]
     if event_prob is not None and any(by_median):
-        raise InputError("give event_prob or control_median/accrual/follow_up, not both")
+        raise InputError("give event_prob or control_median, accrual and follow_up, not both",
+                         names=("event_prob", "control_median", "accrual", "follow_up"))
     if any(by_median) and not all(by_median):
-        raise InputError("control_median, accrual and follow_up go together; give all three")
+        raise InputError("control_median, accrual and follow_up go together; give all three",
+                         names=("control_median", "accrual", "follow_up"))
     if event_prob is not None:
         event_prob = v.in_range("event_prob", event_prob, 0.0, 1.0, high_open=False)
     if all(by_median):

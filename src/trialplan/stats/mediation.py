@@ -659,7 +659,7 @@ def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, s
                          "bc-bootstrap")
     alpha = float(v.in_range("alpha", alpha, 0.0, 1.0))
     if alpha < ALPHA_MIN:
-        raise InputError(f"alpha must be at least {ALPHA_MIN:g}; got {alpha:g}")
+        raise InputError(f"alpha must be at least {ALPHA_MIN:g}; got {alpha:g}", names=("alpha",))
     allocation = float(v.in_range("allocation", allocation, 0.0, 1.0))
     r2_m = float(v.in_range("r2_m", r2_m, 0.0, 1.0, low_open=False))
     r2_y = float(v.in_range("r2_y", r2_y, 0.0, 1.0, low_open=False))
@@ -677,10 +677,10 @@ def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, s
     if n is not None:
         n_val = float(v.as_array("n", n))
         if n_val != int(n_val):
-            raise InputError(f"n must be a whole number; got {n_val:g}")
+            raise InputError(f"n must be a whole number; got {n_val:g}", names=("n",))
         n = int(n_val)
         if n > N_MAX:
-            raise InputError(f"n must be at most {N_MAX:,}; got {n:,}")
+            raise InputError(f"n must be at most {N_MAX:,}; got {n:,}", names=("n",))
     b_level = v.choice("b_level", b_level, B_LEVELS)
     outcome = v.choice("outcome", outcome, ("continuous", "binary"))
     control_variance = v.choice("control_variance", control_variance, CONTROL_VARIANCES)
@@ -694,9 +694,10 @@ def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, s
                 names=("r2_m2", "r2_y2", "icc_m", "icc_y", "cluster_size"))
     if any(t is not None for t in nested_args):
         if any(t is None for t in nested_args):
-            raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size")
+            raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size",
+                             names=("icc_m", "icc_y", "cluster_size"))
         if x != "binary":
-            raise InputError("partial nesting needs a 0/1 treatment (x='binary')")
+            raise InputError("partial nesting needs a 0/1 treatment (x 'binary')", names=("x",))
         if sim and test not in ("joint", "mc"):
             raise InputError("with partial nesting the simulated tests are joint and mc; "
                              "the bootstrap would need resampling of peer workers")
@@ -705,7 +706,7 @@ def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, s
                              "without covariates; use the analytic test")
         if sim and b_level != "individual":
             raise InputError("simulation with partial nesting estimates b within caseloads: "
-                             "use b_level='individual' (--b-level individual)")
+                             "use b_level 'individual'", names=("b_level",))
         if sim and (r2_m2 > 0 or r2_y2 > 0 or control_variance != "within"
                     or icc_y_type != "conditional"):
             raise InputError("simulation with partial nesting uses control_variance 'within', "
@@ -717,7 +718,8 @@ def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, s
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
         if cluster_size > CLUSTER_SIZE_MAX:
             raise InputError(f"cluster_size (a peer worker's caseload) must be at most "
-                             f"{CLUSTER_SIZE_MAX:,}; got {cluster_size:g}")
+                             f"{CLUSTER_SIZE_MAX:,}; got {cluster_size:g}",
+                             names=("cluster_size",))
         if icc_y_type == "unconditional" and icc_y == 0 and b_level == "caseload":
             raise InputError("icc_y_type 'unconditional' needs icc_y > 0 (the mediator's share "
                              "of the peer-worker variance is relative to it)",
@@ -725,23 +727,22 @@ def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, s
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
-                             "arm")
+                             "arm", names=("base_rate",))
         base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
         if sim and test == "bc-bootstrap":
             raise InputError("the bc-bootstrap test is not available for a binary outcome; use "
                              "joint, mc or bootstrap")
         if sim and (r2_m > 0 or r2_y > 0):
             raise InputError("covariates (r2_m, r2_y) are not simulated for a binary outcome; "
-                             "use an analytic test or leave them out")
+                             "use an analytic test or leave them out", names=("r2_m", "r2_y"))
         if cluster_size is not None and b_level != "individual":
             raise InputError("with a binary outcome under partial nesting, b is estimated "
-                             "within caseloads: use b_level='individual' (--b-level "
-                             "individual)")
+                             "within caseloads: use b_level 'individual'", names=("b_level",))
         if outcome_rate is not None:
             outcome_rate = float(v.in_range("outcome_rate", outcome_rate, 0.0, 1.0))
     elif base_rate is not None or outcome_rate is not None:
-        raise InputError("base_rate and outcome_rate apply to a binary outcome only "
-                         "(outcome='binary')")
+        raise InputError("base_rate and outcome_rate apply only when outcome is 'binary'",
+                         names=("base_rate", "outcome_rate", "outcome"))
     if sim:
         reps = _count("reps", reps, 1, MAX_REPS)
         boot = _count("boot", boot, 1, MAX_BOOT)
@@ -818,7 +819,8 @@ def _solve(q: _Question, progress) -> _Answer:
     try:
         if q.solved == "power":
             if q.n < min_n:
-                raise InputError(f"n must be at least {min_n} for this design; got {q.n}")
+                raise InputError(f"n must be at least {min_n} for this design; got {q.n}",
+                                 names=("n",))
             spec, arms = q.spec(a, b), q.arms(q.n)
         elif q.solved == "n":
             spec = q.spec(a, b)
@@ -835,7 +837,8 @@ def _solve(q: _Question, progress) -> _Answer:
                 raise InputError("the smallest detectable path is found with analytic tests; "
                                  "drop --simulate or choose joint, sobel, aroian or vsm")
             if q.n < min_n:
-                raise InputError(f"n must be at least {min_n} for this design; got {q.n}")
+                raise InputError(f"n must be at least {min_n} for this design; got {q.n}",
+                                 names=("n",))
             other = b if q.solved == "a" else a
             if other == 0:
                 raise InputError(f"{'b' if q.solved == 'a' else 'a'} must be non-zero to find "
@@ -897,7 +900,8 @@ def _count(name: str, value, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high`` (a simulation size or seed)."""
     value = v.at_least(name, value, low)
     if value > high:
-        raise InputError(f"{name} must be at most {high:,}; got {float(value):g}")
+        raise InputError(f"{name} must be at most {high:,}; got {float(value):g}",
+                         names=(name,))
     return int(value)
 
 

@@ -331,7 +331,7 @@ def _validate(mediators, *, cprime, correlation, serial, n, power, alpha, test, 
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
-                             "arm")
+                             "arm", names=("base_rate",))
         base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
     sim = simulate or test != "joint"
     if sim:
