@@ -141,3 +141,17 @@ def test_a_document_with_an_unknown_extension_names_the_output_flag(tmp_path):
     result = CliRunner().invoke(cli, ["protocol", str(tmp_path / "trial.yaml"), "-o",
                                       str(tmp_path / "x.pdf")])
     assert "--output must end in .md, .html, .docx; got 'x.pdf'" in str(result.exception)
+
+
+def test_size_echoes_dropout_repeated_measures_and_a_difference_with_its_sd():
+    runner = CliRunner()
+    out = runner.invoke(cli, ["size", "survival", "--hr", "0.7", "--power", "0.8",
+                              "--control-median", "12", "--accrual", "24", "--follow-up", "12",
+                              "--dropout-rate", "0.1", "--dropout-time", "12"]).output
+    assert "exponential dropout (as rpact): 0.1 lost by month 12 in each arm" in out
+    out = runner.invoke(cli, ["size", "means", "--diff", "3", "--sd", "10", "--power", "0.9",
+                              "--follow-ups", "2", "--follow-up-corr", "0.5"]).output
+    head = out.split("result")[0]
+    for line in ("difference in means 3", "outcome SD 10", "standardised difference d 0.3",
+                 "correlation between repeated measurements 0.5"):
+        assert line in head, out

@@ -168,7 +168,7 @@ def _blocks(fn, axes, fixed, kwargs, cells):
         yield fn(**cell_args, **fixed, **kwargs)
 
 
-def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
+def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None, given=None):
     from trialplan.cli._errors import flag_names
 
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRID_KEYS + design_keys}
@@ -190,11 +190,14 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
 
         power_curve(fn, {**fixed, **kwargs}, result, plot, force=force)
     if as_json:
-        emit_json(result.to_dict())
+        data = result.to_dict()
+        data["inputs"].update({key: value for key, (_, value) in (given or {}).items()})
+        emit_json(data)
     else:
         from trialplan.cli._output import describe_size
 
-        click.echo(describe_size(result))
+        click.echo(describe_size(result, {label: value for label, value in
+                                          (given or {}).values()}))
 
 
 @size.command()
@@ -235,9 +238,12 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
             raise click.BadParameter("must be positive", param_hint="--sd")
         d = tuple(a / b for a in diff for b in sd) if len(diff) * len(sd) > 1 else (
             diff[0] / sd[0],)
+    # A single --diff and --sd are echoed as given beside the d they make.
+    given = ({"diff": ("difference in means", diff[0]), "sd": ("outcome SD", sd[0])}
+             if diff is not None and len(diff) * len(sd) == 1 else None)
     kwargs["d"] = d
     _run(fn, kwargs, ("d", "baseline_corr", "follow_up_corr", "cluster_autocorr",
-                      "individual_autocorr"), as_json, plot, force)
+                      "individual_autocorr"), as_json, plot, force, given=given)
 
 
 @size.command()
