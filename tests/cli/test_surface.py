@@ -155,3 +155,13 @@ def test_size_echoes_dropout_repeated_measures_and_a_difference_with_its_sd():
     for line in ("difference in means 3", "outcome SD 10", "standardised difference d 0.3",
                  "correlation between repeated measurements 0.5"):
         assert line in head, out
+
+
+@pytest.mark.parametrize("args", [["size", "means", "--d", "0.3", "--power", "0.9"],
+                                  ["mediation", "--a", "0.3", "--b", "0.3", "--n", "400"]])
+def test_a_plot_written_is_announced(tmp_path, args):
+    path = tmp_path / "curve.svg"
+    proc = subprocess.run([sys.executable, "-m", "trialplan", *args, "--plot", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and path.exists()
+    assert f"wrote {path}" in proc.stderr

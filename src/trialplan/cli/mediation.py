@@ -148,6 +148,7 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
             tests += [t for t in ("joint", "sobel", "aroian") if t != result.test]
         args = {k: val for k, val in kwargs.items() if k != "progress"}
         mediation_curve(mediation, args, result, plot, tests=tests, force=force)
+        click.echo(f"wrote {plot}", err=True)
     if as_json:
         emit_json(result.to_dict())
     else:

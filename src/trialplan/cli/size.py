@@ -189,6 +189,7 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None, given=None
         from trialplan.render.plots import power_curve
 
         power_curve(fn, {**fixed, **kwargs}, result, plot, force=force)
+        click.echo(f"wrote {plot}", err=True)
     if as_json:
         data = result.to_dict()
         data["inputs"].update({key: value for key, (_, value) in (given or {}).items()})
