@@ -33,10 +33,9 @@ def protocol_cmd(trial_file, output, document, template_dir, reference_doc, pape
       trialplan protocol trial.yaml -o protocol.docx
       trialplan protocol trial.yaml -o sap.md --document sap
     """
+    from trialplan.cli._errors import flag_names
     from trialplan.model.checks import load_trial
     from trialplan.render.drafts import write_draft
-
-    from trialplan.cli._errors import flag_names
 
     trial = load_trial(trial_file)
     with flag_names():
