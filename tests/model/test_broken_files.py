@@ -199,3 +199,13 @@ def test_problems_are_sorted_by_line_and_unique():
     problems = _problems(text)
     lines = [p.line or 0 for p in problems]
     assert lines == sorted(lines) and len(set(problems)) == len(problems) == 3
+
+
+def test_an_assumption_for_another_type_of_primary_outcome_is_a_warning():
+    from trialplan.model.checks import load_trial_text
+
+    text = replace("    mcid: 0.05 ", "    rate_ratio: 0.8\n    mcid: 0.05 ")
+    warnings = [w for w in load_trial_text(text, "t.yaml").warnings
+                if w.field == "assumptions.primary.rate_ratio"]
+    assert len(warnings) == 1 and warnings[0].line == line_of(text, "rate_ratio: 0.8")
+    assert "applies to a count primary outcome" in warnings[0].message

@@ -21,6 +21,13 @@ from trialplan.model.loader import Located, Problem, load, load_file
 from trialplan.model.priors import extract_priors
 
 SECONDS_PER_ITEM = 15  # burden estimate when an instrument's minutes are unknown
+# Fields of assumptions.primary that only one type of primary outcome uses.
+_PRIMARY_FIELD_TYPE = {
+    "control_rate": "binary", "intervention_rate": "binary",
+    "d": "continuous", "difference": "continuous", "sd": "continuous",
+    "hazard_ratio": "time-to-event", "event_prob": "time-to-event",
+    "rate": "count", "rate_ratio": "count", "dispersion": "count", "exposure": "count",
+}
 
 
 @lru_cache(maxsize=1)
@@ -523,6 +530,13 @@ def _warnings(model, located, used, months, primaries) -> list[Problem]:
             if getattr(p, field) is None:
                 out.append(P(("assumptions", "primary"), f"assumptions.primary.{field} is "
                              f"missing for the {primary.type} primary outcome", "warning"))
+    if p is not None:
+        for field in sorted(p.model_fields_set):
+            owner = _PRIMARY_FIELD_TYPE.get(field)
+            if owner is not None and owner != primary.type:
+                out.append(P(("assumptions", "primary", field), f"{field} applies to a {owner} "
+                             f"primary outcome; the {primary.type} primary outcome "
+                             f"{primary.id!r} does not use it", "warning"))
     cm = model.change_model
     burden: dict = {t: [0, 0.0, False] for t in months}
     for section in ("process_variables", "outcomes"):
