@@ -328,3 +328,12 @@ def test_rates_round_trip_and_grid():
     assert grid.n_total.ravel().tolist() == cells
     with pytest.raises(InputError, match="differ from 1"):
         rates(rate=1.5, rr=1.0, power=0.9)
+
+
+def test_survival_grid_over_the_event_probability_inputs_broadcasts():
+    # power down one axis, the control median along another: each cell as if alone
+    grid = survival(hr=0.7, power=np.array([0.8, 0.9])[:, None],
+                    control_median=np.array([6.0, 12.0]), accrual=12, follow_up=6)
+    cells = [[survival(hr=0.7, power=p, control_median=m, accrual=12, follow_up=6).n_total
+              for m in (6.0, 12.0)] for p in (0.8, 0.9)]
+    assert grid.n_total.tolist() == cells

@@ -1361,6 +1361,12 @@ def _survival_events(q: _SurvivalQuestion):
     c = q.c
     magnitude = None if q.hr is None else np.abs(np.log(q.hr))
     fixed_dir = 0.0 if q.hr is None else np.sign(np.log(q.hr))
+    # Broadcast over the inputs of the event probability too, so that a grid over them
+    # (e.g. power down one axis, control median along another) shapes the result.
+    event_inputs = (q.event_prob, q.control_median, q.accrual, q.follow_up, q.dropout_rate,
+                    q.dropout_time)
+    fixed_dir = fixed_dir + np.zeros(np.broadcast_shapes(
+        *(np.shape(x) for x in event_inputs if x is not None)))
     # The engine works with control-arm "size"; for survival that is control events d/(1+r).
     shape, d_c, mag, achieved = _two_arm(
         c=c, solved=q.solved, n=None if q.n is None else q.n / (1.0 + c.ratio), power=q.power,
