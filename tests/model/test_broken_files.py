@@ -209,3 +209,15 @@ def test_an_assumption_for_another_type_of_primary_outcome_is_a_warning():
                 if w.field == "assumptions.primary.rate_ratio"]
     assert len(warnings) == 1 and warnings[0].line == line_of(text, "rate_ratio: 0.8")
     assert "applies to a count primary outcome" in warnings[0].message
+
+
+def test_references_into_a_section_that_lost_an_unnamed_item_are_left_out():
+    # The process variable 'hope' loses its id to a typo: which links and paths meant it
+    # cannot be known, so no reference into the change model is reported until it is fixed;
+    # a misspelt measure elsewhere still is.
+    text = replace("    - id: hope\n", "    - idd: hope\n").replace(
+        "      measure: GSE", "      measure: GSEE")
+    found = [(p.field, p.message) for p in _problems(text)]
+    assert [f for f, _ in found] == ["change_model.process_variables[2].id",
+                                     "change_model.process_variables[2].idd",
+                                     "change_model.process_variables[3].measure"]
