@@ -233,7 +233,8 @@ def _check_direction(c: _Common, effect_signed, what: str):
     if np.any(wrong):
         raise InputError(
             f"the one-sided alternative is '{c.alternative}' but {what} points the other way "
-            "(or is zero): power would be below alpha; flip the alternative or the effect"
+            "(or is zero): power would be below alpha; flip the alternative or the effect",
+            names=("alternative",)
         )
 
 
@@ -830,7 +831,7 @@ def _admissible_n(c: _Common, n, covariates: int):
     lo = _min_n(c, covariates)
     if n is not None and np.any(n <= lo):
         raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
-                         f"{v._show(n)}")
+                         f"{v._show(n)}", names=("n",))
     return lo
 
 
