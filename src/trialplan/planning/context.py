@@ -63,7 +63,7 @@ TIDIER = [
 SENSITIVITY_LABELS = {
     "icc": "Intraclass correlation", "attrition": "Loss to follow-up",
     "control_rate": "Control-arm event rate", "intervention_rate": "Intervention-arm event rate",
-    "d": "Standardised difference", "hazard_ratio": "Hazard ratio",
+    "d": "Standardised difference", "hazard_ratio": "Hazard ratio", "rate_ratio": "Rate ratio",
     "cluster_size": "Cluster size (caseload)",
 }
 
