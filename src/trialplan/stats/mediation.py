@@ -835,7 +835,8 @@ def _solve(q: _Question, progress) -> _Answer:
         else:
             if q.sim:
                 raise InputError("the smallest detectable path is found with analytic tests; "
-                                 "drop --simulate or choose joint, sobel, aroian or vsm")
+                                 "drop simulate, or choose test joint, sobel, aroian or vsm",
+                                 names=("simulate", "test"))
             if q.n < min_n:
                 raise InputError(f"n must be at least {min_n} for this design; got {q.n}",
                                  names=("n",))
@@ -914,14 +915,14 @@ def _check_simulation_size(test, n_total, reps, draws, boot) -> None:
         raise InputError(f"this simulation would take about {work:.2g} operations (n "
                          f"{n_total:,} x {reps:,} replicates"
                          + (f" x {boot:,} resamples" if "bootstrap" in test else "")
-                         + f"); the limit is {SIM_WORK_MAX:.0e}: lower --reps"
-                         + (" or --boot" if "bootstrap" in test else "")
-                         + " or use an analytic test")
+                         + f"); the limit is {SIM_WORK_MAX:.0e}: lower reps"
+                         + (" or boot" if "bootstrap" in test else "")
+                         + " or use an analytic test", names=("reps", "boot"))
     memory = _medsim.CHUNK * 8 * (8 * n_total + (draws if test == "mc" else 0))
     if memory > SIM_MEMORY_MAX:
         raise InputError(f"this simulation would hold about {memory / 1e9:.1f} GB at once; the "
-                         f"limit is {SIM_MEMORY_MAX / 1e9:g} GB: lower n or --draws, or use an "
-                         "analytic test")
+                         f"limit is {SIM_MEMORY_MAX / 1e9:g} GB: lower n or draws, or use an "
+                         "analytic test", names=("n", "draws"))
 
 
 def _check_promises(spec, solved, pw, target, n_total, sim) -> None:
