@@ -39,6 +39,8 @@ def effect_direction(trial) -> str:
         signed = p.intervention_rate - p.control_rate
     elif out_type == "continuous":
         signed = p.d if p.d is not None else p.difference
+    elif out_type == "count":
+        signed = math.log(p.rate_ratio)
     else:
         signed = math.log(p.hazard_ratio)
     return "greater" if signed > 0 else "less"
@@ -160,6 +162,8 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
         args["d"] = effect
         if _P + "baseline_corr" in drawn:
             args["baseline_corr"] = drawn[_P + "baseline_corr"]
+    elif out_type == "count":
+        effect = np.broadcast_to(np.log(float(args["rr"])), (size,))
     else:
         hr = np.broadcast_to(np.asarray(drawn.get(_P + "hazard_ratio", p.hazard_ratio),
                                         dtype=float), (size,))
@@ -204,12 +208,15 @@ def _mcid(trial, primary: dict) -> dict | None:
                     "power": None, "error": "needs the outcome's SD (assumptions.primary.sd)"}
         overrides, scale = {"d": sign * mcid / sd}, "mean difference"
         assumed = abs(p.difference) if p.difference is not None else abs(p.d) * sd
+    elif out.type == "count":
+        overrides, scale, assumed = {"rate_ratio": mcid}, "rate ratio", p.rate_ratio
     else:
         overrides, scale, assumed = {"hazard_ratio": mcid}, "hazard ratio", p.hazard_ratio
+    ratio_scale = out.type in ("time-to-event", "count")
     at = power_at(trial, n_c, overrides)
     return {"value": mcid, "scale": scale, "source": source, "assumed_effect": assumed,
-            "assumed_exceeds_mcid": (assumed > mcid if out.type != "time-to-event"
-                                     else abs(math.log(assumed)) > abs(math.log(mcid))),
+            "assumed_exceeds_mcid": (abs(math.log(assumed)) > abs(math.log(mcid)) if ratio_scale
+                                     else assumed > mcid),
             **at}
 
 

@@ -25,7 +25,6 @@ import numpy as np
 from trialplan.errors import InputError
 from trialplan.planning.analysis import analysis_specs
 
-CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
 PRIMARY_MODELS = ("ols", "logit", "glmm", "gee-exchangeable", "lmm-heteroscedastic",
