@@ -68,11 +68,13 @@ def _design_n(trial, kwargs, n_control):
     total number of events, participants analysed x P(event).
     """
     if "hr" not in kwargs:
-        return n_control if isinstance(n_control, np.ndarray) else float(n_control)
+        # A derived n (pilot n x retention, ...) to 12 significant digits, so the quoted
+        # command reads 265.506, not 265.50600000000003.
+        return n_control if isinstance(n_control, np.ndarray) else float(f"{n_control:.12g}")
     ratio = trial.model.trial.allocation_ratio
     return np.asarray(n_control) * (1.0 + ratio) * np.asarray(kwargs["event_prob"]) if (
         isinstance(n_control, np.ndarray) or isinstance(kwargs["event_prob"], np.ndarray)
-    ) else float(n_control) * (1.0 + ratio) * float(kwargs["event_prob"])
+    ) else float(f"{float(n_control) * (1.0 + ratio) * float(kwargs['event_prob']):.12g}")
 
 
 def power_at(trial, n_control: float, overrides=None) -> dict:
