@@ -134,6 +134,11 @@ def clustered_oc(sizes, green: float, amber: float, true, icc: float) -> dict:
     return _decide(np.clip(ge_g, 0, 1), np.clip(ge_a, 0, 1))
 
 
+# Below this rate CV the negative binomial is the Poisson to double precision (its gamma
+# shape 1 / cv^2 would overflow).
+_CV_POISSON = 1e-6
+
+
 def _count_pmf(mean: float, cv: float | None, top: int) -> np.ndarray:
     """pmf on 0..top of a Poisson(mean), or a negative binomial with rate CV ``cv``."""
     x = np.arange(top + 1, dtype=float)
@@ -141,7 +146,7 @@ def _count_pmf(mean: float, cv: float | None, top: int) -> np.ndarray:
         out = np.zeros(top + 1)
         out[0] = 1.0
         return out
-    if not cv:
+    if not cv or cv < _CV_POISSON:
         return np.exp(special.xlogy(x, mean) - mean - special.gammaln(x + 1))
     k = 1.0 / (cv * cv)  # gamma shape of the site's rate
     q = mean / (mean + k)
