@@ -84,10 +84,16 @@ def binomial_oc(n: int, green: float, amber: float, true) -> dict:
                    binomial_sf(_threshold_count(amber, n), n, true))
 
 
+_RHO_BINOMIAL = 1e-6
+
+
 def _betabinom_pmf(m: int, p: float, rho: float) -> np.ndarray:
     """pmf of beta-binomial(m, a, b) with mean p and intra-cluster correlation rho."""
     x = np.arange(m + 1, dtype=float)
-    if rho <= 0:
+    # Below _RHO_BINOMIAL the variance differs from the binomial's by a factor 1 + (m - 1) rho,
+    # a few parts in 1e5, while the beta's parameters grow as 1 / rho and the difference of
+    # the betaln terms loses digits (1e-300 gave NaN): the binomial is then the answer.
+    if rho < _RHO_BINOMIAL:
         logp = (special.gammaln(m + 1) - special.gammaln(x + 1) - special.gammaln(m - x + 1)
                 + special.xlogy(x, p) + special.xlog1py(m - x, -p))
         return np.exp(logp)
