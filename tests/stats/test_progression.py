@@ -101,3 +101,12 @@ def test_a_negligible_icc_is_the_binomial_without_losing_digits(rho):
     binom = pg.binomial_oc(46, 0.75, 0.5, TRUE)
     for k in pg.DECISIONS:
         np.testing.assert_allclose(near[k], binom[k], rtol=0, atol=1e-4)
+
+
+def test_a_vanishing_half_width_is_refused():
+    # found by fuzzing: target_half_width 1e-300 squared to 0 and divided by it
+    from trialplan.errors import InputError
+
+    with pytest.raises(InputError, match=r"half_width must be in \[0.001, 1\)"):
+        pg.n_for_half_width(0.5, 1e-300, 1.96)
+    assert pg.n_for_half_width(0.5, 0.001, 1.96) == 960_400  # 3.8416 x 0.25 / 1e-6

@@ -366,9 +366,9 @@ class Feasibility(_Model):
         None, ge=0, le=5, description="Between-site coefficient of variation of the "
         "recruitment rate: site counts are then negative binomial (gamma-mixed Poisson).")
     target_half_width: float | None = Field(
-        None, gt=0, lt=0.5, description="External feasibility study: the confidence-interval "
-        "half-width wanted for each share (e.g. 0.1 for retention to +-10 points); the plan "
-        "gives the n that reaches it.")
+        None, ge=0.001, lt=0.5, description="External feasibility study: the "
+        "confidence-interval half-width wanted for each share (e.g. 0.1 for retention to +-10 "
+        "points; at least 0.001); the plan gives the n that reaches it.")
     blinded_reestimation: bool = Field(
         False, description="Internal pilot: re-estimate the nuisance parameters (control "
         "rate or SD, attrition) blind to allocation and recompute the sample size.")

@@ -243,6 +243,8 @@ def n_for_half_width(p: float, half_width: float, z: float, design_effect: float
     to size feasibility estimates; ``samplesize_confint_proportion`` in
     statsmodels without DE).
     """
-    if not 0 < half_width < 1:
-        raise InputError(f"half_width must be in (0, 1); got {half_width!r}")
+    # Below 0.001 the n runs to millions (and 1e-300 squared is 0): no feasibility study
+    # estimates a share that closely.
+    if not 0.001 <= half_width < 1:
+        raise InputError(f"half_width must be in [0.001, 1); got {half_width!r}")
     return int(math.ceil(z * z * p * (1 - p) * design_effect / half_width**2 - 1e-9))
