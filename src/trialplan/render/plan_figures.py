@@ -39,9 +39,13 @@ def _matplotlib():
     return plt
 
 
-def _save(fig) -> dict:
+FORMATS = ("svg", "png")
+"""The formats every figure can be saved in."""
+
+
+def _save(fig, formats=FORMATS) -> dict:
     out = {}
-    for fmt in ("svg", "png"):
+    for fmt in formats:
         buf = io.BytesIO()
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
         fig.savefig(buf, format=fmt, metadata=meta, dpi=150, bbox_inches="tight")
@@ -393,11 +397,13 @@ FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment"
 """The plan's figures, by file stem."""
 
 
-def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
+def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES, formats=FORMATS) -> dict:
     """The plan's figures as ``{name: {"svg": bytes, "png": bytes}}``.
 
-    ``names`` limits the drawing to those figures (a document draws only the
-    figures it shows); a figure the plan has nothing for is left out.
+    ``names`` limits the drawing to those figures and ``formats`` the files
+    saved of each (a document draws only the figures it shows, as PNG: saving
+    an SVG as well costs as much again); a figure the plan has nothing for is
+    left out.
     """
     plt = _matplotlib()
     figures = {
@@ -411,6 +417,8 @@ def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
         "assurance": lambda: _assurance(plt, plan),
     }
     unknown = sorted(set(names) - set(figures))
+    if set(formats) - set(FORMATS):
+        raise InputError(f"figure formats are {', '.join(FORMATS)}; got {', '.join(formats)}")
     if unknown:
         raise InputError(f"unknown figure(s) {', '.join(unknown)}; choose from "
                          f"{', '.join(FIGURE_NAMES)}")
@@ -420,14 +428,14 @@ def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
         fig = draw()
         if fig is None:
             continue
-        out[name] = _save(fig)
+        out[name] = _save(fig, formats)
         plt.close(fig)
     return out
 
 
 def figure_names() -> list[str]:
     """The file names :func:`write_plan_figures` may write (to check the folder first)."""
-    return [f"{name}.{fmt}" for name in FIGURE_NAMES for fmt in ("svg", "png")]
+    return [f"{name}.{fmt}" for name in FIGURE_NAMES for fmt in FORMATS]
 
 
 
