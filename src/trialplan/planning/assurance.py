@@ -308,12 +308,17 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict]) -> dict | No
         small = _truncate(drawn, _CURVE_DRAWS)
         size = min(_CURVE_DRAWS, draws)
 
+        known: dict[int, float] = {}  # n to recruit -> assurance on the curve's draws
+
         def assured(n_total):
-            n_control = n_total / (1.0 + ratio)
-            try:
-                return float(np.mean(_success(trial, small, size, n_control, direction)[0]))
-            except InputError:
-                return 0.0  # too few to analyse in this design (e.g. under two clusters)
+            if n_total not in known:
+                n_control = n_total / (1.0 + ratio)
+                try:
+                    known[n_total] = float(np.mean(
+                        _success(trial, small, size, n_control, direction)[0]))
+                except InputError:
+                    known[n_total] = 0.0  # too few to analyse (e.g. under two clusters)
+            return known[n_total]
 
         for f in _CURVE_FACTORS:
             n_total = max(4, int(round(res["n_total"] * f)))
@@ -325,7 +330,7 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict]) -> dict | No
             try:
                 n_needed = sa.n_for_assurance(assured, settings.target, lo=4,
                                               hi=int(res["n_total"] * 50),
-                                              ceiling=favourable)
+                                              ceiling=favourable, known=known)
             except UnreachableTargetError as exc:
                 out["n_for_target"] = {"n_to_recruit": None, "reason": str(exc)}
             else:
