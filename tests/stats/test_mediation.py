@@ -304,3 +304,48 @@ def test_nested_simulation_limits_are_explained():
         mediation(a=0.3, b=0.3, n=300, test="bootstrap", **PN)
     with pytest.raises(InputError, match="individual"):
         mediation(a=0.3, b=0.3, n=300, simulate=True, icc_m=0.1, icc_y=0.1, cluster_size=10)
+
+
+_DESIGNS = {
+    "binary x, continuous outcome": {},
+    "continuous x": {"x": "continuous"},
+    "binary outcome": {"outcome": "binary", "base_rate": 0.3},
+    "covariates": {"r2_m": 0.2, "r2_y": 0.1},
+    "nested, b by caseload": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8},
+    "nested, b individual, total variance": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8,
+                                             "b_level": "individual",
+                                             "control_variance": "total"},
+    "nested, unconditional icc_y": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8,
+                                    "icc_y_type": "unconditional"},
+    "nested, binary outcome": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8,
+                               "b_level": "individual", "outcome": "binary", "base_rate": 0.3},
+}
+
+
+@pytest.mark.parametrize("test", ["joint", "sobel", "aroian", "vsm"])
+@pytest.mark.parametrize("design", list(_DESIGNS))
+def test_power_over_arrays_is_mediation_element_by_element(design, test):
+    from trialplan.stats.mediation import power_over
+
+    kw = {"a": 0.3, "b": 0.25, "test": test, **_DESIGNS[design]}
+    centre = mediation(**kw, n=300)
+    rng = np.random.default_rng(7)
+    varied = {"a": rng.normal(0.3, 0.2, 12), "b": rng.normal(0.25, 0.2, 12)}
+    varied["a"][3] = 25.0  # beyond the paths mediation() accepts
+    if "icc_m" in kw:
+        varied["icc_m"] = varied["icc_y"] = rng.beta(2, 20, 12)
+        varied["icc_y"][5] = 0.999  # too much of the outcome at the peer-worker level
+    if kw.get("outcome") == "binary":
+        varied["base_rate"] = rng.uniform(0.05, 0.6, 12)
+    got = power_over(centre, **varied)
+    for j in range(12):
+        one = {**kw, **{k: float(x[j]) for k, x in varied.items()}}
+        try:
+            expected = mediation(**one, n=300).power
+        except (InputError, UnreachableTargetError):
+            assert math.isnan(got[j])
+        else:
+            assert got[j] == expected  # the same formulas: the same float
+    assert math.isnan(got[3])
+    with pytest.raises(ValueError, match="cannot vary"):
+        power_over(centre, alpha=np.array([0.05]))
