@@ -349,3 +349,23 @@ def test_power_over_arrays_is_mediation_element_by_element(design, test):
     assert math.isnan(got[3])
     with pytest.raises(ValueError, match="cannot vary"):
         power_over(centre, alpha=np.array([0.05]))
+
+
+@pytest.mark.parametrize("design", ["binary x, continuous outcome", "continuous x",
+                                    "nested, b individual, total variance",
+                                    "nested, binary outcome"])
+def test_power_over_n_is_the_power_curve(design):
+    from trialplan.stats.mediation import power_over
+
+    kw = {"a": 0.3, "b": 0.25, **_DESIGNS[design]}
+    ns = np.array([3, 20, 41, 97, 250.5, 1001, 2_000_000])
+    got = power_over(mediation(**kw, n=300), n=ns)
+    for n_, p in zip(ns, got, strict=True):
+        try:
+            expected = mediation(**kw, n=float(n_)).power
+        except InputError:  # below the design's minimum, not whole, or too many
+            assert math.isnan(p)
+        else:
+            assert p == expected
+    assert np.isnan(got[[0, 4, 6]]).all()
+    assert np.all(np.diff(got[np.isfinite(got)]) > 0)

@@ -99,6 +99,7 @@ def _admissible_points(fn, kw, ns):
 
 def _mechanism_curves(plt, plan):
     from trialplan.stats import mediation
+    from trialplan.stats.mediation import power_over
 
     computed = [m for m in plan["mechanisms"] if m.get("status") == "computed"]
     if not computed:
@@ -111,14 +112,10 @@ def _mechanism_curves(plt, plan):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = ["#1f4e79", "#b9770e", "#1e8449", "#7d3c98", "#922b21", "#566573"]
     for colour, m in zip(colours, computed, strict=False):
-        # The plan's own call, drawn with the analytic joint test.
+        # The plan's own call, drawn with the analytic joint test at every n at once (nan,
+        # not drawn, below the design's minimum n).
         kw = {**m["arguments"], "test": "joint", "simulate": False}
-        powers = []
-        for n_ in ns:
-            try:
-                powers.append(mediation(**kw, n=int(n_)).power)
-            except InputError:  # below the design's minimum n
-                powers.append(np.nan)
+        powers = power_over(mediation(**kw, n=m["planned_n"]), n=ns)
         ax.plot(ns, powers, color=colour, lw=2,
                 label=f"{m['mediator_label']} \u2192 {m['outcome_label']}")
     _mechanism_axes(ax, plan, planned, f"planned n = {planned:,}",

@@ -262,10 +262,13 @@ def _t_power(ncp, df, alpha):
     return np.asarray(sp.nct_abs_sf(df, ncp, _t_crits(df, alpha)), dtype=float)
 
 
+_atanh = np.vectorize(math.atanh, otypes=[float])
+
+
 def _r_power(n, rho, alpha):
     """Two-sided power of the test of a correlation, Fisher z (as R pwr.r.test)."""
-    # numpy's arctanh can differ from math.atanh in the last digit: one value keeps math's.
-    atanh = math.atanh if np.ndim(rho) == 0 and np.ndim(n) == 0 else np.arctanh
+    # math.atanh for arrays too: numpy's arctanh can differ from it in the last digit.
+    atanh = math.atanh if np.ndim(rho) == 0 and np.ndim(n) == 0 else _atanh
     rho = np.abs(rho)
     ttt = _t_crits(n - 2.0, alpha)
     rc = np.sqrt(ttt * ttt / (ttt * ttt + n - 2.0))
@@ -844,9 +847,10 @@ def power_over(result: MediationResult, **varied) -> np.ndarray:
     result : MediationResult
         An analytic power (``n`` given, residual scale) from :func:`mediation`.
     **varied : array
-        New values of any of a, b, cprime, icc_m, icc_y (partial nesting) and
-        base_rate (binary outcome), arrays of one shape: for instance draws
-        from their priors.
+        New values of any of a, b, cprime, icc_m, icc_y (partial nesting),
+        base_rate (binary outcome) and n (participants analysed, whole
+        numbers), arrays of one shape: for instance draws from their priors,
+        or the n of a power curve.
 
     Returns
     -------
@@ -860,13 +864,14 @@ def power_over(result: MediationResult, **varied) -> np.ndarray:
     if inp["simulate"] or inp["test"] not in ANALYTIC or inp["scale"] != "residual" or (
             result.solved_for != "power"):
         raise ValueError("power_over takes an analytic power result on the residual scale")
-    unknown = set(varied) - set(_VARIED)
+    unknown = set(varied) - set(_VARIED) - {"n"}
     if unknown or (not inp["cluster_size"] and {"icc_m", "icc_y"} & set(varied)) or (
             inp["outcome"] != "binary" and "base_rate" in varied):
         raise ValueError(f"power_over cannot vary {', '.join(sorted(varied))} here")
     arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in varied.values()))
     arrays = dict(zip(varied, arrays, strict=True))
     shape = next(iter(arrays.values())).shape if arrays else ()
+    n = arrays.pop("n", None)
     ok = np.ones(shape, dtype=bool)
     for name, x in arrays.items():
         low, high, low_open, high_open = _VARIED[name]
@@ -886,21 +891,34 @@ def power_over(result: MediationResult, **varied) -> np.ndarray:
                  values["base_rate"], inp["r2_m2"] or 0.0, inp["r2_y2"] or 0.0,
                  inp["control_variance"] or "within", inp["icc_y_type"] or "conditional",
                  inp["outcome_rate"])
-    n = result.n_total
-    n_c, n_t = ((result.n_per_arm["control"], result.n_per_arm["intervention"])
-                if result.n_per_arm else (n - n // 2, n // 2))
+    if n is not None:
+        # As mediation() checks n and splits it between the arms.
+        low = _min_n(inp["x"], inp["allocation"] or 0.5, inp["covariates"], inp["cluster_size"])
+        ok &= (n == np.round(n)) & (n >= low) & (n <= N_MAX)
+        n = np.where(ok, n, low)
+        if inp["x"] == "binary":
+            n_t = np.round(inp["allocation"] * n)  # half to even, as round()
+            n_c = n - n_t
+        else:
+            n_c, n_t = n - n // 2, n // 2
+    else:
+        n = result.n_total
+        n_c, n_t = ((result.n_per_arm["control"], result.n_per_arm["intervention"])
+                    if result.n_per_arm else (n - n // 2, n // 2))
     try:
         with np.errstate(invalid="ignore", divide="ignore"):
             power = np.broadcast_to(analytic_power(spec, inp["test"], n_c, n_t)[0], shape)
     except InputError:
         # Some element is refused inside the formulas (an unconditional ICC too small for
         # b): find which, one element at a time.
+        def at(value, i):
+            return np.asarray(value)[i] if np.ndim(value) else value
+
         power = np.full(shape, np.nan)
         for i in zip(*np.nonzero(ok), strict=True):
-            one = _Spec(*(np.asarray(f)[i] if np.ndim(f) else f for f in (
-                getattr(spec, fld.name) for fld in fields(_Spec))))
+            one = _Spec(*(at(getattr(spec, fld.name), i) for fld in fields(_Spec)))
             try:
-                power[i] = analytic_power(one, inp["test"], n_c, n_t)[0]
+                power[i] = analytic_power(one, inp["test"], at(n_c, i), at(n_t, i))[0]
             except InputError:
                 ok[i] = False
     ab = np.asarray(values["a"]) * np.asarray(values["b"])
