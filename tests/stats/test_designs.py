@@ -323,3 +323,26 @@ def test_rates_round_trip_and_grid():
     assert grid.n_total.ravel().tolist() == cells
     with pytest.raises(InputError, match="differ from 1"):
         rates(rate=1.5, rr=1.0, power=0.9)
+
+
+def test_solver_returns_its_last_evaluation_so_no_power_is_computed_twice():
+    from trialplan.stats._solver import solve_increasing
+
+    seen = []
+
+    def fn(x, cells):
+        seen.extend(zip(cells.tolist(), np.asarray(x).tolist(), strict=True))
+        return 1.0 - np.exp(-x / np.array([10.0, 50.0, 200.0])[cells])
+
+    def unreachable(mask, best):
+        raise AssertionError("reachable")
+
+    x, fx = solve_increasing(fn, np.array([0.3, 0.6, 0.9]), 1e-6, 1e4, unreachable=unreachable,
+                             values=True)
+    assert len(seen) == len(set(seen))  # no cell evaluated twice at one point
+    np.testing.assert_array_equal(fx, fn(x, np.arange(3)))
+    # A detectable effect reports power from the solver's own evaluation: the target, to
+    # the solver's tolerance (R: pwr.t.test(n=50, power=0.8) -> d = 0.565858).
+    r = means(n=50, power=0.8)
+    assert r.power == pytest.approx(0.8, abs=1e-9)
+    assert r.effect["d"] == pytest.approx(0.565858, abs=1e-6)

@@ -369,3 +369,17 @@ def test_power_over_n_is_the_power_curve(design):
             assert p == expected
     assert np.isnan(got[[0, 4, 6]]).all()
     assert np.all(np.diff(got[np.isfinite(got)]) > 0)
+
+
+def test_simulated_n_does_not_simulate_the_answer_twice(monkeypatch):
+    runs = []
+    power = _medsim.power
+
+    def counted(spec, test, n_c, n_t, **kw):
+        runs.append((n_c, n_t))
+        return power(spec, test, n_c, n_t, **kw)
+
+    monkeypatch.setattr(_medsim, "power", counted)
+    r = mediation(a=0.4, b=0.4, power=0.8, test="mc", reps=100, draws=200)
+    assert len(runs) == len(set(runs))
+    assert (r.n_per_arm["control"], r.n_per_arm["intervention"]) in runs

@@ -283,7 +283,7 @@ def _solve_effect(power_of_x, power, hi, what):
         )
 
     return solve_increasing(power_of_x, power, np.asarray(hi) * 1e-9, hi, unreachable=raise_,
-                            guess=np.asarray(hi) * 0.01)
+                            guess=np.asarray(hi) * 0.01, values=True)
 
 
 def _cluster_count(c: _Common, rec_c, rec_i, shape):
@@ -795,12 +795,15 @@ def _two_arm(*, c: _Common, solved, n, power, magnitude, lo, power_at, guess, ef
             p = cells.take(idx)
             return power_at(p, x, p.n, p.ratio * p.n)
 
-        mag = _solve_effect(of_effect, np.broadcast_to(power, shape), effect_hi, effect_name)
+        mag, at_mag = _solve_effect(of_effect, np.broadcast_to(power, shape), effect_hi,
+                                    effect_name)
         n_c = np.broadcast_to(n, shape)
     everyone = cells.take()
     mag_flat = np.broadcast_to(mag, shape).ravel()
 
     def achieved(n_c_, n_i_):
+        if solved == "effect" and n_c_ is n_c:
+            return at_mag  # the solver's last evaluation, at the given n
         return power_at(everyone, mag_flat, np.broadcast_to(n_c_, shape).ravel(),
                         np.broadcast_to(n_i_, shape).ravel()).reshape(shape)
 

@@ -775,11 +775,12 @@ def mediation(
             min_u = 2 if x == "binary" else min_n
             while x == "binary" and sum(arms_of_unit(min_u)) < min_n:
                 min_u += 1
+            evaluated: dict[int, float] = {}
             unit = _solve_n(lambda u: power_unit(spec, u), power, min_u, sim,
-                            lambda u: power_unit(spec, u, "joint"))
+                            lambda u: power_unit(spec, u, "joint"), evaluated)
             arms = arms_of_unit(unit)
             n_total = sum(arms)
-            pw = power_at(spec, n_total, arms=arms)
+            pw = evaluated[unit]  # the solver's own evaluation at the answer
         else:
             if sim:
                 raise InputError("the smallest detectable path is found with analytic tests; "
@@ -1000,18 +1001,20 @@ def _check_nonzero(spec):
                          "there is no indirect effect to detect)")
 
 
-def _solve_n(power_of, target, lo, simulated, analytic_joint):
+def _solve_n(power_of, target, lo, simulated, analytic_joint, cache=None):
     """Smallest total n with power >= target.
 
     Analytic tests: bisection on integers after doubling, on the exact power
     function.  Simulated tests: bracket from the analytic joint test's n, then
     bisection on integers; common random numbers make simulated power a smooth,
     monotone function of n, so the answer is the first n where it crosses.
+    ``cache``, a dict, receives every power evaluated (the answer's among
+    them), so the caller need not simulate the answer's power again.
     """
     start = lo
     if simulated:
         start = max(lo, _solve_n(analytic_joint, target, lo, False, None))
-    cache: dict[int, float] = {}
+    cache = {} if cache is None else cache
 
     def p(nn):
         if nn not in cache:
