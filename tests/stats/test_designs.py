@@ -342,7 +342,8 @@ def test_solver_returns_its_last_evaluation_so_no_power_is_computed_twice():
     assert len(seen) == len(set(seen))  # no cell evaluated twice at one point
     np.testing.assert_array_equal(fx, fn(x, np.arange(3)))
     # A detectable effect reports power from the solver's own evaluation: the target, to
-    # the solver's tolerance (R: pwr.t.test(n=50, power=0.8) -> d = 0.565858).
+    # the solver's tolerance.  R: f <- function(d) pwr::pwr.t.test(n=50, d=d)$power - 0.8;
+    # uniroot(f, c(0.1, 2), tol=1e-13)$root -> 0.565882243755
     r = means(n=50, power=0.8)
     assert r.power == pytest.approx(0.8, abs=1e-9)
-    assert r.effect["d"] == pytest.approx(0.565858, abs=1e-6)
+    assert r.effect["d"] == pytest.approx(0.565882243755, abs=1e-10)
