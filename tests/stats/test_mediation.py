@@ -383,3 +383,23 @@ def test_simulated_n_does_not_simulate_the_answer_twice(monkeypatch):
     r = mediation(a=0.4, b=0.4, power=0.8, test="mc", reps=100, draws=200)
     assert len(runs) == len(set(runs))
     assert (r.n_per_arm["control"], r.n_per_arm["intervention"]) in runs
+
+
+def test_simulations_run_with_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from trialplan.stats import _medsim_multi
+
+    seen = []
+
+    def recording(fn):
+        def inner(*args, **kwargs):
+            seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+            return fn(*args, **kwargs)
+        return inner
+
+    monkeypatch.setattr(_medsim, "_moments", recording(_medsim._moments))
+    monkeypatch.setattr(_medsim_multi, "_moments", recording(_medsim_multi._moments))
+    mediation(a=0.3, b=0.3, n=100, test="bootstrap", reps=60, boot=50)
+    mediation(a=0.3, b=0.3, n=100, test="mc", outcome="binary", base_rate=0.3, reps=60)
+    assert seen and set(seen) == {1}
