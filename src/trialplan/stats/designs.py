@@ -180,11 +180,14 @@ def _df(p, n_c, n_i, var_c, var_i, covariates: int, normal: bool):
 def _critical(alpha, sided, df):
     q = 1.0 - (alpha / 2.0 if sided == "two" else alpha)
     q, df = np.broadcast_arrays(np.asarray(q, float), np.asarray(df, float))
-    out = sp.ndtri(q)
     finite = np.isfinite(df)
-    if finite.any():
-        out = np.array(out, dtype=float)
-        out[finite] = sp.stdtrit(df[finite], q[finite])
+    if not finite.any():
+        return sp.ndtri(q)
+    # Each cell's quantile once: t where df is finite, normal elsewhere.
+    out = np.empty(q.shape)
+    out[finite] = sp.stdtrit(df[finite], q[finite])
+    if not finite.all():
+        out[~finite] = sp.ndtri(q[~finite])
     return out
 
 
