@@ -55,6 +55,8 @@ CASES = [
     ("attrition_near_one.yaml", "plan", 1, ["more than the limit of 1,000,000,000",
                                             "attrition close to 1"]),
     ("alpha_tiny.yaml", "plan", 1, ["must be at least 1e-10"]),
+    ("ratio_huge.yaml", "check", 1, ["ratio_huge.yaml:27: trial.allocation_ratio",
+                                     "less than or equal to 1000"]),
     ("caseload_huge.yaml", "plan", 1, ["assumptions.primary", "cannot be computed"]),
 ]
 
@@ -208,6 +210,8 @@ SIZE_EDGES = [
     (["means", "--d", "0.3", "--power", "0.8", "--cluster-size", "1e15", "--clustering",
       "cluster", "--icc", "0.05"], 1, ("more than the limit", "cannot be computed")),
     (["means", "--d", "1e-300", "--power", "0.8"], 1, "no sample size reaches the target"),
+    (["means", "--d", "0.3", "--power", "0.8", "--ratio", "1e300"], 1,
+     "--ratio must be in [0.001, 1000]"),
     (["means", "--d", "0.3", "--power", "0.8", "--plot", "/dev/full"], 1, "must end in"),
 ]
 

@@ -67,6 +67,9 @@ def test_a_prior_is_replaced_by_its_centre(example):
      "assumptions.primary.control_rate", "takes {events, total}"),
     ("    control_rate: {distribution: cauchy, mean: 0.38}\n",
      "assumptions.primary.control_rate", "distribution must be one of"),
+    # a fixed value written as a distribution: sd squared underflows to 0 (found by fuzzing)
+    ("    control_rate: {distribution: beta, mean: 0.38, sd: 1.0e-300}\n",
+     "assumptions.primary.control_rate", "too small for a distribution"),
 ])
 def test_bad_priors_name_the_file_line_and_field(replacement, field, message):
     text = example_text()

@@ -419,6 +419,9 @@ VARIANTS = {
                                                                   "kind: none    "),
     "continuous, cluster randomised": (ROOT / "protocols" / "cluster-wards"
                                        / "trial.yaml").read_text(),
+    # a larger effect needs 6 clusters per arm: the SAP's analysis is then cluster-level
+    "continuous, few clusters": (ROOT / "protocols" / "cluster-wards" / "trial.yaml")
+    .read_text().replace("    d: 0.25", "    d: 0.5"),
     "binary, caseload from staffing": re.sub(r"\n    cluster_size: 9[^\n]*", "",
                                              example_text()),
 }
@@ -440,21 +443,21 @@ def test_other_designs_script_agrees_and_models_fit(variant, tmp_path):
     trial = load_trial_text(VARIANTS[variant], "variant.yaml")
     plan = build_plan(trial)
     spec = build_spec(trial, plan, {"n": 400})
-    expected = {"continuous, partial": "mixed", "binary, unclustered": "logit",
-                "continuous, unclustered": "ols", "continuous, cluster randomised": "mixed",
+    expected = {"continuous, partial": "lmm-heteroscedastic", "binary, unclustered": "logit",
+                "continuous, unclustered": "ols", "continuous, cluster randomised": "lmm-cluster",
+                "continuous, few clusters": "cluster-level",
                 "binary, caseload from staffing": "gee"}
     assert spec.primary.model == expected[variant]
     data, rng = dummy_dataset(spec, 7)
     mine = an.analyse(spec, data, rng)
-    # A mixed model may stop at the boundary (peer-worker variance 0) in a small trial:
-    # counted as not converged, but it still gives the same numbers as the script.
-    assert all(e.converged for e in mine[1:])
+    assert all(e.converged for e in mine)
     (tmp_path / "d.csv").write_text(to_csv(data))
     frame = pd.read_csv(tmp_path / "d.csv")
     mod = _script_module(spec, tmp_path)
     ref = mod.primary(frame)
-    for key in ("estimate", "se", "p"):
-        assert getattr(mine[0], key) == pytest.approx(ref[key], rel=1e-5), key
+    for key in ("estimate", "se", "lower", "upper", "p"):
+        assert getattr(mine[0], key) == pytest.approx(ref[key], rel=1e-6), key
+    assert mine[0].df == (pytest.approx(ref["df"], rel=1e-6) if ref["df"] is not None else None)
     names = an.estimand_names(spec)
     for m in spec.mechanisms:
         out = getattr(mod, _function_name(m))(frame)
@@ -462,8 +465,28 @@ def test_other_designs_script_agrees_and_models_fit(variant, tmp_path):
             est = mine[names.index(f"{m.key}: path {path_name}")]
             assert est.estimate == pytest.approx(out[path_name]["estimate"], rel=1e-6)
             assert est.se == pytest.approx(out[path_name]["se"], rel=1e-6)
-    if variant == "continuous, cluster randomised":
+    if variant in ("continuous, cluster randomised", "continuous, few clusters"):
         assert spec.not_simulated and not spec.mechanisms
+
+
+def test_cluster_level_analysis_matches_r_t_test():
+    d = np.genfromtxt(ROOT / "tests" / "stats" / "data" / "lmm_cluster.csv", delimiter=",",
+                      names=True)
+    data = {"arm": d["arm"].astype(int), "cluster": d["cl"].astype(int)}
+    x = np.column_stack([np.ones(d.size), d["arm"], d["x"]])
+    est = an._cluster_level(data, np.ones(d.size, bool), d["y"], x, 0.05)
+    # R: d <- read.csv("tests/stats/data/lmm_cluster.csv")
+    #    d$res <- residuals(lm(y ~ x, data = d))
+    #    m <- aggregate(res ~ cl + arm, data = d, FUN = mean)
+    #    t.test(res ~ arm, data = m, var.equal = TRUE)
+    #    -> t = 0.22694837, df = 12, p-value = 0.8242840948, stderr 0.3997778337,
+    #       means -0.04480172894 (arm 0), -0.13553065660 (arm 1),
+    #       95% CI of (arm 0 - arm 1) -0.7803121455 0.9617700008
+    assert est.estimate == pytest.approx(-0.13553065660 + 0.04480172894, rel=1e-8)
+    assert est.se == pytest.approx(0.3997778337, rel=1e-8)
+    assert est.df == 12
+    assert est.p == pytest.approx(0.8242840948, rel=1e-7)
+    assert (est.lower, est.upper) == pytest.approx((-0.9617700008, 0.7803121455), rel=1e-8)
 
 
 def test_continuous_primary_truth_is_d_control_sds(example):
@@ -492,3 +515,31 @@ def test_mar_dropout_depends_on_baseline(example):
         diff = data["hope_baseline"][lost].mean() - data["hope_baseline"][~lost].mean()
         assert (abs(diff) > 0.1) == related
         assert abs(lost.mean() - 0.15) < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["continuous, partial", "continuous, cluster randomised",
+                                     "continuous, few clusters"])
+def test_continuous_mixed_primary_type_i_error_near_alpha(variant):
+    """The SAP's continuous analyses (KR t test of the REML mixed models, or the cluster-level
+    t test) hold their size on data drawn under the null."""
+    trial = load_trial_text(VARIANTS[variant], "v.yaml")
+    spec = build_spec(trial, build_plan(trial), null=True)
+    reps = 1000
+    rng = np.random.default_rng(2026)
+    fits = [an.primary(spec, generate(spec, rng)) for _ in range(reps)]
+    assert all(e.converged for e in fits)
+    rate = sum(e.reject for e in fits) / reps
+    assert abs(rate - spec.primary.alpha) < 4 * math.sqrt(0.05 * 0.95 / reps)
+
+
+@pytest.mark.slow
+def test_heteroscedastic_partially_nested_power_agrees_with_the_plan():
+    trial = load_trial_text(VARIANTS["continuous, partial"], "v.yaml")
+    plan = build_plan(trial)
+    spec = build_spec(trial, plan)
+    assert spec.primary.model == "lmm-heteroscedastic"
+    reps = 1000
+    rng = np.random.default_rng(2027)
+    rate = sum(an.primary(spec, generate(spec, rng)).reject for _ in range(reps)) / reps
+    assert abs(rate - plan["primary"]["result"]["power"]) < 4 * math.sqrt(0.09 / reps)

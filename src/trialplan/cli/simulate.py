@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 from pathlib import Path
 
 import click
@@ -40,6 +41,12 @@ def parse_scenarios(text: str | None) -> list[dict]:
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
+def _wrapped(text: str) -> list[str]:
+    """A long description as indented lines of at most 100 characters."""
+    return textwrap.wrap(text, 100, initial_indent="  ", subsequent_indent="    ",
+                         break_on_hyphens=False, break_long_words=False)
+
+
 def _num(x, fmt=".3f") -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -62,11 +69,12 @@ def summary(result: dict) -> str:
                          f"{d['icc']:g}, caseload {d['cluster_size']:g})")
             lines.append(line)
             for key, text in scen["analyses"].items():
-                lines.append(f"  {key}: {text}")
+                lines += _wrapped(f"{key}: {text}")
         if scen.get("error"):
             lines.append(f"  NOT SIMULATED: {scen['error']}")
         if scen.get("estimands"):
-            lines.append(f"  {'estimand':34s} {'':12s} {'simulated':>15s} {'analytic':>8s} "
+            w = max(34, *(len(r["estimand"]) for r in scen["estimands"]))
+            lines.append(f"  {'estimand':{w}s} {'':12s} {'simulated':>15s} {'analytic':>8s} "
                          f"{'bias':>15s} {'coverage':>15s} {'SE/empSE':>8s} {'noconv':>6s}")
             for r in scen["estimands"]:
                 sim = f"{r['rate']:.3f} ({r['rate_mc_se']:.3f})"
@@ -77,13 +85,13 @@ def summary(result: dict) -> str:
                 ratio = (f"{r['mean_se'] / r['empirical_se']:.2f}"
                          if r["mean_se"] and r["empirical_se"] else "-")
                 mark = "  <- differs" if r.get("differs") else ""
-                lines.append(f"  {r['estimand']:34s} {r['kind']:12s} {sim:>15s} "
+                lines.append(f"  {r['estimand']:{w}s} {r['kind']:12s} {sim:>15s} "
                              f"{_num(r['analytic']):>8s} {bias:>15s} {cov:>15s} {ratio:>8s} "
                              f"{r['non_converged']:>6d}{mark}")
         for item in scen.get("not_simulated", []):
-            lines.append(f"  {item['mechanism']}: not simulated ({item['reason']})")
+            lines += _wrapped(f"{item['mechanism']}: not simulated ({item['reason']})")
         for note in scen.get("notes", []):
-            lines.append(f"  note: {note}")
+            lines += _wrapped(f"note: {note}")
         lines.append("")
     if result["flags"]:
         lines.append("DIFFERENCES FROM THE ANALYTIC PLAN (more than 3 Monte Carlo SE)")

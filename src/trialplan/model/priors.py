@@ -120,11 +120,23 @@ def _lognormal(v) -> tuple[tuple, float]:
     return (("mu", math.log(median)), ("sigma", sigma)), median
 
 
+# An sd below this share of the scale (mean, or mean (1 - mean) for a beta) is a fixed value
+# written as a distribution: its parameters overflow (1e-300 squared is 0).
+_SD_MIN = 1e-6
+
+
+def _too_narrow(sd: float) -> str:
+    return (f"sd {sd:g} is too small for a distribution (below a millionth of the mean); "
+            "give the value as a plain number if it is fixed")
+
+
 def _gamma(v) -> tuple[tuple, float]:
     if "mean" in v:
         mean, sd = v["mean"], v["sd"]
         if mean <= 0 or sd <= 0:
             raise ValueError("mean and sd must be positive")
+        if sd < _SD_MIN * mean:
+            raise ValueError(_too_narrow(sd))
         shape, scale = (mean / sd) ** 2, sd * sd / mean
     else:
         shape, scale = v["shape"], v["scale"]
@@ -148,6 +160,8 @@ def _beta(v) -> tuple[tuple, float]:
             top = math.sqrt(mean * (1 - mean)) if 0 < mean < 1 else 0.0
             raise ValueError(f"a beta with mean {mean:g} needs 0 < mean < 1 and 0 < sd < "
                              f"{top:.4g}")
+        if sd < _SD_MIN * mean * (1 - mean):
+            raise ValueError(_too_narrow(sd))
         k = mean * (1 - mean) / (sd * sd) - 1
         a, b = mean * k, (1 - mean) * k
     else:

@@ -46,7 +46,8 @@ class Trial(_Model):
     comparator: Text
     design: Literal["parallel", "cluster"] = Field(
         "parallel", description="parallel: individually randomised; cluster: cluster randomised.")
-    allocation_ratio: float = Field(1.0, gt=0, description="Intervention : control.")
+    allocation_ratio: float = Field(1.0, ge=0.001, le=1000,
+                                    description="Intervention : control (0.001 to 1000).")
     framework: Literal["superiority", "non-inferiority", "equivalence"] = "superiority"
     purpose: Literal[PURPOSES] | None = Field(
         None, description="confirmatory: a definitive trial; internal-pilot: a definitive "

@@ -106,14 +106,58 @@ def primary(spec: SimulationSpec, data: dict) -> Estimate:
                    cov_struct=sm.cov_struct.Independence()).fit(cov_type="bias_reduced")
         est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
         return est if bool(r.converged) else est._replace(reject=False, converged=False)
-    # Mixed model: partial nesting puts the random effect on allocation, so it is zero in the
-    # control arm, whose participants can then share one group without changing the likelihood.
-    groups = data["cluster"][mask]
-    z = (data["arm"][mask].astype(float)[:, None] if spec.clustering == "partial"
-         else np.ones((len(y), 1)))
-    r = sm.MixedLM(y, x, groups=groups, exog_re=z).fit(reml=True)
-    est = _wald(float(r.fe_params[1]), float(r.bse_fe[1]), pa.alpha)
-    return est if bool(r.converged) else est._replace(reject=False, converged=False)
+    if pa.model == "cluster-level":
+        return _cluster_level(data, mask, y, x, pa.alpha)
+    if pa.model in ("lmm-heteroscedastic", "lmm-cluster"):
+        return _linear_mixed(pa, data, mask, y, x)
+    raise NotImplementedError(f"primary model {pa.model!r} has no analysis")
+
+
+def _linear_mixed(pa, data: dict, mask, y, x) -> Estimate:
+    """REML linear mixed model, t test of allocation on Kenward-Roger df (stats.lmm).
+
+    Heteroscedastic partially nested: the random intercept applies to the intervention
+    arm's caseloads only (control participants are independent) and each arm has its own
+    residual variance.  Cluster randomised: a random intercept for every cluster.
+    """
+    from trialplan.stats.lmm import fit_reml, kenward_roger
+
+    arm = data["arm"][mask]
+    if pa.model == "lmm-heteroscedastic":
+        fit = fit_reml(y, x, data["cluster"][mask], random=arm == 1, group=arm)
+    else:
+        fit = fit_reml(y, x, data["cluster"][mask])
+    if not fit.converged:
+        return _FAILED
+    kr = kenward_roger(fit, _coefficient(x.shape[1], 1))
+    return _wald(kr.estimate, kr.se, pa.alpha, df=kr.df)
+
+
+def _coefficient(p: int, j: int) -> np.ndarray:
+    out = np.zeros(p)
+    out[j] = 1.0
+    return out
+
+
+def _cluster_level(data: dict, mask, y, x, alpha: float) -> Estimate:
+    """Two-stage cluster-level analysis (Hayes & Moulton 2017): residuals of a regression on
+    the covariates without allocation, averaged per cluster, then a two-sample t test of the
+    cluster means on (clusters - 2) df."""
+    covariates = np.delete(x, 1, axis=1)
+    coef, *_ = np.linalg.lstsq(covariates, y, rcond=None)
+    resid = y - covariates @ coef
+    _, inverse = np.unique(data["cluster"][mask], return_inverse=True)
+    size = np.bincount(inverse)
+    means = np.bincount(inverse, weights=resid) / size
+    treated = np.bincount(inverse, weights=data["arm"][mask]) / size > 0.5
+    k1, k0 = int(treated.sum()), int((~treated).sum())
+    if k1 < 2 or k0 < 2:
+        return _FAILED
+    pooled = (((k1 - 1) * np.var(means[treated], ddof=1)
+               + (k0 - 1) * np.var(means[~treated], ddof=1)) / (k1 + k0 - 2))
+    se = math.sqrt(pooled * (1.0 / k1 + 1.0 / k0))
+    return _wald(float(means[treated].mean() - means[~treated].mean()), se, alpha,
+                 df=float(k1 + k0 - 2))
 
 
 def _separated(y: np.ndarray, arm: np.ndarray) -> bool:
@@ -140,7 +184,7 @@ def path_a(m: MechanismAnalysis, spec: SimulationSpec, data: dict) -> Estimate:
     """Effect of allocation on the process variable."""
     import statsmodels.api as sm
 
-    mask = _complete(data, (m.mediator,) + m.a_covariates)
+    mask = _complete(data, (m.mediator,) + m.a_covariates + m.a_requires)
     y = data[m.mediator][mask]
     if m.a_model == "ols":
         r = sm.OLS(y, _design(data, mask, m.a_covariates)).fit()
@@ -174,8 +218,8 @@ def path_b(m: MechanismAnalysis, spec: SimulationSpec, data: dict) -> Estimate:
     """Effect of the process variable on the outcome, given allocation (and the covariates)."""
     import statsmodels.api as sm
 
-    mask = _complete(data, (m.outcome, m.mediator) + m.b_covariates)
-    y = data[m.outcome][mask]
+    mask = _complete(data, (m.outcome_column, m.mediator) + m.b_covariates)
+    y = data[m.outcome_column][mask]
     regressors = [data[m.mediator][mask]] + [data[c][mask] for c in m.b_covariates]
     if m.b_model in ("ols", "logit"):
         x = np.column_stack([np.ones(len(y)), data["arm"][mask].astype(float)] + regressors)

@@ -64,6 +64,12 @@ def dictionary(spec: SimulationSpec, data: dict) -> str:
         miss = float(np.mean(np.isnan(data[v.id])))
         rows.append((v.id, v.label, v.type, values, "follow-up", f"{miss:.3f}",
                      f"simulated {v.kind} variable"))
+        if v.landmark is not None:
+            miss = float(np.mean(np.isnan(data[v.landmark_column])))
+            rows.append((v.landmark_column, f"{v.label}: after month {v.landmark_month:g} "
+                         f"among those without it by then", v.type, values,
+                         "follow-up", f"{miss:.3f}", "landmark outcome (missing if the event "
+                         "happened before the landmark)"))
         if v.baseline:
             rows.append((f"{v.id}_baseline", f"{v.label} at baseline", "continuous",
                          "standard normal", "baseline", "0", "simulated baseline"))

@@ -21,7 +21,13 @@ draws are made, so a seed always gives the same dataset:
    baseline score (``missing="mar"``); a variable with attrition ``q`` is
    missing for those whose score falls in its lowest ``q`` quantile, so
    participants lost to a frequent questionnaire include those lost to the
-   routine records (monotone dropout).  A process variable measured in the
+   routine records (monotone dropout).
+
+A binary outcome analysed from a landmark (``Variable.landmark``) adds one
+draw after its logistic part: the event before the landmark, with each arm's
+risk; the outcome is 1 if either happened, and ``<id>_landmark`` holds the
+logistic part for those without the event before the landmark (missing for
+the others, and for those lost to follow-up).  A process variable measured in the
    intervention arm only (``arms: intervention``) is missing in the control arm.
 """
 
@@ -82,7 +88,13 @@ def generate(spec: SimulationSpec, rng: np.random.Generator) -> dict:
             values[v.id] = lin + e
         else:
             p = 1.0 / (1.0 + np.exp(-(v.intercept + lin)))
-            values[v.id] = (rng.random(n) < p).astype(float)
+            y = (rng.random(n) < p).astype(float)
+            if v.landmark is not None:
+                # The event before the landmark; the logistic part is the event after it.
+                before = rng.random(n) < np.where(arm == 1, v.landmark[1], v.landmark[0])
+                values[v.landmark_column] = np.where(before, np.nan, y)
+                y = np.where(before, 1.0, y)
+            values[v.id] = y
     score = rng.standard_normal(n)
     if spec.missing == "mar" and baselines:
         mean_base = sum(baselines.values()) / math.sqrt(len(baselines))
@@ -94,6 +106,8 @@ def generate(spec: SimulationSpec, rng: np.random.Generator) -> dict:
         if v.arms == "intervention":  # not measured in the control arm
             y = np.where(arm == 1, y, np.nan)
         data[v.id] = y
+        if v.landmark is not None:
+            data[v.landmark_column] = np.where(np.isnan(y), np.nan, values[v.landmark_column])
         if v.baseline:
             data[f"{v.id}_baseline"] = baselines[v.id]
     return data

@@ -82,9 +82,14 @@ def _combine(chunks: dict) -> list[list]:
 
 def complete_cases(spec, m) -> int:
     """Expected participants with both the process variable and the outcome (dropout is
-    monotone, so the variable lost more often decides)."""
-    lost = max(spec.variable(m.mediator).attrition, spec.variable(m.outcome).attrition)
-    return round((spec.n_control + spec.n_intervention) * (1.0 - lost))
+    monotone, so the variable lost more often decides), among those at risk at the landmark
+    when the mechanism is analysed from one."""
+    out = spec.variable(m.outcome)
+    lost = max(spec.variable(m.mediator).attrition, out.attrition)
+    at_risk = ((1.0, 1.0) if m.landmark_column is None
+               else (1.0 - out.landmark[0], 1.0 - out.landmark[1]))
+    return round((spec.n_control * at_risk[0] + spec.n_intervention * at_risk[1])
+                 * (1.0 - lost))
 
 
 def _analytic(trial, plan, spec) -> list[float | None]:

@@ -125,12 +125,73 @@ def _primary_code(spec: SimulationSpec) -> str:
                   "                  cov_struct=sm.cov_struct.Independence()"
                   ").fit(cov_type=\"bias_reduced\")",
                   '    return wald(fit.params["arm"], fit.bse["arm"])']
+    elif pa.model == "cluster-level":
+        lines += _cluster_level_code(pa, y)
     else:
-        re = '"0 + arm"' if spec.clustering == "partial" else '"1"'
-        lines += [f'    fit = smf.mixedlm("{y} ~ {rhs}", data=d, groups=d["cluster"],',
-                  f"                      re_formula={re}).fit(reml=True)",
-                  '    return wald(fit.fe_params["arm"], fit.bse_fe["arm"])']
+        lines += _linear_mixed_code(pa)
     return "\n".join(lines) + "\n"
+
+
+def _r_names(cols) -> str:
+    return "".join(f" + {c if c.isidentifier() else f'`{c}`'}" for c in cols)
+
+
+def _linear_mixed_code(pa) -> list[str]:
+    """REML mixed model with a Kenward-Roger t test, by trialplan's fitter (statsmodels
+    cannot fit arm-specific residual variances nor give Kenward-Roger df)."""
+    r_rhs = "arm" + _r_names(pa.covariates)
+    r_y = pa.outcome if pa.outcome.isidentifier() else f"`{pa.outcome}`"
+    if pa.model == "lmm-heteroscedastic":
+        lines = [
+            "    # R (same REML estimates and model-based SE; tested in trialplan):",
+            f"    #   fit <- nlme::lme({r_y} ~ {r_rhs}, random = ~ 0 + arm | cluster,",
+            "    #                    weights = nlme::varIdent(form = ~ 1 | arm),",
+            '    #                    data = d, method = "REML")',
+            "    # Control participants (cluster 0) have no random effect: it multiplies arm.",
+            "    # Kenward-Roger df for this model are not in nlme, and pbkrtest takes lme4",
+            "    # fits, which cannot have a residual variance per arm; trialplan computes them",
+            "    # as pbkrtest does (checked against it for the model with one residual variance).",
+            "    arm = d[\"arm\"].to_numpy()",
+            "    fit = fit_reml(y, x, d[\"cluster\"].to_numpy(), random=arm == 1, group=arm)"]
+    else:
+        lines = [
+            "    # R (same estimates, SE and df; tested in trialplan):",
+            f"    #   fit <- lmerTest::lmer({r_y} ~ {r_rhs} + (1 | cluster),",
+            "    #                         data = d, REML = TRUE)",
+            "    #   summary(fit, ddf = \"Kenward-Roger\")  # needs pbkrtest",
+            "    fit = fit_reml(y, x, d[\"cluster\"].to_numpy())"]
+    columns = ", ".join(f'd["{c}"]' for c in ("arm",) + tuple(pa.covariates))
+    return (["    # trialplan's REML fitter (pip install trialplan): statsmodels' MixedLM has one",
+             "    # residual variance and no Kenward-Roger df",
+             "    from trialplan.stats.lmm import fit_reml, kenward_roger",
+             "",
+             f'    y = d["{pa.outcome}"].to_numpy()',
+             "    # intercept, arm, covariates: the treatment effect is the second coefficient",
+             f"    x = np.column_stack([np.ones(len(d)), {columns}])",
+             "    contrast = np.eye(x.shape[1])[1]"] + lines
+            + ["    if not fit.converged:",
+               '        raise RuntimeError(f"the mixed model did not converge: {fit.message}")',
+               "    kr = kenward_roger(fit, contrast)",
+               "    return wald(kr.estimate, kr.se, kr.df)"])
+
+
+def _cluster_level_code(pa, y: str) -> list[str]:
+    """Hayes & Moulton's two-stage analysis: covariate-adjusted residuals, cluster means,
+    two-sample t test with pooled variance on (clusters - 2) df."""
+    covs = _terms(pa.covariates)[3:] or "1"
+    r_covs = _r_names(pa.covariates)[3:] or "1"
+    r_y = pa.outcome if pa.outcome.isidentifier() else f"`{pa.outcome}`"
+    return [
+        f"    # R: d$res <- residuals(lm({r_y} ~ {r_covs}, data = d))",
+        "    #    m <- aggregate(res ~ cluster + arm, data = d, FUN = mean)",
+        "    #    t.test(res ~ arm, data = m, var.equal = TRUE)  # reports control - intervention",
+        f'    res = smf.ols("{y} ~ {covs}", data=d).fit().resid',
+        '    m = res.groupby([d["cluster"], d["arm"]]).mean().reset_index(name="res")',
+        '    treated, control = m.loc[m["arm"] == 1, "res"], m.loc[m["arm"] == 0, "res"]',
+        "    k1, k0 = len(treated), len(control)",
+        "    pooled = ((k1 - 1) * treated.var() + (k0 - 1) * control.var()) / (k1 + k0 - 2)",
+        "    se = np.sqrt(pooled * (1 / k1 + 1 / k0))",
+        "    return wald(treated.mean() - control.mean(), se, k1 + k0 - 2)"]
 
 
 def _function_name(m) -> str:
@@ -139,9 +200,9 @@ def _function_name(m) -> str:
 
 def _mechanism_code(m) -> str:
     name = _function_name(m)
-    out, med = _q(m.outcome), _q(m.mediator)
-    a_need = [m.mediator] + list(m.a_covariates)
-    b_need = [m.outcome, m.mediator] + list(m.b_covariates)
+    out, med = _q(m.outcome_column), _q(m.mediator)
+    a_need = [m.mediator] + list(m.a_covariates) + list(m.a_requires)
+    b_need = [m.outcome_column, m.mediator] + list(m.b_covariates)
     lines = [f"def {name}(data):",
              f'    """Mechanism {m.key} (see the module docstring)."""',
              f"    alpha = {m.alpha!r}",
@@ -171,7 +232,7 @@ def _mechanism_code(m) -> str:
         lines += [fe, f'    fit = smf.ols("{out} ~ {med}{covs} + C(cluster)", data=d).fit()',
                   f'    b = wald(fit.params["{med}"], fit.bse["{med}"], fit.df_resid, alpha)']
     else:
-        lines += [fe, f'    d = informative(d, "{m.outcome}")',
+        lines += [fe, f'    d = informative(d, "{m.outcome_column}")',
                   f'    fit = smf.logit("{out} ~ 0 + {med}{covs} + C(cluster)", '
                   "data=d).fit(disp=0)",
                   f'    b = wald(fit.params["{med}"], fit.bse["{med}"], None, alpha)']

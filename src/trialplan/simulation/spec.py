@@ -7,8 +7,12 @@ that the generator, the analysis, the dummy data and the generated analysis
 script all read.  Nothing downstream looks at the trial file again.
 
 The analysis of each estimand is decided here, in one place
-(:func:`_primary_analysis`, :func:`_mechanism_analysis`), so that it can later
-be derived from the protocol's own estimand specification.
+(:func:`_primary_analysis`, :func:`_mechanism_analysis`).  The primary
+analysis is the statistical analysis plan's own: its model code is read from
+:func:`trialplan.planning.analysis.analysis_specs`, the specification the
+protocol and SAP are written from, so the documents and the simulation cannot
+name different models.  Where the simulation fits something other than the
+planned model, :data:`FITTED_AS` says what, and the spec carries a note.
 """
 
 from __future__ import annotations
@@ -19,11 +23,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from trialplan.errors import InputError
+from trialplan.planning.analysis import analysis_specs
 
 CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
-PRIMARY_MODELS = ("ols", "logit", "gee", "mixed")
+PRIMARY_MODELS = ("ols", "logit", "gee", "lmm-heteroscedastic", "lmm-cluster", "cluster-level")
+#: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
+#: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
+FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "gee",
+             "gee-logistic": "gee", "lmm-heteroscedastic": "lmm-heteroscedastic",
+             "lmm-cluster": "lmm-cluster", "cluster-level": "cluster-level"}
+#: SAP models the simulation fits as planned; the others are approximated (see notes).
+FITTED_AS_PLANNED = ("linear", "logistic", "lmm-heteroscedastic", "lmm-cluster",
+                     "cluster-level")
 A_MODELS = ("ols", "caseload-summary")
 B_MODELS = ("ols", "logit", "within-ols", "within-logit")
 MEDIATION_TESTS = ("joint", "sobel", "aroian", "mc")
@@ -59,6 +72,15 @@ class Variable:
     parents: tuple = ()  # ((mediator id, b), ...)
     rates: tuple | None = None  # binary: marginal (control, intervention) rates
     arms: str = "both"  # "intervention": measured there only (missing in the control arm)
+    # Binary outcome over a window analysed from a landmark: each arm's risk of the event
+    # before the landmark (control, intervention), and the landmark's month.
+    landmark: tuple | None = None
+    landmark_month: float | None = None
+
+    @property
+    def landmark_column(self) -> str:
+        """The column of the outcome after the landmark (missing for those with it before)."""
+        return f"{self.id}_landmark"
 
 
 @dataclass(frozen=True)
@@ -67,12 +89,13 @@ class PrimaryAnalysis:
 
     outcome: str
     type: str
-    model: str  # one of PRIMARY_MODELS
+    model: str  # one of PRIMARY_MODELS: what is fitted
     covariates: tuple
     estimand: str
     truth: float
     alpha: float
     description: str
+    planned: str = ""  # the SAP's model code (planning.analysis.MODELS)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,20 @@ class MechanismAnalysis:
     alpha: float
     description: str
     index: int = 0  # position in the plan's mechanisms
+    # A mechanism analysed from a landmark: the outcome's column after the landmark.
+    landmark_column: str | None = None
+
+    @property
+    def outcome_column(self) -> str:
+        """The data column path b models."""
+        return self.landmark_column or self.outcome
+
+    @property
+    def a_requires(self) -> tuple:
+        """Further columns that must be observed for path a: both paths are estimated on
+        complete cases of the process variable and the outcome (after the landmark, among
+        those at risk then), as the plan's mechanism power and the SAP assume."""
+        return (self.outcome_column,)
 
     @property
     def key(self) -> str:
@@ -195,6 +232,54 @@ def _binary_outcome(var: Variable, rates, icc, clustering, mediators) -> Variabl
     return replace(var, intercept=mu_c, effect=mu_t - mu_c - shift, tau=tau, rates=(p_c, p_t))
 
 
+def _landmark_of(plan: dict, outcome: str) -> tuple[tuple | None, str | None]:
+    """``(share, month)`` of the landmark the plan analyses ``outcome``'s mechanisms from,
+    or ``(None, why not)`` when they do not share one.
+
+    The plan's risk before the landmark is ``1 - (1 - p)^share`` of the whole window's
+    risk p in both arms, whether the file gave ``event_before_mediator`` (the arms then
+    keep the ratio of cumulative hazards) or it was derived under a constant hazard, so
+    ``share`` carries the plan's rule to any scenario's rates.
+    """
+    entries = [e for e in plan["mechanisms"]
+               if e.get("outcome") == outcome and e.get("status") == "computed"]
+    marks = [e.get("landmark") for e in entries]
+    if not any(marks):
+        return None, None
+    months = {m["from_month"] if m else None for m in marks}
+    if len(months) > 1:
+        return None, (f"the mechanisms of {outcome} are analysed from different landmarks "
+                      "(or some from none); one landmark per outcome is simulated")
+    m = marks[0]
+    q, after = m["event_before"]["control"], m["event_after"]["control"]
+    whole = 1.0 - (1.0 - q) * (1.0 - after)
+    return (math.log1p(-q) / math.log1p(-whole), float(m["from_month"])), None
+
+
+def _landmark_outcome(var: Variable, rates, landmark, icc, clustering, mediators) -> Variable:
+    """A binary outcome over a window whose mechanisms act after a landmark.
+
+    Y is 1 when the event happens before the landmark (probability q per arm, from the
+    plan's rule) or after it; the part after the landmark follows the logistic model of
+    the class docs, solved so that each arm's risk over the whole window is its planned
+    rate p: the risk after the landmark among those at risk is 1 - (1 - p) / (1 - q).
+    The cluster effect acts after the landmark only, so its ICC there is raised to keep
+    the ICC of Y, which the primary sample size assumes, at ``icc``:
+    Var(P(Y | cluster)) = (1 - q)^2 Var(P(after | cluster)).
+    """
+    share, month = landmark
+    before = tuple(1.0 - (1.0 - p) ** share for p in rates)
+    after = tuple(1.0 - (1.0 - p) / (1.0 - q) for p, q in zip(rates, before, strict=True))
+    p_t, q_t, a_t = rates[1], before[1], after[1]
+    icc_after = icc * p_t * (1.0 - p_t) / ((1.0 - q_t) ** 2 * a_t * (1.0 - a_t))
+    if icc_after >= 0.9:
+        raise InputError(f"an ICC of {icc:g} for the whole window cannot be reproduced when "
+                         f"{q_t:.0%} of the intervention arm have the event before month "
+                         f"{month:g}")
+    var = _binary_outcome(var, after, icc_after, clustering, mediators)
+    return replace(var, rates=tuple(rates), landmark=before, landmark_month=month)
+
+
 def _continuous_tau(icc: float, parents, mediators) -> float:
     """Own random-effect SD so that the variable's ICC (given allocation) is ``icc``."""
     if icc <= 0:
@@ -284,8 +369,13 @@ def _process_variables(sc: _Scenario, paths, notes: list) -> dict:
     return out
 
 
-def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list) -> Variable:
-    """An outcome with its b paths, direct effect and cluster effect (see the class docs)."""
+def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list,
+                      landmark: tuple | None = None) -> Variable:
+    """An outcome with its b paths, direct effect and cluster effect (see the class docs).
+
+    ``landmark`` is ``(share, month)`` for the primary outcome when its mechanisms are
+    analysed from a landmark (see :func:`_landmark_of`).
+    """
     primary = sc.trial.primary_outcome()
     p_assume = sc.trial.model.assumptions.primary
     own = [x for x in paths if x.outcome == o.id]
@@ -319,6 +409,9 @@ def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list) -> 
         if not 0 < p_t < 1:
             raise InputError(f"effect {k:g} puts the intervention rate at {p_t:.3g}, "
                              "outside (0, 1)")
+        if landmark is not None:
+            return _landmark_outcome(var, (p_c, p_t), landmark, sc.icc, sc.clustering,
+                                     mediators)
         return _binary_outcome(var, (p_c, p_t), sc.icc, sc.clustering, mediators)
     base = next((x.base_rate for x in own if x.base_rate is not None), None)
     if base is None:
@@ -402,13 +495,22 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
         if o.type not in SIMULATED_TYPES:
             notes.append(f"outcome {o.id} is {o.type}: not simulated")
             continue
-        variables.append(_outcome_variable(sc, o, paths, mediators, notes))
+        lm = None
+        if o.id == primary.id and o.type == "binary":
+            lm, why = _landmark_of(plan, o.id)
+            if why:
+                notes.append(why)
+        variables.append(_outcome_variable(sc, o, paths, mediators, notes, lm))
     spec_vars = tuple(variables)
     by_id = {v.id: v for v in spec_vars}
     alpha = float(plan["primary"]["result"].get("alpha", a.alpha))
     pv = by_id[primary.id]
+    planned = next(s for s in analysis_specs(trial, plan) if s.outcome_id == primary.id)
     primary_analysis = _primary_analysis(
-        pv, clustering, alpha, pv.effect + sum(b * by_id[mm].effect for mm, b in pv.parents))
+        pv, planned, alpha, pv.effect + sum(b * by_id[mm].effect for mm, b in pv.parents))
+    if planned.model not in FITTED_AS_PLANNED:
+        notes.append(f"the SAP's primary analysis is {planned.model_text}; the simulation "
+                     f"fits {primary_analysis.description} instead")
     mechanisms, skipped = [], []
     for i, entry in enumerate(plan["mechanisms"]):
         analysis, reason = _mechanism_analysis(entry, by_id, clustering, a, null)
@@ -447,22 +549,29 @@ def _baseline_col(v: Variable) -> tuple:
     return (f"{v.id}_baseline",) if v.baseline else ()
 
 
-def _primary_analysis(v: Variable, clustering: str, alpha: float,
-                      total: float) -> PrimaryAnalysis:
-    """The primary outcome's model: by its type and the design's clustering."""
+def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> PrimaryAnalysis:
+    """The primary outcome's model: the SAP's (``planned``, an AnalysisSpec) as fitted here."""
+    clustering = planned.clustering
     covariates = _baseline_col(v)
     adjust = f", adjusted for {covariates[0]}" if covariates else ""
+    model = FITTED_AS[planned.model]
     if v.type == "continuous":
-        model = {"none": "ols", "partial": "mixed", "cluster": "mixed"}[clustering]
         estimand = "difference in means"
+        kr = "; t test on Kenward-Roger degrees of freedom"
         desc = {"ols": "linear regression (ANCOVA) on allocation" + adjust,
-                "mixed": ("linear mixed model (REML) with a random effect of peer worker in the "
-                          "intervention arm only" if clustering == "partial" else
-                          "linear mixed model (REML) with a random intercept for cluster")
-                + adjust + "; Wald test"}[model]
+                "lmm-heteroscedastic": "heteroscedastic partially nested linear mixed model "
+                                       "(REML): a random intercept for peer worker in the "
+                                       "intervention arm only and a residual variance for "
+                                       "each arm" + adjust + kr,
+                "lmm-cluster": "linear mixed model (REML) with a random intercept for cluster"
+                               + adjust + kr,
+                "cluster-level": "two-stage cluster-level analysis: a linear regression of the "
+                                 "outcome on "
+                                 + (covariates[0] if covariates else "an intercept")
+                                 + " without allocation, then a t test of the cluster means of "
+                                 "its residuals on (clusters - 2) degrees of freedom"}[model]
         truth = total
     else:
-        model = {"none": "logit", "partial": "gee", "cluster": "gee"}[clustering]
         estimand = "marginal log odds ratio"
         truth = math.log(v.rates[1] / (1 - v.rates[1])) - math.log(v.rates[0] / (1 - v.rates[0]))
         desc = {"logit": "logistic regression on allocation" + adjust,
@@ -471,7 +580,8 @@ def _primary_analysis(v: Variable, clustering: str, alpha: float,
                         if clustering == "partial" else
                         "logistic GEE, independence working correlation, clustered by cluster")
                 + adjust + ", with the Mancl-DeRouen bias-reduced sandwich variance"}[model]
-    return PrimaryAnalysis(v.id, v.type, model, covariates, estimand, truth, alpha, desc)
+    return PrimaryAnalysis(v.id, v.type, model, covariates, estimand, truth, alpha, desc,
+                           planned.model)
 
 
 def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool):
@@ -481,10 +591,11 @@ def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool
     if clustering == "cluster":
         return None, "mechanism power for cluster-randomised trials is not simulated"
     test = entry["test"]
-    if entry.get("landmark"):
+    landmark = entry.get("landmark")
+    if landmark and by_id[entry["outcome"]].landmark_month != landmark["from_month"]:
         return None, ("the outcome is analysed from a landmark (those without the event by "
-                      f"month {entry['landmark']['from_month']:g}); landmark outcomes are not "
-                      "simulated yet")
+                      f"month {landmark['from_month']:g}), which is simulated for the primary "
+                      "outcome only, when all its mechanisms share one landmark")
     if test not in MEDIATION_TESTS:
         return None, f"the {test} test is not simulated (joint, sobel, aroian and mc are)"
     med, out = by_id[entry["mediator"]], by_id[entry["outcome"]]
@@ -509,8 +620,13 @@ def _mechanism_analysis(entry: dict, by_id: dict, clustering: str, a, null: bool
                 + " regression of the outcome on the process variable and allocation")
     if b_cov:
         desc += f"; b adjusted for {', '.join(b_cov)}"
+    column = out.landmark_column if landmark else None
+    if landmark:
+        desc += (f"; both paths among those without {out.label.lower()} by month "
+                 f"{landmark['from_month']:g} (the landmark outcome {column})")
     desc += f"; {test} test of a x b"
     return MechanismAnalysis(
         entry["mechanism"], med.id, out.id, out.type, a_model, b_model, _baseline_col(med),
         b_cov, test, med.effect, 0.0 if null else entry["b"],
-        float(entry.get("arguments", {}).get("alpha", a.alpha)), desc), None
+        float(entry.get("arguments", {}).get("alpha", a.alpha)), desc,
+        landmark_column=column), None

@@ -53,6 +53,8 @@ N_LIMIT = 1e9
 # Smallest significance level per test: below it the normal and t quantiles lose accuracy
 # (1e-16 gives NaN), and no trial tests at such a level.
 ALPHA_MIN = 1e-10
+#: Allocation ratios are limited to [MIN_RATIO, 1 / MIN_RATIO].
+MIN_RATIO = 1e-3
 # How far below the target a solved n's achieved power may fall (rounding of the solver).
 _POWER_SLACK = 1e-6
 _ROUND_SLACK = 1e-9
@@ -94,7 +96,10 @@ def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, clu
             "a one-sided test needs its direction: alternative must be 'greater' or 'less' "
             "(intervention compared with control)"
         )
-    ratio = v.positive("ratio", ratio)
+    # Beyond 1:1000 one arm is a rounding error of the other: no trial is planned so, and
+    # the arm sizes would overflow the integer counts.
+    ratio = v.in_range("ratio", ratio, MIN_RATIO, 1.0 / MIN_RATIO, low_open=False,
+                       high_open=False)
     v.choice("clustering", clustering, ("none", "cluster", "partial"))
     if not isinstance(co_primary, (int, np.integer)) or co_primary < 1:
         raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}")
