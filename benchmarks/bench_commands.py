@@ -6,20 +6,23 @@
    ``Rscript -e 'pwr::pwr.t.test(d=.5, power=.8)'``.  Target: within 1.2x.
    Skipped, with a message, when Rscript with pwr is not installed.
 
-Every command runs as a subprocess, REPEATS times (at least five), with ours
+Every command runs as a subprocess, ``--repeats`` times (at least five), with ours
 and its baseline interleaved, and each figure is the median.  The baseline of
 ``plan`` and ``protocol`` is another trialplan source tree given with
-``--baseline-src`` (for example the code before a change, exported with
-``git worktree add /tmp/before main``); without one the target itself is the
+``--baseline-src`` (for example the code before a change:
+``mkdir /tmp/before && git archive main src | tar -x -C /tmp/before``); without
+one the target itself is the
 baseline and the ratio is ours / target.  Ours and the baseline both run as
 ``python -m trialplan`` with PYTHONPATH set to their ``src`` folder, so the
 comparison is like for like; ``size`` runs through the installed
 ``trialplan`` script, as a user starts it.
 
-The BLAS thread count a child would start with (threadpoolctl, after
-importing numpy and scipy as trialplan does) and the load average before and
-after are printed: the machine may be shared, and a figure measured under load
-is slower than the command is.
+Beside each median wall time is the median CPU time of the command and its
+children (pandoc included), which grows much less than the wall time when
+other processes hold the cores.  The BLAS thread count a child would start
+with (threadpoolctl, after importing numpy and scipy as trialplan does) and the
+load average before and after are printed: the machine may be shared, and a
+figure measured under load is slower than the command is.
 
 Run:  python benchmarks/bench_commands.py [--repeats N] [--baseline-src DIR]
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,12 +48,17 @@ R = ["Rscript", "-e", "pwr::pwr.t.test(d=.5, power=.8)"]
 TARGETS = {"plan": 0.6, "protocol": 2.0, "size": 1.2}
 
 
-def wall(cmd, env=None, cwd=None) -> float:
-    """Wall seconds of one run of ``cmd``; its output is discarded, a failure raised."""
+def wall(cmd, env=None, cwd=None) -> tuple[float, float]:
+    """Wall and CPU seconds (its own and its children's, pandoc's included) of one run of
+    ``cmd``; its output is discarded, a failure raised."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                    env=env, cwd=cwd)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def env_for(src: Path) -> dict:
@@ -59,14 +68,17 @@ def env_for(src: Path) -> dict:
 
 
 def interleaved(pairs: dict, repeats: int) -> dict:
-    """Median wall time of each named ``(cmd, env, cwd)``, run in turn ``repeats`` times."""
+    """Each named ``(cmd, env, cwd)`` run in turn ``repeats`` times: the median wall time,
+    its range, and the median CPU time."""
     for cmd, env, cwd in pairs.values():
         wall(cmd, env, cwd)  # warm the file cache
     times = {k: [] for k in pairs}
     for _ in range(repeats):
         for k, (cmd, env, cwd) in pairs.items():
             times[k].append(wall(cmd, env, cwd))
-    return {k: (statistics.median(v), min(v), max(v)) for k, v in times.items()}
+    return {k: (statistics.median(w for w, _ in v), min(w for w, _ in v),
+                max(w for w, _ in v), statistics.median(c for _, c in v))
+            for k, v in times.items()}
 
 
 def blas_threads() -> str:
@@ -118,27 +130,33 @@ def main(argv=None) -> None:
             med = interleaved(pairs, repeats)
             ours = med["ours"][0]
             if base_env:
-                base, base_what = med["baseline"][0], f"{args.baseline_src}"
+                base, base_cpu, base_what = (med["baseline"][0], med["baseline"][3],
+                                             str(args.baseline_src))
             else:
-                base, base_what = TARGETS[name], "the target"
-            rows.append((label, med["ours"], base, base_what,
+                base, base_cpu, base_what = TARGETS[name], None, "the target"
+            rows.append((label, med["ours"], base, base_cpu, base_what,
                          ours / base, f"<= {TARGETS[name]:g} s", ours <= TARGETS[name]))
         tp = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "trialplan"]
         if have_r():
             med = interleaved({"ours": (tp + SIZE, None, tmp), "R": (R, None, tmp)}, repeats)
             ratio = med["ours"][0] / med["R"][0]
-            rows.append(("size cold start", med["ours"], med["R"][0], "Rscript pwr.t.test",
-                         ratio, f"<= {TARGETS['size']:g}x", ratio <= TARGETS["size"]))
+            rows.append(("size cold start", med["ours"], med["R"][0], med["R"][3],
+                         "Rscript pwr.t.test", ratio, f"<= {TARGETS['size']:g}x",
+                         ratio <= TARGETS["size"]))
         else:
             med = interleaved({"ours": (tp + SIZE, None, tmp)}, repeats)
             print("Rscript with pwr is not installed: the size cold-start comparison is skipped "
                   f"(trialplan size alone: median {med['ours'][0]:.3f} s)")
     print(f"load average (1, 5, 15 min) after:  {load()}")
-    print(f"\nmedian of {repeats} runs each, interleaved (min-max in brackets)")
-    print(f"{'':<26}{'ours':>22}  {'baseline':<34}{'ratio':>7}  {'target':<9} met")
-    for label, (m, lo, hi), base, what, ratio, target, met in rows:
-        print(f"{label:<26}{m:7.3f} s ({lo:.2f}-{hi:.2f})  {base:6.3f} s {what:<25.25}"
-              f"{ratio:6.2f}x  {target:<9} {'yes' if met else 'NO'}")
+    print(f"\nmedian of {repeats} runs each, interleaved: wall time (min-max), and CPU "
+          "time (the process and its children)")
+    print(f"{'':<20}{'ours: wall':>24} {'CPU':>7}   {'baseline: wall':>14} {'CPU':>7}  "
+          f"{'':<22}{'ratio':>6}  {'target':<9} met")
+    for label, (m, lo, hi, cpu), base, base_cpu, what, ratio, target, met in rows:
+        base_cpu = f"{base_cpu:5.2f} s" if base_cpu is not None else "      -"
+        print(f"{label:<20}{m:8.3f} s ({lo:.2f}-{hi:.2f}) {cpu:5.2f} s   {base:12.3f} s "
+              f"{base_cpu}  {what:<22.22}{ratio:5.2f}x  {target:<9} "
+              f"{'yes' if met else 'NO'}")
 
 
 if __name__ == "__main__":
