@@ -403,3 +403,14 @@ def test_simulations_run_with_one_blas_thread(monkeypatch):
     mediation(a=0.3, b=0.3, n=100, test="bootstrap", reps=60, boot=50)
     mediation(a=0.3, b=0.3, n=100, test="mc", outcome="binary", base_rate=0.3, reps=60)
     assert seen and set(seen) == {1}
+
+
+@pytest.mark.parametrize("test", ["joint", "sobel", "aroian", "vsm"])
+def test_too_few_peer_workers_give_zero_power_in_arrays_as_alone(test):
+    from trialplan.stats.mediation import _Spec, analytic_power
+
+    spec = _Spec(0.4, 0.3, 0.0, "binary", 0.5, 0.05, 0.0, 0.0, 0, 0.05, 0.05, 10.0)
+    n_t = np.array([15.0, 200.0])  # 1.5 peer workers (df 0.5), then 20
+    powers = analytic_power(spec, test, n_t, n_t)[0]
+    assert analytic_power(spec, test, 15.0, 15.0)[0] == 0.0 == powers[0]
+    assert powers[1] == analytic_power(spec, test, 200.0, 200.0)[0] > 0.05

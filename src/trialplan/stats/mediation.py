@@ -413,15 +413,17 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
             pb = _b_power_random_m(spec, n)
     paths = {"a": pa, "b": pb}
     if test == "joint":
-        return pa * pb, paths
-    if test == "vsm":
-        if spec.nested:
-            return pb, paths
-        return _z_power(np.abs(spec.b) / se_b, spec.alpha), paths
-    var = a_**2 * se_b**2 + b_**2 * se_a**2
-    if test == "aroian":
-        var += se_a**2 * se_b**2
-    return _z_power(np.abs(a_ * b_) / np.sqrt(var), spec.alpha), paths
+        power = pa * pb
+    elif test == "vsm":
+        power = pb if spec.nested else _z_power(np.abs(spec.b) / se_b, spec.alpha)
+    else:
+        var = a_**2 * se_b**2 + b_**2 * se_a**2
+        if test == "aroian":
+            var += se_a**2 * se_b**2
+        power = _z_power(np.abs(a_ * b_) / np.sqrt(var), spec.alpha)
+    if spec.nested and not np.all(usable):
+        power = np.where(usable, power, 0.0)  # as a single value with too few peer workers
+    return power, paths
 
 
 # --------------------------------------------------------------------------------------------
