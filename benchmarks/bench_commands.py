@@ -15,7 +15,8 @@ one the target itself is the
 baseline and the ratio is ours / target.  Ours and the baseline both run as
 ``python -m trialplan`` with PYTHONPATH set to their ``src`` folder, so the
 comparison is like for like; ``size`` runs through the installed
-``trialplan`` script, as a user starts it.
+``trialplan`` script, as a user starts it.  Every trialplan run has bytecode
+caching on, as a user's Python has (the warm-up run writes the caches).
 
 Beside each median wall time is the median CPU time of the command and its
 children (pandoc included), which grows much less than the wall time when
@@ -61,9 +62,13 @@ def wall(cmd, env=None, cwd=None) -> tuple[float, float]:
     return seconds, cpu
 
 
-def env_for(src: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(src)
+def user_env(src: Path | None = None) -> dict:
+    """The environment a user runs in: bytecode caching on (a session may have turned it
+    off, which makes every run compile trialplan's modules again), and PYTHONPATH at
+    ``src`` when given."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     return env
 
 
@@ -108,8 +113,8 @@ def main(argv=None) -> None:
                          "and protocol")
     args = ap.parse_args(argv)
     repeats = max(5, args.repeats)
-    ours_env = env_for(SRC)
-    base_env = env_for(args.baseline_src / "src") if args.baseline_src else None
+    ours_env = user_env(SRC)
+    base_env = user_env(args.baseline_src / "src") if args.baseline_src else None
     py = [sys.executable, "-m", "trialplan"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; BLAS: {blas_threads()}; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
@@ -138,13 +143,14 @@ def main(argv=None) -> None:
                          ours / base, f"<= {TARGETS[name]:g} s", ours <= TARGETS[name]))
         tp = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "trialplan"]
         if have_r():
-            med = interleaved({"ours": (tp + SIZE, None, tmp), "R": (R, None, tmp)}, repeats)
+            med = interleaved({"ours": (tp + SIZE, user_env(), tmp), "R": (R, None, tmp)},
+                              repeats)
             ratio = med["ours"][0] / med["R"][0]
             rows.append(("size cold start", med["ours"], med["R"][0], med["R"][3],
                          "Rscript pwr.t.test", ratio, f"<= {TARGETS['size']:g}x",
                          ratio <= TARGETS["size"]))
         else:
-            med = interleaved({"ours": (tp + SIZE, None, tmp)}, repeats)
+            med = interleaved({"ours": (tp + SIZE, user_env(), tmp)}, repeats)
             print("Rscript with pwr is not installed: the size cold-start comparison is skipped "
                   f"(trialplan size alone: median {med['ours'][0]:.3f} s)")
     print(f"load average (1, 5, 15 min) after:  {load()}")
