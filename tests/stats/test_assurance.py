@@ -141,7 +141,7 @@ def test_n_for_assurance_is_the_smallest_n_reaching_the_target(scale, target):
     assert sa.n_for_assurance(lambda n: fresh.append(n) or f(n), target, lo=4, hi=hi,
                               known=known) == smallest
     assert not set(fresh) & set(known)
-    assert len(fresh) <= len(evaluated) <= 2 * math.ceil(math.log2(hi)) + 2
+    assert max(len(fresh), len(evaluated)) <= 2 * math.ceil(math.log2(hi)) + 2
 
 
 def test_bad_priors_are_refused():

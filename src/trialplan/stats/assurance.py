@@ -330,9 +330,11 @@ def n_for_assurance(assurance_at: Callable[[int], float], target: float, *, lo: 
     Notes
     -----
     Each evaluation averages over every draw, so the search keeps them few:
-    it interpolates linearly between the ends of the bracket (regula falsi on
-    whole numbers) and bisects whenever an interpolated step fails to halve
-    the bracket.  For a rising function the answer is the same as bisection's.
+    it interpolates between the ends of the bracket (and the nearest point
+    already computed, see ``_crossing``), checks the neighbour across a
+    guess that narrowed the bracket tenfold, and bisects whenever a guess
+    fails to halve the bracket.  For a rising function the answer is the same
+    as bisection's.
     """
     if not 0 < target < 1:
         raise InputError(f"target assurance must be in (0, 1); got {target!r}")
@@ -363,15 +365,38 @@ def n_for_assurance(assurance_at: Callable[[int], float], target: float, *, lo: 
     bisect = False
     while hi - lo > 1:
         width = hi - lo
-        if bisect:
-            mid = (lo + hi) // 2
-        else:
-            f_lo, f_hi = values[lo], values[hi]
-            step = (target - f_lo) / (f_hi - f_lo) * width if f_hi > f_lo else width / 2
-            mid = min(hi - 1, max(lo + 1, lo + math.ceil(step)))
-        if at(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-        bisect = not bisect and 2 * (hi - lo) > width
+        guessed = not bisect
+        mid = (lo + hi) // 2 if bisect else min(hi - 1, max(lo + 1, math.ceil(
+            _crossing(values, lo, hi, target))))
+        reached = at(mid) >= target
+        lo, hi = (lo, mid) if reached else (mid, hi)
+        if guessed and 1 < hi - lo <= width // 10:
+            # A guess that narrowed the bracket tenfold is usually next to the answer:
+            # look across it at once.
+            beside = mid - 1 if reached else mid + 1
+            lo, hi = (lo, beside) if at(beside) >= target else (beside, hi)
+        bisect = guessed and 2 * (hi - lo) > width
     return hi
+
+
+def _crossing(values: Mapping[int, float], lo: int, hi: int, target: float) -> float:
+    """Where the assurance crosses ``target`` between lo and hi, interpolated.
+
+    Inverse quadratic interpolation through the bracket's ends and the nearest
+    other point already computed, when it falls inside the bracket; linear
+    interpolation between the ends otherwise.
+    """
+    f_lo, f_hi = values[lo], values[hi]
+    if not f_hi > f_lo:
+        return (lo + hi) / 2
+    linear = lo + (target - f_lo) / (f_hi - f_lo) * (hi - lo)
+    others = [n for n in values if n not in (lo, hi)]
+    if not others:
+        return linear
+    third = min(others, key=lambda n: min(abs(n - lo), abs(n - hi)))
+    points = [(lo, f_lo), (hi, f_hi), (third, values[third])]
+    if len({f for _, f in points}) < 3:
+        return linear
+    x = sum(n * math.prod((target - g) / (f - g) for m, g in points if m != n)
+            for n, f in points)
+    return x if lo < x < hi else linear
