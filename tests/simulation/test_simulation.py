@@ -499,10 +499,11 @@ def test_continuous_primary_truth_is_d_control_sds(example):
     assert abs(d - 0.3) < 4 * math.sqrt(2 / 30_000)
     sd_total = math.sqrt(1 + sum(b * b for _, b in spec.variable("recovery").parents))
     assert spec.primary.truth == pytest.approx(0.3 * sd_total)
-    # the baseline correlation of the primary outcome's residual is the planned 0.5
+    # the outcome (within arm) correlates with its baseline at the planned 0.5, the
+    # correlation the plan's variance factor 1 - r^2 reads (not only its residual does)
     resid = y - spec.primary.truth * arm
     r = np.corrcoef(resid - resid.mean(), data["recovery_baseline"])[0, 1]
-    assert abs(r - 0.5 / sd_total) < 0.02
+    assert abs(r - 0.5) < 0.02
 
 
 def test_mar_dropout_depends_on_baseline(example):
@@ -543,3 +544,36 @@ def test_heteroscedastic_partially_nested_power_agrees_with_the_plan():
     rng = np.random.default_rng(2027)
     rate = sum(an.primary(spec, generate(spec, rng)).reject for _ in range(reps)) / reps
     assert abs(rate - plan["primary"]["result"]["power"]) < 4 * math.sqrt(0.09 / reps)
+
+
+def test_cluster_trial_effect_on_total_sd_and_teerenstra_baseline():
+    # protocols/cluster-wards: d 0.25 on the total SD (between and within teams, as the
+    # plan's design effect reads it), baseline with cluster autocorrelation 0.7 and
+    # individual autocorrelation 0.5 (Teerenstra et al. 2012), ICC 0.05.
+    trial = load_trial_text(VARIANTS["continuous, cluster randomised"], "v.yaml")
+    spec = build_spec(trial, build_plan(trial), {"n": 80_000, "attrition": 0.0,
+                                                 "cluster_size": 40})
+    data = generate(spec, np.random.default_rng(6))
+    y, base, arm, cl = (data["recovery"], data["recovery_baseline"], data["arm"],
+                        data["cluster"])
+    sd_c = y[arm == 0].std()
+    d = (y[arm == 1].mean() - y[arm == 0].mean()) / sd_c
+    # 1,000 teams of 40 per arm: the SE of d is about sqrt(2 (1 + 39 x 0.05) / 40,000)
+    assert abs(d - 0.25) < 4 * math.sqrt(2 * (1 + 39 * 0.05) / 40_000)
+    # Cluster and participant parts by one-way decomposition within the control arm.
+    c = arm == 0
+    labels, inv = np.unique(cl[c], return_inverse=True)
+    k = np.bincount(inv)
+    ym = np.bincount(inv, weights=y[c]) / k
+    bm = np.bincount(inv, weights=base[c]) / k
+    for values, means in ((y[c], ym), (base[c], bm)):
+        msb = np.sum(k * (means - values.mean()) ** 2) / (len(labels) - 1)
+        msw = np.sum((values - means[inv]) ** 2) / (values.size - len(labels))
+        assert abs((msb - msw) / (msb + (k.mean() - 1) * msw) - 0.05) < 0.012
+    r_i = np.corrcoef(y[c] - ym[inv], base[c] - bm[inv])[0, 1]
+    assert abs(r_i - 0.5) < 0.02
+    # The correlation of a team's baseline and follow-up means is Teerenstra's
+    # r = (m icc rho_c + (1 - icc) rho_i) / (1 + (m - 1) icc) = 0.636 at m = 40 (their
+    # eq. for the cohort design); its SE over 1,000 teams is about (1 - r^2) / sqrt(1000).
+    r = (40 * 0.05 * 0.7 + 0.95 * 0.5) / (1 + 39 * 0.05)
+    assert abs(np.corrcoef(ym, bm)[0, 1] - r) < 4 * (1 - r * r) / math.sqrt(len(labels))

@@ -98,9 +98,9 @@ def summary(result: dict) -> str:
         for f in result["flags"]:
             why = "; ".join(f["hints"]) or ("no fitting problem found: the analytic "
                                             "approximation and the planned analysis differ")
-            lines.append(f"  {f['scenario']} / {f['estimand']} ({f['kind']}): simulated "
-                         f"{f['simulated']:.3f}, analytic {f['analytic']:.3f} "
-                         f"(z = {f['z']:+.1f}): {why}")
+            lines += _wrapped(f"{f['scenario']} / {f['estimand']} ({f['kind']}): simulated "
+                              f"{f['simulated']:.3f}, analytic {f['analytic']:.3f} "
+                              f"(z = {f['z']:+.1f}): {why}")
     else:
         lines.append("Every simulated power and type I error agrees with the analytic value "
                      "within 3 Monte Carlo SE.")

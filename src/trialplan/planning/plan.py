@@ -140,7 +140,7 @@ def _primary_call(trial, overrides=None) -> Call:
         kwargs.update(clustering=cl.kind, icc=overrides.get("icc", cl.icc),
                       cluster_size=overrides.get("cluster_size", cl.cluster_size))
         if cl.kind == "cluster":
-            kwargs["cluster_cv"] = cl.cluster_cv
+            kwargs["cluster_cv"] = overrides.get("cluster_cv", cl.cluster_cv)
     return Call.of(fn, **kwargs)
 
 

@@ -12,8 +12,12 @@ draws are made, so a seed always gives the same dataset:
 3. a baseline score ``<id>_baseline`` ~ N(0, 1) for each continuous variable
    measured at baseline;
 4. each variable in the spec's order (process variables first): its cluster
-   effects ~ N(0, tau^2), then its residuals ``corr * baseline + sqrt(1 - corr^2)
-   * N(0, 1)``; continuous variables are ``effect * arm + sum(b * mediator) +
+   effects ~ N(0, tau^2) (in a cluster trial whose baseline has a cluster
+   autocorrelation, then the baseline's own cluster effects, with the variable's
+   ICC and correlated ``baseline_cluster_corr`` with the variable's whole cluster
+   effect, added to its baseline score); then its residuals ``corr * baseline +
+   sqrt(1 - corr^2) * N(0, 1)``, ``corr`` being the residual's loading on the
+   baseline's participant-level part; continuous variables are ``effect * arm + sum(b * mediator) +
    cluster effect + residual``, binary ones are drawn as Bernoulli with the
    logistic of ``intercept + effect * arm + sum(b * mediator) + cluster effect``;
 5. loss to follow-up: one latent dropout score per participant, missing
@@ -57,6 +61,21 @@ def clusters(spec: SimulationSpec) -> np.ndarray:
     return out
 
 
+def _baseline_cluster_effect(v, icc: float, part: np.ndarray, var: float,
+                             rng: np.random.Generator) -> np.ndarray:
+    """Cluster effects of a baseline with ICC ``icc``, correlated ``baseline_cluster_corr``
+    with the variable's own cluster effects ``part`` (variance ``var``)."""
+    sd = math.sqrt(icc / (1.0 - icc))
+    rho = v.baseline_cluster_corr
+    z = rng.standard_normal(part.size)
+    shared = part / math.sqrt(var) if var > 0 else np.zeros_like(part)
+    if var <= 0:
+        rho = 0.0
+    out = sd * (rho * shared + math.sqrt(1.0 - rho * rho) * z)
+    out[0] = 0.0
+    return out
+
+
 def generate(spec: SimulationSpec, rng: np.random.Generator) -> dict:
     """One dataset: a dict of equal-length numpy columns (NaN marks a missing value).
 
@@ -74,17 +93,27 @@ def generate(spec: SimulationSpec, rng: np.random.Generator) -> dict:
     for v in spec.variables:
         if v.baseline:
             baselines[v.id] = rng.standard_normal(n)
+    individual = dict(baselines)  # the baselines' participant-level parts
     values: dict = {}
+    # Each variable's whole cluster effect (its own plus what its mediators carry), and its
+    # variance, for a baseline correlated with it at the cluster level.
+    cluster_part: dict = {}
+    cluster_var: dict = {}
     for v in spec.variables:
         u = rng.standard_normal(n_clusters) * v.tau
         u[0] = 0.0
         lin = v.effect * arm + np.where(clustered, u[cluster], 0.0)
         for mediator, b in v.parents:
             lin = lin + b * values[mediator]
+        cluster_part[v.id] = u + sum(b * cluster_part[m] for m, b in v.parents)
+        cluster_var[v.id] = v.tau**2 + sum(b * b * cluster_var[m] for m, b in v.parents)
+        if v.baseline_cluster_corr is not None and v.baseline:
+            baselines[v.id] = baselines[v.id] + _baseline_cluster_effect(
+                v, spec.icc, cluster_part[v.id], cluster_var[v.id], rng)[cluster] * clustered
         if v.type == "continuous":
             e = rng.standard_normal(n)
             if v.baseline:
-                e = v.baseline_corr * baselines[v.id] + math.sqrt(1.0 - v.baseline_corr**2) * e
+                e = v.baseline_corr * individual[v.id] + math.sqrt(1.0 - v.baseline_corr**2) * e
             values[v.id] = lin + e
         else:
             p = 1.0 / (1.0 + np.exp(-(v.intercept + lin)))

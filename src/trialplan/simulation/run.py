@@ -80,16 +80,21 @@ def _combine(chunks: dict) -> list[list]:
     return total
 
 
-def complete_cases(spec, m) -> int:
-    """Expected participants with both the process variable and the outcome (dropout is
-    monotone, so the variable lost more often decides), among those at risk at the landmark
-    when the mechanism is analysed from one."""
+def _complete_share(spec, m) -> tuple[float, float]:
+    """Expected share of each arm (control, intervention) with both the process variable
+    and the outcome (dropout is monotone, so the variable lost more often decides), among
+    those at risk at the landmark when the mechanism is analysed from one."""
     out = spec.variable(m.outcome)
-    lost = max(spec.variable(m.mediator).attrition, out.attrition)
-    at_risk = ((1.0, 1.0) if m.landmark_column is None
-               else (1.0 - out.landmark[0], 1.0 - out.landmark[1]))
-    return round((spec.n_control * at_risk[0] + spec.n_intervention * at_risk[1])
-                 * (1.0 - lost))
+    kept = 1.0 - max(spec.variable(m.mediator).attrition, out.attrition)
+    if m.landmark_column is None:
+        return kept, kept
+    return kept * (1.0 - out.landmark[0]), kept * (1.0 - out.landmark[1])
+
+
+def complete_cases(spec, m) -> int:
+    """Expected participants in a mechanism's analysis (see :func:`_complete_share`)."""
+    share_c, share_t = _complete_share(spec, m)
+    return round(spec.n_control * share_c + spec.n_intervention * share_t)
 
 
 def _analytic(trial, plan, spec) -> list[float | None]:
@@ -109,6 +114,8 @@ def _analytic(trial, plan, spec) -> list[float | None]:
         over = {key: scen[key] for key in ("icc", "attrition") if key in scen}
         if spec.cluster_size is not None:
             over["cluster_size"] = spec.cluster_size
+        if spec.clustering == "cluster":
+            over["cluster_cv"] = None  # clusters are simulated of equal size (within one)
         if spec.primary.type == "binary":
             over["intervention_rate"] = p.control_rate + k * (p.intervention_rate
                                                               - p.control_rate)
@@ -128,7 +135,9 @@ def _analytic(trial, plan, spec) -> list[float | None]:
         kw["a"] = m.truth_a
         kw["b"] = m.truth_b
         if "icc_m" in kw:
-            kw.update(icc_m=spec.icc, icc_y=spec.icc, cluster_size=spec.cluster_size)
+            # The formula's caseload is the number analysed per peer worker, as the plan's.
+            kw.update(icc_m=spec.icc, icc_y=spec.icc,
+                      cluster_size=spec.cluster_size * _complete_share(spec, m)[1])
         n = complete_cases(spec, m)
         try:
             r = mediation(**kw, n=n)
@@ -159,12 +168,32 @@ def _hints(row: dict, alpha: float) -> list[str]:
     return hints
 
 
+def _covariate_gains(spec) -> list[str | None]:
+    """Per estimand: the baseline covariates its planned model adjusts for that carry
+    information the plan's mechanism formula does not count (it takes r2_m = r2_y = 0)."""
+    def gain(var_id, covariates):
+        v = spec.variable(var_id)
+        if v.baseline and v.baseline_corr and f"{var_id}_baseline" in covariates:
+            return (f"the planned model adjusts for {var_id}_baseline, which the plan's "
+                    "formula does not count (r2 = 0), so the analysis has more power than "
+                    "planned")
+        return None
+
+    out: list[str | None] = [None]
+    for m in spec.mechanisms:
+        a = gain(m.mediator, m.a_covariates)
+        b = gain(m.outcome, m.b_covariates)
+        out += [a or b, a, b]
+    return out
+
+
 def _rows(spec, stats, analytic, null: bool) -> list[dict]:
     names = estimand_names(spec)
+    gains = _covariate_gains(spec)
     alphas = [spec.primary.alpha] + [m.alpha for m in spec.mechanisms for _ in range(3)]
     rows = []
-    for name, st, truth, ref, alpha in zip(names, stats, truths(spec), analytic, alphas,
-                                           strict=True):
+    for name, st, truth, ref, alpha, gain in zip(names, stats, truths(spec), analytic,
+                                                 alphas, gains, strict=True):
         reps, conv, rej, cov, s1, s2, sse = st
         rate = rej / reps
         mc = math.sqrt(rate * (1.0 - rate) / reps)
@@ -188,6 +217,8 @@ def _rows(spec, stats, analytic, null: bool) -> list[dict]:
             row["z"] = (rate - ref) / se0
             row["differs"] = abs(row["z"]) > FLAG_MC_SE
             row["hints"] = _hints(row, alpha) if row["differs"] else []
+            if row["differs"] and row["z"] > 0 and gain:
+                row["hints"].append(gain)
         rows.append(row)
     return rows
 

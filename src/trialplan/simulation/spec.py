@@ -65,7 +65,7 @@ class Variable:
     type: str  # one of SIMULATED_TYPES
     attrition: float
     baseline: bool
-    baseline_corr: float
+    baseline_corr: float  # loading of the unit-variance residual e on the baseline score
     tau: float  # SD of the peer-worker or cluster effect on the linear predictor
     effect: float  # allocation effect not through the modelled mediators (a, or c')
     intercept: float = 0.0
@@ -76,6 +76,10 @@ class Variable:
     # before the landmark (control, intervention), and the landmark's month.
     landmark: tuple | None = None
     landmark_month: float | None = None
+    # Cluster trials with a baseline: correlation of the baseline's cluster effect with the
+    # variable's whole cluster effect (Teerenstra's cluster autocorrelation); the baseline
+    # then has a cluster effect with the variable's ICC.  None: the baseline is unclustered.
+    baseline_cluster_corr: float | None = None
 
     @property
     def landmark_column(self) -> str:
@@ -385,18 +389,40 @@ def _outcome_variable(sc: _Scenario, o, paths, mediators: dict, notes: list,
         notes.append(f"paths to {o.id} give different cprime; the first ({cprime:g}) is "
                      "simulated")
     corr = sc.baseline_corr
+    cluster_corr = None
+    cl = sc.trial.model.assumptions.clustering
     if o.id == primary.id and p_assume.baseline_corr is not None:
         corr = p_assume.baseline_corr
+    if o.id == primary.id and sc.clustering == "cluster" and cl.cluster_autocorr is not None:
+        # Teerenstra et al. (2012): the cluster and the individual autocorrelation (0 in a
+        # cross-sectional design), as the plan's design effect reads them.
+        corr, cluster_corr = cl.individual_autocorr or 0.0, cl.cluster_autocorr
     var = Variable(o.id, o.label, "outcome", o.type, sc.attrition(o), sc.baseline(o), corr,
-                   0.0, cprime, parents=parents)
+                   0.0, cprime, parents=parents, baseline_cluster_corr=cluster_corr)
     k = sc.effect
     if o.type == "continuous":
         var = replace(var, tau=_continuous_tau(sc.icc, parents, mediators)
                       if sc.clustering != "none" else 0.0)
         shift = sum(b * mediators[mm].effect for mm, b in parents)
+        # Within-cluster (and control-arm, under partial nesting) variance of the outcome in
+        # residual-SD units: the mediators' residuals pass through b.
+        within = 1.0 + sum(b * b for _, b in parents)
+        if var.baseline and corr:
+            # The baseline correlates ``corr`` with the outcome's whole within-cluster
+            # deviation, so the residual e (variance 1) loads corr * sqrt(within) on it.
+            loading = corr * math.sqrt(within)
+            if abs(loading) >= 1:
+                raise InputError(f"a baseline correlation of {corr:g} for {o.id} cannot be "
+                                 f"simulated with its paths b (the residual would need a "
+                                 f"loading of {loading:.3g})")
+            var = replace(var, baseline_corr=loading)
         if o.id == primary.id:
             d = p_assume.d if p_assume.d is not None else p_assume.difference / p_assume.sd
-            total = 0.0 if sc.null else k * d * math.sqrt(1.0 + sum(b * b for _, b in parents))
+            # d is on the control arm's SD: the within-caseload SD under partial nesting
+            # (control_variance within), the total SD (between clusters too) in a cluster
+            # trial, as the plan's formula reads it.
+            sd = math.sqrt(within / (1.0 - sc.icc) if sc.clustering == "cluster" else within)
+            total = 0.0 if sc.null else k * d * sd
             var = replace(var, effect=total - shift)
         elif not sc.null and any(x.total is not None for x in own):
             # The paths' total effect (residual SDs of the outcome) fixes the direct effect.
@@ -473,7 +499,8 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
             notes.append(f"control_variance '{cl.control_variance}' is not simulated: the "
                          "control arm is drawn with the within-caseload variance")
     if cl.cluster_cv:
-        notes.append("cluster_cv is not simulated: clusters differ in size by at most one")
+        notes.append("cluster_cv is not simulated: clusters differ in size by at most one, "
+                     "and the analytic power is the formula's for clusters of equal size")
     recruit = plan["final"]["n_to_recruit_per_arm"]
     n_c, n_t = int(recruit["control"]), int(recruit["intervention"])
     if "n" in scenario:
