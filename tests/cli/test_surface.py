@@ -104,3 +104,64 @@ def test_command_line_errors_name_flags_not_python_names(args, message):
                           text=True)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
     assert "_" not in proc.stderr.split("error: ", 1)[1].split(";")[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["size", "means", "--d", "0.3", "--power", "0.9", "--clustering", "partial", "--icc",
+      "0.03"], "--clustering 'partial' needs both --icc and --cluster-size"),
+    (["size", "means", "--d", "0.3", "--power", "0.9", "--cluster-size", "9"],
+     "--cluster-size was given but --clustering is 'none'"),
+    (["size", "means", "--d", "0.3", "--power", "0.9", "--n", "100"],
+     "--n, --power and --d were all given"),
+    (["size", "means", "--d", "0.3", "--power", "0.9", "--sided", "one"],
+     "--alternative must be 'greater' or 'less'"),
+    (["size", "proportions", "--p1", "0.4", "--p2", "0.3", "--rr", "0.7", "--power", "0.9"],
+     "got --p2 and --rr"),
+    (["size", "proportions", "--p1", "0.4", "--p2", "0.3", "--power", "0.9", "--continuity",
+      "--method", "arcsine"], "--continuity (Fleiss's correction) applies to --method 'pooled'"),
+    (["size", "survival", "--hr", "0.7", "--power", "0.9", "--control-median", "12"],
+     "--control-median, --accrual and --follow-up go together"),
+    (["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8", "--icc-m", "0.05"],
+     "partial nesting needs all of --icc-m, --icc-y and --cluster-size"),
+    (["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8", "--base-rate", "0.3"],
+     "--base-rate and --outcome-rate apply only when --outcome is 'binary'"),
+    (["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8", "--outcome", "binary"],
+     "a binary outcome needs --base-rate"),
+])
+def test_more_command_line_errors_name_their_flags(args, message):
+    result = CliRunner().invoke(cli, args)
+    # the entry point prints InputError as "error: <message>" on stderr and exits 1
+    assert message in str(result.exception), result.exception
+
+
+def test_a_document_with_an_unknown_extension_names_the_output_flag(tmp_path):
+    from trialplan.model.checks import example_text
+
+    (tmp_path / "trial.yaml").write_text(example_text())
+    result = CliRunner().invoke(cli, ["protocol", str(tmp_path / "trial.yaml"), "-o",
+                                      str(tmp_path / "x.pdf")])
+    assert "--output must end in .md, .html, .docx; got 'x.pdf'" in str(result.exception)
+
+
+def test_size_echoes_dropout_repeated_measures_and_a_difference_with_its_sd():
+    runner = CliRunner()
+    out = runner.invoke(cli, ["size", "survival", "--hr", "0.7", "--power", "0.8",
+                              "--control-median", "12", "--accrual", "24", "--follow-up", "12",
+                              "--dropout-rate", "0.1", "--dropout-time", "12"]).output
+    assert "exponential dropout (as rpact): 0.1 lost by month 12 in each arm" in out
+    out = runner.invoke(cli, ["size", "means", "--diff", "3", "--sd", "10", "--power", "0.9",
+                              "--follow-ups", "2", "--follow-up-corr", "0.5"]).output
+    head = out.split("result")[0]
+    for line in ("difference in means 3", "outcome SD 10", "standardised difference d 0.3",
+                 "correlation between repeated measurements 0.5"):
+        assert line in head, out
+
+
+@pytest.mark.parametrize("args", [["size", "means", "--d", "0.3", "--power", "0.9"],
+                                  ["mediation", "--a", "0.3", "--b", "0.3", "--n", "400"]])
+def test_a_plot_written_is_announced(tmp_path, args):
+    path = tmp_path / "curve.svg"
+    proc = subprocess.run([sys.executable, "-m", "trialplan", *args, "--plot", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and path.exists()
+    assert f"wrote {path}" in proc.stderr

@@ -136,3 +136,55 @@ def test_cluster_baseline_corr_points_to_autocorrelations():
         del d["assumptions"]["staffing"]
     with pytest.raises(TrialFileError, match="cluster_autocorr"):
         _trial(edit)
+
+
+def _count_primary(d, clustering=None):
+    """The example with its primary outcome counted: admissions over the 12 months."""
+    out = _outcome(d, "readmission")
+    out.update(type="count", label="Psychiatric admissions within 12 months of discharge")
+    d["assumptions"]["primary"] = {"rate": 0.05, "rate_ratio": 0.7, "dispersion": 0.8,
+                                   "exposure": 12, "mcid": 0.8}
+    d["assumptions"]["clustering"] = clustering or {"kind": "none"}
+    d["assumptions"].pop("staffing")
+    d["assumptions"].pop("sensitivity")
+
+
+def test_count_primary_is_sized_by_the_rate_ratio():
+    plan = _plan(_count_primary)
+    r = plan["primary"]["result"]
+    # 0.05 admissions a month over 12 months, rate ratio 0.7, negative binomial k = 0.8,
+    # two-sided 5%, 90% power, both tails counted; R:
+    #   V <- (1/0.6 + 0.8) + (1/0.42 + 0.8); z <- qnorm(0.975)
+    #   pw <- function(n) pnorm(-log(0.7)/sqrt(V/n) - z) + pnorm(log(0.7)/sqrt(V/n) - z)
+    #   uniroot(function(n) pw(n) - 0.9, c(10, 2000), tol=1e-12)$root  -> 466.461987839
+    assert r["n_exact"] == pytest.approx(466.461987839, rel=1e-8)
+    assert r["n_analysed_per_arm"] == {"control": 467, "intervention": 467}
+    # the primary's own attrition (0.05) divides the analysed n once, at the end
+    assert plan["final"]["n_to_recruit"] == 2 * math.ceil(467 / 0.95)
+    assert plan["primary"]["command"].startswith("trialplan size rates --rate 0.05 --rr 0.7 "
+                                                 "--dispersion 0.8 --exposure 12")
+    # the sensitivity analysis varies the rate ratio around the assumed one
+    ratios = plan["sensitivity"]["ranges"]["rate_ratio"]
+    assert 0.7 in ratios and min(ratios) < 0.7 < max(ratios)
+    n_by_ratio = [row["n_to_recruit"] for row in plan["sensitivity"]["one_way"]
+                  if row["parameter"] == "rate_ratio"]
+    assert n_by_ratio == sorted(n_by_ratio)  # a ratio nearer 1 needs more participants
+
+
+def test_count_primary_with_partial_nesting_matches_the_size_command():
+    from trialplan.stats import rates
+
+    clustering = {"kind": "partial", "icc": 0.03, "cluster_size": 9}
+    plan = _plan(lambda d: _count_primary(d, clustering))
+    by_hand = rates(rate=0.05, rr=0.7, dispersion=0.8, exposure=12, power=0.9,
+                    clustering="partial", icc=0.03, cluster_size=9, attrition=0.05)
+    assert plan["final"]["n_to_recruit"] == by_hand.n_total
+
+
+def test_count_primary_without_its_rates_is_a_file_error():
+    def edit(d):
+        _count_primary(d)
+        del d["assumptions"]["primary"]["rate_ratio"]
+
+    with pytest.raises(TrialFileError, match="rate and rate_ratio"):
+        _plan(edit)

@@ -206,3 +206,37 @@ def test_documents_carry_estimands_harms_and_the_gamble_items(trial):
                    "instrumental variables", "sampled purposively", "before the trial outcomes "
                    "are known", "Contamination is recorded", "for peer workers"):
         assert phrase in process, phrase
+
+
+@pytest.mark.parametrize("guideline", ["spirit-2025", "tidier"])
+def test_checklist_points_at_headings_of_the_protocol(trial, guideline):
+    # Each item names the section of the drafted protocol that carries it: that heading
+    # must exist, word for word, in the document the user opens.
+    import re
+
+    text, _ = markdown_for(trial, "protocol", with_figures=False)
+    headings = {re.sub(r"^#+\s*", "", line).strip() for line in text.splitlines()
+                if line.startswith("#")}
+    items = checklist(trial, guideline)
+    assert items
+    for item in items:
+        section = re.fullmatch(r"protocol, section '([^']+)'(, .*)?", item["where"])
+        assert section, item
+        assert section.group(1) in headings, item
+
+
+def test_a_count_primary_outcome_is_written_up_by_its_rate_ratio():
+    import yaml
+
+    data = yaml.safe_load(example_text())
+    out = next(o for o in data["change_model"]["outcomes"] if o["id"] == "readmission")
+    out.update(type="count", label="Psychiatric admissions within 12 months of discharge")
+    data["assumptions"]["primary"] = {"rate": 0.05, "rate_ratio": 0.7, "dispersion": 0.8,
+                                      "exposure": 12}
+    data["assumptions"].pop("sensitivity")
+    trial = load_trial_text(yaml.safe_dump(data, sort_keys=False), "count.yaml")
+    text, _ = markdown_for(trial, "protocol", with_figures=False)
+    assert ("We assume 0.05 events per unit of exposure in the control arm") in text
+    assert ("12 units of exposure per participant and a negative binomial distribution with "
+            "dispersion 0.8, to detect a rate ratio of 0.7") in text
+    assert "| Rate ratio | 0.7 |" in text  # the sensitivity table names the parameter

@@ -446,7 +446,7 @@ def test_other_designs_script_agrees_and_models_fit(variant, tmp_path):
     expected = {"continuous, partial": "lmm-heteroscedastic", "binary, unclustered": "logit",
                 "continuous, unclustered": "ols", "continuous, cluster randomised": "lmm-cluster",
                 "continuous, few clusters": "cluster-level",
-                "binary, caseload from staffing": "gee"}
+                "binary, caseload from staffing": "glmm"}
     assert spec.primary.model == expected[variant]
     data, rng = dummy_dataset(spec, 7)
     mine = an.analyse(spec, data, rng)

@@ -184,12 +184,17 @@ CASES = [
                    "cluster_size": 9}, "p2"),
     (survival, {"hr": 0.75}, "hr"),
     (survival, {"hr": 0.75, "method": "freedman"}, "hr"),
+    (rates, {"rate": 1.5, "rr": 0.8}, "rr"),
+    (rates, {"rate": 1.5, "rr": 0.8, "dispersion": 0.8, "exposure": 12}, "rr"),
+    (rates, {"rate": 1.5, "rr": 0.8, "dispersion": 0.8, "method": "ftotal"}, "rr"),
+    (rates, {"rate": 0.5, "rr": 0.7, "dispersion": 0.5, "clustering": "partial", "icc": 0.03,
+             "cluster_size": 9}, "rr"),
 ]
 
 
 def _effect_value(result, key):
     return {"d": result.effect.get("d"), "p2": result.effect.get("p_intervention"),
-            "hr": result.effect.get("hazard_ratio")}[key]
+            "hr": result.effect.get("hazard_ratio"), "rr": result.effect.get("rate_ratio")}[key]
 
 
 @pytest.mark.parametrize("fn, kwargs, effect_key", CASES)
@@ -255,7 +260,7 @@ def test_grid_is_one_vectorised_call_matching_scalar_calls():
          "icc must be in [0, 1)"),
         ({"d": 0.5, "power": 0.8, "attrition": 1.0}, "attrition must be in [0, 1)"),
         ({"d": 0.0, "power": 0.8}, "d must be non-zero"),
-        ({"d": 0.5, "power": 0.8, "n": 30}, "all 3 were given"),
+        ({"d": 0.5, "power": 0.8, "n": 30}, "n, power and d were all given"),
         ({"d": 0.5}, "n and power were both left out"),
         ({"d": -0.5, "power": 0.8, "sided": "one", "alternative": "greater"}, "other way"),
         ({"d": 0.5, "power": 0.8, "sided": "one"}, "needs its direction"),
@@ -347,3 +352,12 @@ def test_solver_returns_its_last_evaluation_so_no_power_is_computed_twice():
     r = means(n=50, power=0.8)
     assert r.power == pytest.approx(0.8, abs=1e-9)
     assert r.effect["d"] == pytest.approx(0.565882243755, abs=1e-10)
+
+
+def test_survival_grid_over_the_event_probability_inputs_broadcasts():
+    # power down one axis, the control median along another: each cell as if alone
+    grid = survival(hr=0.7, power=np.array([0.8, 0.9])[:, None],
+                    control_median=np.array([6.0, 12.0]), accrual=12, follow_up=6)
+    cells = [[survival(hr=0.7, power=p, control_median=m, accrual=12, follow_up=6).n_total
+              for m in (6.0, 12.0)] for p in (0.8, 0.9)]
+    assert grid.n_total.tolist() == cells

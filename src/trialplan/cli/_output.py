@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from trialplan.fileio import write_output  # noqa: F401  (re-exported for commands)
+from trialplan.numfmt import sig as _num
 
 # Significant digits of computed numbers in JSON output: enough for any planning use, and
 # free of binary noise (0.29, not 0.29000000000000004).  Inputs are echoed as given.
@@ -41,16 +42,6 @@ def emit_json(data) -> None:
     click.echo(json_text(data), nl=False)
 
 
-def _num(x, digits=4) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x):,}"
-    return f"{x:.{digits}g}"
-
-
 _EFFECT_LABELS = {
     "d": "standardised difference d",
     "p_control": "control rate",
@@ -71,6 +62,9 @@ _DESIGN_INPUTS = (
     ("baseline_corr", "baseline-outcome correlation"),
     ("baselines", "baseline measurements"),
     ("follow_ups", "follow-up measurements (analysed as their mean)"),
+    ("follow_up_corr", "correlation between repeated measurements"),
+    ("cluster_autocorr", "cluster autocorrelation (baseline and follow-up cluster means)"),
+    ("individual_autocorr", "individual autocorrelation (cohort design)"),
     ("method", "method"),
     ("continuity", "Fleiss continuity correction"),
     ("event_prob", "probability of an event during the trial"),
@@ -84,11 +78,17 @@ _DESIGN_INPUTS = (
 _GIVEN_WHEN_EFFECT_SOLVED = {"p_control", "rate_control"}
 
 
-def describe_size(r) -> str:
-    """A readable account of a :class:`trialplan.stats.SizeResult`: every input it used echoed."""
+def describe_size(r, given=None) -> str:
+    """A readable account of a :class:`trialplan.stats.SizeResult`: every input it used echoed.
+
+    ``given`` holds inputs the command line converted before the call (``--diff`` and
+    ``--sd`` become d), echoed as the user gave them, by label.
+    """
     inp = r.inputs
     lines = [f"{r.design}: {r.method}", f"solved for: {r.solved_for}", ""]
     lines.append("assumptions")
+    for label, value in (given or {}).items():
+        lines.append(f"  {label} {_num(value)}")
     sided = "two-sided" if inp["sided"] == "two" else f"one-sided ({inp['alternative']})"
     alpha_line = f"  alpha {_num(inp['alpha'])} {sided}"
     if inp.get("co_primary", 1) > 1:
@@ -119,6 +119,9 @@ def describe_size(r) -> str:
                 lines.append(f"  {label}")
             continue
         lines.append(f"  {label} {value if isinstance(value, str) else _num(value)}")
+    if inp.get("dropout_rate") is not None:
+        lines.append(f"  exponential dropout (as rpact): {_num(inp['dropout_rate'])} lost by "
+                     f"month {_num(inp['dropout_time'])} in each arm")
     if inp["clustering"] != "none":
         what = "cluster randomised" if inp["clustering"] == "cluster" else (
             "partially nested (peer workers in the intervention arm)")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
+from trialplan.choices import ANALYTIC_TESTS, B_LEVELS, CONTROL_VARIANCES, MEDIATION_TESTS
 from trialplan.cli._errors import flag_names
 from trialplan.cli._output import emit_json
-from trialplan.stats.mediation import TESTS  # the one list of tests
+from trialplan.numfmt import sig as _fmt
+from trialplan.stats.cluster_mediation import DESIGNS as CLUSTER_DESIGNS
+from trialplan.stats.mediation import ICC_Y_TYPES
 
 
 @click.command("mediation")
@@ -19,7 +22,7 @@ from trialplan.stats.mediation import TESTS  # the one list of tests
 @click.option("--n", type=int, help="Total participants analysed. Leave out to solve for n.")
 @click.option("--power", type=float, help="Target power. Leave out to compute power.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Two-sided alpha.")
-@click.option("--test", type=click.Choice(list(TESTS)), default="joint", show_default=True,
+@click.option("--test", type=click.Choice(MEDIATION_TESTS), default="joint", show_default=True,
               help="Test of the indirect effect.")
 @click.option("--simulate", is_flag=True, help="Simulate the joint test instead of its "
               "analytic approximation (mc and bootstrap tests always simulate).")
@@ -49,18 +52,18 @@ from trialplan.stats.mediation import TESTS  # the one list of tests
 @click.option("--icc-m", type=float, help="ICC of M by peer worker (intervention arm).")
 @click.option("--icc-y", type=float, help="ICC of Y by peer worker (intervention arm); by "
               "default conditional on M (the ICC of Y's residual given M), see --icc-y-type.")
-@click.option("--icc-y-type", type=click.Choice(["conditional", "unconditional"]),
+@click.option("--icc-y-type", type=click.Choice(ICC_Y_TYPES),
               default="conditional", show_default=True,
               help="conditional: --icc-y is the ICC of Y given M; unconditional: Y's ICC before "
               "M is accounted for, M's share derived from b (PowerUpR's default).")
 @click.option("--cluster-size", type=float, help="Peer-worker caseload analysed (partial "
               "nesting).")
-@click.option("--control-variance", type=click.Choice(["within", "total"]), default="within",
+@click.option("--control-variance", type=click.Choice(CONTROL_VARIANCES), default="within",
               show_default=True,
               help="Partial nesting: the control arm's variance is the within-caseload variance "
               "(PowerUpR) or the intervention arm's total variance; a and b are in control-arm "
               "SD units.")
-@click.option("--b-level", type=click.Choice(["caseload", "individual"]), default="caseload",
+@click.option("--b-level", type=click.Choice(B_LEVELS), default="caseload",
               show_default=True, help="Partial nesting: estimate b between caseloads (Kelcey et "
               "al. 2020) or within caseloads and controls.")
 @click.option("--outcome", type=click.Choice(["continuous", "binary"]), default="continuous",
@@ -68,7 +71,7 @@ from trialplan.stats.mediation import TESTS  # the one list of tests
 @click.option("--base-rate", type=float, help="Binary outcome: rate in the control arm.")
 @click.option("--outcome-rate", type=float, help="Binary outcome: overall rate at the planned "
               "effect, for the b path's variance (default --base-rate).")
-@click.option("--cluster-design", type=click.Choice(["2-1-1", "2-2-1"]),
+@click.option("--cluster-design", type=click.Choice(CLUSTER_DESIGNS),
               help="Cluster-randomised trial: process variable on individuals (2-1-1) or on the "
               "cluster (2-2-1); give --clusters or --power, --cluster-size, --icc-y (and --icc-m "
               "for 2-1-1).")
@@ -145,6 +148,7 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
             tests += [t for t in ("joint", "sobel", "aroian") if t != result.test]
         args = {k: val for k, val in kwargs.items() if k != "progress"}
         mediation_curve(mediation, args, result, plot, tests=tests, force=force)
+        click.echo(f"wrote {plot}", err=True)
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -219,8 +223,6 @@ def describe_cluster(r) -> str:
     return "\n".join(lines)
 
 
-COMPARED = ("joint", "sobel", "aroian", "vsm")
-
 
 def _progress(quiet):
     from trialplan.cli._progress import Progress
@@ -233,7 +235,7 @@ def _compare(mediation, kwargs) -> list[dict]:
     from trialplan.errors import TrialplanError
 
     rows = []
-    for test in COMPARED:
+    for test in ANALYTIC_TESTS:
         args = {**kwargs, "test": test, "simulate": False, "progress": None}
         try:
             r = mediation(**args)
@@ -359,14 +361,6 @@ def describe_multi(r) -> str:
         lines += ["", "notes"] + [f"  - {n}" for n in r.notes]
     lines += ["", f"reference: {r.reference}"]
     return "\n".join(lines)
-
-
-def _fmt(x, digits=4):
-    if x is None:
-        return "-"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return f"{x:.{digits}g}"
 
 
 def describe(r) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from trialplan.numfmt import count as _n
+
 
 @click.command("plan")
 @click.argument("trial_file", type=click.Path(dir_okay=False))
@@ -50,10 +52,6 @@ def plan_cmd(trial_file, as_json, output, figures, force):
         click.echo(summary(plan))
     for path in written:
         click.echo(f"wrote {path}", err=True)
-
-
-def _n(x) -> str:
-    return "-" if x is None else f"{x:,}"
 
 
 def _assurance_lines(asr) -> list[str]:

@@ -33,12 +33,15 @@ def protocol_cmd(trial_file, output, document, template_dir, reference_doc, pape
       trialplan protocol trial.yaml -o protocol.docx
       trialplan protocol trial.yaml -o sap.md --document sap
     """
+    from trialplan.cli._errors import flag_names
     from trialplan.model.checks import load_trial
     from trialplan.render.drafts import write_draft
 
     trial = load_trial(trial_file)
-    for path in write_draft(trial, output, document=document, template_dir=template_dir,
-                            reference_doc=reference_doc, force=force, paper=paper, csl=csl):
+    with flag_names():
+        written = write_draft(trial, output, document=document, template_dir=template_dir,
+                              reference_doc=reference_doc, force=force, paper=paper, csl=csl)
+    for path in written:
         click.echo(f"wrote {path}", err=True)
 
 

@@ -88,6 +88,12 @@ def summary(result: dict) -> str:
                 lines.append(f"  {r['estimand']:{w}s} {r['kind']:12s} {sim:>15s} "
                              f"{_num(r['analytic']):>8s} {bias:>15s} {cov:>15s} {ratio:>8s} "
                              f"{r['non_converged']:>6d}{mark}")
+        for r in scen.get("estimands", []):
+            if r.get("fallback") is not None:
+                lines += _wrapped(f"{r['estimand']} ({r['kind']}): the SAP's fallback (GEE, the "
+                                  "mixed model not converging or estimating a zero "
+                                  f"random-intercept variance) was the analysis in "
+                                  f"{r['fallback']} of {r['replicates']} replicates")
         for item in scen.get("not_simulated", []):
             lines += _wrapped(f"{item['mechanism']}: not simulated ({item['reason']})")
         for note in scen.get("notes", []):

@@ -11,6 +11,15 @@ import math
 
 import click
 
+from trialplan.choices import (
+    ALTERNATIVES,
+    CLUSTERINGS,
+    CONTROL_VARIANCES,
+    PROPORTION_METHODS,
+    RATE_METHODS,
+    SIDES,
+    SURVIVAL_METHODS,
+)
 from trialplan.cli._output import emit_json
 
 MAX_CELLS = 1_000_000
@@ -90,15 +99,15 @@ def _common_options(f):
         click.option("--power", type=NUM, help="Target power. Leave out to compute power."),
         click.option("--alpha", type=NUM, default="0.05", show_default=True,
                      help="Significance level (before any co-primary correction)."),
-        click.option("--sided", type=one(click.Choice(["two", "one"])), default="two",
+        click.option("--sided", type=one(click.Choice(SIDES)), default="two",
                      show_default=True, help="Two-sided test (both tails counted, as R pwr) "
                      "or one-sided (give --alternative)."),
-        click.option("--alternative", type=one(click.Choice(["greater", "less"])),
+        click.option("--alternative", type=one(click.Choice(ALTERNATIVES)),
                      help="Direction (intervention vs control): required for one-sided tests; "
                      "the side searched for a detectable effect."),
         click.option("--ratio", type=NUM, default="1", show_default=True,
                      help="Allocation ratio intervention : control."),
-        click.option("--clustering", type=one(click.Choice(["none", "cluster", "partial"])),
+        click.option("--clustering", type=one(click.Choice(CLUSTERINGS)),
                      default="none", show_default=True,
                      help="cluster: cluster randomised; partial: intervention arm clustered by "
                      "peer worker."),
@@ -159,7 +168,7 @@ def _blocks(fn, axes, fixed, kwargs, cells):
         yield fn(**cell_args, **fixed, **kwargs)
 
 
-def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
+def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None, given=None):
     from trialplan.cli._errors import flag_names
 
     common = {k: kwargs.pop(k) for k in list(kwargs) if k in _GRID_KEYS + design_keys}
@@ -180,12 +189,16 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
         from trialplan.render.plots import power_curve
 
         power_curve(fn, {**fixed, **kwargs}, result, plot, force=force)
+        click.echo(f"wrote {plot}", err=True)
     if as_json:
-        emit_json(result.to_dict())
+        data = result.to_dict()
+        data["inputs"].update({key: value for key, (_, value) in (given or {}).items()})
+        emit_json(data)
     else:
         from trialplan.cli._output import describe_size
 
-        click.echo(describe_size(result))
+        click.echo(describe_size(result, {label: value for label, value in
+                                          (given or {}).values()}))
 
 
 @size.command()
@@ -201,7 +214,7 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None):
               "1 needs --follow-up-corr.")
 @click.option("--follow-up-corr", type=NUM,
               help="Correlation between repeated measurements (follow-ups, or baselines).")
-@click.option("--control-variance", type=one(click.Choice(["within", "total"])), default="within",
+@click.option("--control-variance", type=one(click.Choice(CONTROL_VARIANCES)), default="within",
               show_default=True,
               help="Partial nesting: the control arm's variance is the within-caseload variance "
               "(peer workers add variance; PowerUpR) or the intervention arm's total variance. "
@@ -226,9 +239,12 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
             raise click.BadParameter("must be positive", param_hint="--sd")
         d = tuple(a / b for a in diff for b in sd) if len(diff) * len(sd) > 1 else (
             diff[0] / sd[0],)
+    # A single --diff and --sd are echoed as given beside the d they make.
+    given = ({"diff": ("difference in means", diff[0]), "sd": ("outcome SD", sd[0])}
+             if diff is not None and len(diff) * len(sd) == 1 else None)
     kwargs["d"] = d
     _run(fn, kwargs, ("d", "baseline_corr", "follow_up_corr", "cluster_autocorr",
-                      "individual_autocorr"), as_json, plot, force)
+                      "individual_autocorr"), as_json, plot, force, given=given)
 
 
 @size.command()
@@ -237,7 +253,7 @@ def means(d, diff, sd, as_json, plot, force, **kwargs):
 @click.option("--rr", type=NUM, help="Risk ratio, intervention / control (with --control).")
 @click.option("--or", "odds_ratio", type=NUM, help="Odds ratio, intervention / control.")
 @click.option("--rd", type=NUM, help="Risk difference, intervention - control.")
-@click.option("--method", type=one(click.Choice(["pooled", "arcsine"])), default="pooled",
+@click.option("--method", type=one(click.Choice(PROPORTION_METHODS)), default="pooled",
               show_default=True, help="pooled: pooled variance under H0 (R power.prop.test, "
               "rpact); arcsine: Cohen's h (R pwr.2p.test).")
 @click.option("--continuity", is_flag=True, help="Fleiss continuity correction.")
@@ -259,7 +275,7 @@ def proportions(as_json, plot, force, **kwargs):
               help="Negative binomial dispersion k (variance mu + k mu^2); 0 is Poisson.")
 @click.option("--exposure", type=NUM, default="1", show_default=True,
               help="Exposure per participant, in the units of --rate.")
-@click.option("--method", type=one(click.Choice(["alt", "ftotal"])), default="alt",
+@click.option("--method", type=one(click.Choice(RATE_METHODS)), default="alt",
               show_default=True, help="Null variance: that of H1 (Wald) or the pooled rate.")
 @_common_options
 def rates(as_json, plot, force, **kwargs):
@@ -275,7 +291,7 @@ def rates(as_json, plot, force, **kwargs):
 @click.option("--hr", type=NUM, help="Hazard ratio, intervention / control.")
 @click.option("--events", "n_events", type=NUM,
               help="Total events (instead of --n) to compute power or the detectable HR.")
-@click.option("--method", type=one(click.Choice(["schoenfeld", "freedman"])), default="schoenfeld",
+@click.option("--method", type=one(click.Choice(SURVIVAL_METHODS)), default="schoenfeld",
               show_default=True, help="Events formula: Schoenfeld (1983) or Freedman (1982).")
 @click.option("--event-prob", type=NUM, help="Probability of an event during the trial.")
 @click.option("--control-median", type=NUM, help="Control-arm median time to event (months).")

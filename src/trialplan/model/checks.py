@@ -21,6 +21,13 @@ from trialplan.model.loader import Located, Problem, load, load_file
 from trialplan.model.priors import extract_priors
 
 SECONDS_PER_ITEM = 15  # burden estimate when an instrument's minutes are unknown
+# Fields of assumptions.primary that only one type of primary outcome uses.
+_PRIMARY_FIELD_TYPE = {
+    "control_rate": "binary", "intervention_rate": "binary",
+    "d": "continuous", "difference": "continuous", "sd": "continuous",
+    "hazard_ratio": "time-to-event", "event_prob": "time-to-event",
+    "rate": "count", "rate_ratio": "count", "dispersion": "count", "exposure": "count",
+}
 
 
 @lru_cache(maxsize=1)
@@ -194,12 +201,50 @@ def check_located(located: Located) -> TrialPlan:
     try:
         model = TrialFile.model_validate(data)
     except ValidationError as exc:
-        seen = {(p.line, p.field) for p in problems}
+        seen = {(p.line, p.field) for p in problems}  # non-finite and prior problems
         problems += [p for p in _pydantic_problems(exc, located) if (p.line, p.field) not in seen]
-        raise TrialFileError(problems) from None
+        problems += _references_despite(data, exc, located)
+        raise TrialFileError(_sorted_unique(problems)) from None
     if problems:
-        raise TrialFileError(problems)
+        raise TrialFileError(_sorted_unique(problems))
     return dataclasses.replace(_semantic(model, located), priors=priors)
+
+
+def _references_despite(data, exc, located: Located) -> list[Problem]:
+    """The reference checks' errors in a file that fails the schema, so one run lists both.
+
+    The failing values are set aside (:mod:`trialplan.model.repair`); findings that only
+    follow from a value set aside are left out, as the schema error already reports it.
+    """
+    from trialplan.model.repair import RemappedLocated, set_aside
+    from trialplan.model.schema import TrialFile
+
+    aside = set_aside(data, TrialFile.model_validate, exc)
+    if aside is None:
+        return []
+    try:
+        _semantic(aside.model, RemappedLocated(located, aside))
+    except TrialFileError as found:
+        lost = tuple(phrase for section in aside.unnamed for phrase in _LOOKUPS.get(section, ()))
+        return [p for p in found.problems if not aside.concerns_removed(p.field, p.message)
+                and not any(phrase in p.message for phrase in lost)]
+    return []
+
+
+# How the reference checks word a failed lookup into each section: when a section lost an
+# item whose id could not be read, a reference into it may be to that item, so these
+# findings are left out until the schema errors are fixed.
+_LOOKUPS = {
+    "timepoints": ("is not in `timepoints`", "is not measured at", "time point"),
+    "measures": ("unknown measure",),
+    "change_model": ("unknown id", "is not one of the", "has no route", "has no measured",
+                     "no outcome has role"),
+}
+
+
+def _sorted_unique(problems) -> list[Problem]:
+    """Problems in file order (file-level ones first), each reported once."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.field))
 
 
 def _semantic(model, located: Located) -> TrialPlan:
@@ -401,7 +446,7 @@ def _semantic(model, located: Located) -> TrialPlan:
                           "events such as death or non-adherence are handled", "warning"))
 
     if errors:
-        raise TrialFileError(errors)
+        raise TrialFileError(_sorted_unique(errors))
     warnings += _warnings(model, located, used, months, primaries)
     return TrialPlan(model=model, measures=used, warnings=tuple(warnings), source=located.name,
                      located=located, text_hash=getattr(located, 'sha256', None))
@@ -485,10 +530,10 @@ def _warnings(model, located, used, months, primaries) -> list[Problem]:
     primary = model.change_model.outcomes[primaries[0]]
     p = a.primary
     need = {"binary": ("control_rate", "intervention_rate"), "continuous": ("d",),
-            "time-to-event": ("hazard_ratio",), "count": ()}[primary.type]
+            "time-to-event": ("hazard_ratio",), "count": ("rate", "rate_ratio")}[primary.type]
     if p is None:
         out.append(P(("assumptions",), "assumptions.primary is missing: the effect on the "
-                     f"primary outcome ({', '.join(need) or 'rate ratio'}) is needed for the "
+                     f"primary outcome ({', '.join(need)}) is needed for the "
                      "sample size", "warning"))
     elif primary.type == "continuous" and p.d is None and (p.difference is None or p.sd is None):
         out.append(P(("assumptions", "primary"), "give d, or difference and sd, for the "
@@ -498,6 +543,13 @@ def _warnings(model, located, used, months, primaries) -> list[Problem]:
             if getattr(p, field) is None:
                 out.append(P(("assumptions", "primary"), f"assumptions.primary.{field} is "
                              f"missing for the {primary.type} primary outcome", "warning"))
+    if p is not None:
+        for field in sorted(p.model_fields_set):
+            owner = _PRIMARY_FIELD_TYPE.get(field)
+            if owner is not None and owner != primary.type:
+                out.append(P(("assumptions", "primary", field), f"{field} applies to a {owner} "
+                             f"primary outcome; the {primary.type} primary outcome "
+                             f"{primary.id!r} does not use it", "warning"))
     cm = model.change_model
     burden: dict = {t: [0, 0.0, False] for t in months}
     for section in ("process_variables", "outcomes"):

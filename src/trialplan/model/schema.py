@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from trialplan.choices import B_LEVELS, CLUSTERINGS, CONTROL_VARIANCES, TRIAL_FILE_TESTS
+
 SCHEMA_VERSION = "trialplan/1"
 
 # Bounds on the lists whose length sets how much the plan computes (each path is a mediation
@@ -179,7 +181,7 @@ class Measure(_Model):
 class Clustering(_Model):
     """Clustering of outcomes: by cluster (cluster randomised) or by peer worker (partial)."""
 
-    kind: Literal["none", "cluster", "partial"] = "none"
+    kind: Literal[CLUSTERINGS] = "none"
     icc: float | None = Field(None, ge=0, lt=1)
     cluster_size: float | None = Field(
         None, ge=1, description="Mean participants allocated per cluster, or per peer worker "
@@ -187,7 +189,7 @@ class Clustering(_Model):
         "Leave out with partial nesting and assumptions.staffing to derive it.")
     cluster_cv: float | None = Field(None, ge=0, description="Coefficient of variation of "
                                      "cluster size (Eldridge, Ashby & Kerry 2006).")
-    control_variance: Literal["within", "total"] = Field(
+    control_variance: Literal[CONTROL_VARIANCES] = Field(
         "within", description="Partial nesting: the control arm's variance is the within-"
         "caseload variance (peer workers add variance; PowerUpR, Kelcey et al.) or the "
         "intervention arm's total variance. Effects are on the control arm's SD.")
@@ -227,6 +229,14 @@ class PrimaryAssumptions(_Model):
     d: float | None = Field(None, description="Continuous: standardised difference.")
     hazard_ratio: float | None = Field(None, gt=0)
     event_prob: Probability | None = None
+    rate: float | None = Field(None, gt=0, description="Count outcome: the control arm's event "
+                               "rate per unit of exposure (e.g. crises per month).")
+    rate_ratio: float | None = Field(None, gt=0, description="Count outcome: rate ratio, "
+                                     "intervention / control.")
+    dispersion: float = Field(0.0, ge=0, description="Count outcome: negative binomial "
+                              "dispersion k (variance mu + k mu^2); 0 is Poisson.")
+    exposure: float = Field(1.0, gt=0, description="Count outcome: exposure per participant, "
+                            "in the units of rate (e.g. 12 for a monthly rate over a year).")
     baseline_corr: float | None = Field(None, gt=-1, lt=1)
     baselines: int | None = Field(None, ge=0, le=20, description="Baseline measurements "
                                   "(default 1 with baseline_corr, else 0).")
@@ -238,7 +248,8 @@ class PrimaryAssumptions(_Model):
     co_primary: int = Field(1, ge=1, le=20)
     mcid: float | None = Field(
         None, description="Minimal clinically important difference on the effect's scale "
-        "(rate difference, mean difference, or hazard ratio); the plan gives the power at it.")
+        "(rate difference, mean difference, hazard ratio or rate ratio); the plan gives the "
+        "power at it.")
 
 
 class PathAssumption(_Model):
@@ -379,6 +390,7 @@ class Sensitivity(_Model):
     intervention_rate: list[Probability] | None = _Values
     d: list[float] | None = _Values
     hazard_ratio: list[Annotated[float, Field(gt=0)]] | None = _Values
+    rate_ratio: list[Annotated[float, Field(gt=0)]] | None = _Values
     cluster_size: list[Annotated[float, Field(ge=1)]] | None = _Values
 
 
@@ -407,12 +419,12 @@ class Assumptions(_Model):
         None, description="Target power for each mechanism's indirect effect.")
     mechanisms_drive_n: bool = Field(
         False, description="If true, the sample size must also power every mechanism.")
-    mediation_test: Literal["joint", "sobel", "aroian", "vsm", "mc", "bootstrap"] = Field(
+    mediation_test: Literal[TRIAL_FILE_TESTS] = Field(
         "joint", description="Test of each mechanism's indirect effect.")
     mediator_correlation: float = Field(
         0.0, gt=-1, lt=1, description="Residual correlation between the process variables of "
         "one mechanism, analysed together as parallel mediators.")
-    mediation_b_level: Literal["caseload", "individual"] = Field(
+    mediation_b_level: Literal[B_LEVELS] = Field(
         "caseload", description="Partial nesting: estimate b between peer workers' caseloads "
         "(Kelcey et al. 2020) or within caseloads and the control arm.")
     seed: int = Field(20261126, ge=0, description="Seed for simulated mediation tests.")

@@ -39,6 +39,8 @@ def effect_direction(trial) -> str:
         signed = p.intervention_rate - p.control_rate
     elif out_type == "continuous":
         signed = p.d if p.d is not None else p.difference
+    elif out_type == "count":
+        signed = math.log(p.rate_ratio)
     else:
         signed = math.log(p.hazard_ratio)
     return "greater" if signed > 0 else "less"
@@ -66,11 +68,13 @@ def _design_n(trial, kwargs, n_control):
     total number of events, participants analysed x P(event).
     """
     if "hr" not in kwargs:
-        return n_control if isinstance(n_control, np.ndarray) else float(n_control)
+        # A derived n (pilot n x retention, ...) to 12 significant digits, so the quoted
+        # command reads 265.506, not 265.50600000000003.
+        return n_control if isinstance(n_control, np.ndarray) else float(f"{n_control:.12g}")
     ratio = trial.model.trial.allocation_ratio
     return np.asarray(n_control) * (1.0 + ratio) * np.asarray(kwargs["event_prob"]) if (
         isinstance(n_control, np.ndarray) or isinstance(kwargs["event_prob"], np.ndarray)
-    ) else float(n_control) * (1.0 + ratio) * float(kwargs["event_prob"])
+    ) else float(f"{float(n_control) * (1.0 + ratio) * float(kwargs['event_prob']):.12g}")
 
 
 def power_at(trial, n_control: float, overrides=None) -> dict:
@@ -160,6 +164,8 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
         args["d"] = effect
         if _P + "baseline_corr" in drawn:
             args["baseline_corr"] = drawn[_P + "baseline_corr"]
+    elif out_type == "count":
+        effect = np.broadcast_to(np.log(float(args["rr"])), (size,))
     else:
         hr = np.broadcast_to(np.asarray(drawn.get(_P + "hazard_ratio", p.hazard_ratio),
                                         dtype=float), (size,))
@@ -204,12 +210,15 @@ def _mcid(trial, primary: dict) -> dict | None:
                     "power": None, "error": "needs the outcome's SD (assumptions.primary.sd)"}
         overrides, scale = {"d": sign * mcid / sd}, "mean difference"
         assumed = abs(p.difference) if p.difference is not None else abs(p.d) * sd
+    elif out.type == "count":
+        overrides, scale, assumed = {"rate_ratio": mcid}, "rate ratio", p.rate_ratio
     else:
         overrides, scale, assumed = {"hazard_ratio": mcid}, "hazard ratio", p.hazard_ratio
+    ratio_scale = out.type in ("time-to-event", "count")
     at = power_at(trial, n_c, overrides)
     return {"value": mcid, "scale": scale, "source": source, "assumed_effect": assumed,
-            "assumed_exceeds_mcid": (assumed > mcid if out.type != "time-to-event"
-                                     else abs(math.log(assumed)) > abs(math.log(mcid))),
+            "assumed_exceeds_mcid": (abs(math.log(assumed)) > abs(math.log(mcid)) if ratio_scale
+                                     else assumed > mcid),
             **at}
 
 
@@ -284,9 +293,10 @@ def _mechanism_batches(function: str, kw: dict, size: dict, drawn: dict):
     arrays); anything else (cluster-randomised mechanisms, simulated tests) is
     called once per draw.
     """
-    from trialplan.stats.mediation import ANALYTIC, power_over
+    from trialplan.choices import ANALYTIC_TESTS
+    from trialplan.stats.mediation import power_over
 
-    if function == "mediation" and kw.get("test", "joint") in ANALYTIC and not kw.get(
+    if function == "mediation" and kw.get("test", "joint") in ANALYTIC_TESTS and not kw.get(
             "simulate") and kw.get("scale", "residual") == "residual":
         try:
             centre = Call.of(function, **kw, **size).run()

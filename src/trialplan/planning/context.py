@@ -11,6 +11,8 @@ is ``None`` and the template writes a marked placeholder.
 from __future__ import annotations
 
 from trialplan import __version__
+from trialplan.numfmt import count as _n
+from trialplan.numfmt import percent as _pct
 from trialplan.planning.analysis import analysis_specs, cace_spec, mentions_time, short_label
 from trialplan.planning.mediation_text import mediation_paragraphs
 from trialplan.planning.uncertainty_context import uncertainty_context
@@ -61,17 +63,9 @@ TIDIER = [
 SENSITIVITY_LABELS = {
     "icc": "Intraclass correlation", "attrition": "Loss to follow-up",
     "control_rate": "Control-arm event rate", "intervention_rate": "Intervention-arm event rate",
-    "d": "Standardised difference", "hazard_ratio": "Hazard ratio",
+    "d": "Standardised difference", "hazard_ratio": "Hazard ratio", "rate_ratio": "Rate ratio",
     "cluster_size": "Cluster size (caseload)",
 }
-
-
-def _n(x) -> str:
-    return f"{x:,}"
-
-
-def _pct(x) -> str:
-    return f"{100 * x:.0f}%" if abs(100 * x - round(100 * x)) < 1e-9 else f"{100 * x:.1f}%"
 
 
 def _g(x) -> str:
@@ -385,6 +379,16 @@ def _sample_size(trial, plan) -> dict:
         parts.append(
             f"The sample size is calculated for the primary outcome, {p['label'].lower()}, to "
             f"detect a standardised difference of {eff['d']:.3g}{_cite(src, 'd', 'sd')}.")
+    elif out_type == "count":
+        pa = a.primary
+        spread = (f"a negative binomial distribution with dispersion {_g(pa.dispersion)}"
+                  if pa.dispersion else "a Poisson distribution")
+        parts.append(
+            f"The sample size is calculated for the primary outcome, {p['label'].lower()}. We "
+            f"assume {_g(pa.rate)} events per unit of exposure in the control arm"
+            f"{_cite(src, 'rate')}, {_g(pa.exposure)} units of exposure per participant and "
+            f"{spread}, to detect a rate ratio of {_g(pa.rate_ratio)}"
+            f"{_cite(src, 'rate_ratio')}.")
     else:
         parts.append(
             f"The sample size is calculated for the primary outcome, {p['label'].lower()}, to "

@@ -140,6 +140,8 @@ def _diluted(trial, factor) -> dict:
     if out_type == "continuous":
         d = p.d if p.d is not None else p.difference / p.sd
         return {"d": d * factor}
+    if out_type == "count":
+        return {"rate_ratio": math.exp(math.log(p.rate_ratio) * factor)}
     return {"hazard_ratio": math.exp(math.log(p.hazard_ratio) * factor)}
 
 

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from trialplan import __version__
+from trialplan.choices import ANALYTIC_TESTS, SIMULATED_TESTS
 from trialplan.errors import InputError, TrialFileError, UnreachableTargetError
 from trialplan.model.loader import Problem
 from trialplan.planning.assurance import assurance_section
@@ -29,7 +30,8 @@ from trialplan.stats import _dist as sp
 from trialplan.stats.designs import FEW_CLUSTERS_PER_ARM
 
 PLAN_SCHEMA = "trialplan-plan/1"
-_SIMULATED = ("mc", "bootstrap", "bc-bootstrap")
+# The tests that can only be simulated (the joint test has a closed form as well).
+_SIMULATED = tuple(t for t in SIMULATED_TESTS if t not in ANALYTIC_TESTS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,10 +74,12 @@ def _require(trial) -> None:
             problems.append(_problem(trial, ("assumptions", "primary"),
                                      "assumptions.primary needs hazard_ratio and event_prob for "
                                      f"the time-to-event primary outcome {out.id}"))
-    else:
-        problems.append(_problem(trial, ("change_model", "outcomes"),
-                                 f"primary outcome {out.id} is a {out.type}; the plan sizes "
-                                 "binary, continuous and time-to-event primary outcomes"))
+    elif out.type == "count":
+        if p.rate is None or p.rate_ratio is None:
+            problems.append(_problem(trial, ("assumptions", "primary"),
+                                     "assumptions.primary needs rate and rate_ratio (with "
+                                     "dispersion and exposure if not Poisson over one unit) "
+                                     f"for the count primary outcome {out.id}"))
     cl = a.clustering
     if cl.kind != "none":
         derivable = cl.kind == "partial" and a.staffing is not None and a.recruitment is not None
@@ -102,7 +106,7 @@ def _primary_call(trial, overrides=None) -> Call:
 
     The primary outcome's own attrition (default assumptions.attrition) is used.
     ``overrides`` replaces assumptions for the sensitivity analysis, by the trial
-    file's names (control_rate, intervention_rate, d, hazard_ratio, icc,
+    file's names (control_rate, intervention_rate, d, hazard_ratio, rate_ratio, icc,
     cluster_size, attrition).
     """
     overrides = overrides or {}
@@ -130,6 +134,10 @@ def _primary_call(trial, overrides=None) -> Call:
         if cl.kind == "cluster" and cl.cluster_autocorr is not None:
             effect.update(cluster_autocorr=cl.cluster_autocorr,
                           individual_autocorr=cl.individual_autocorr)
+    elif out.type == "count":
+        fn = "rates"
+        effect = dict(rate=p.rate, rr=overrides.get("rate_ratio", p.rate_ratio),
+                      dispersion=p.dispersion, exposure=p.exposure)
     else:
         fn = "survival"
         effect = dict(hr=overrides.get("hazard_ratio", p.hazard_ratio), event_prob=p.event_prob)
@@ -804,6 +812,8 @@ def _sensitivity_ranges(trial) -> tuple[dict, list[str]]:
     elif out_type == "continuous":
         d = p.d if p.d is not None else p.difference / p.sd
         pick("d", [d * k for k in (0.75, 1.0, 1.25)])
+    elif out_type == "count":
+        pick("rate_ratio", [math.exp(math.log(p.rate_ratio) * k) for k in (0.75, 1.0, 1.25)])
     else:
         pick("hazard_ratio", [math.exp(math.log(p.hazard_ratio) * k) for k in (0.75, 1.0, 1.25)])
     notes = []
@@ -834,7 +844,8 @@ def _sensitivity(trial, ranges: dict) -> dict:
             if err:
                 row["error"] = err
             one_way.append(row)
-    effect = next((k for k in ("intervention_rate", "d", "hazard_ratio") if k in ranges), None)
+    effect = next((k for k in ("intervention_rate", "d", "hazard_ratio", "rate_ratio")
+                   if k in ranges), None)
     other = "icc" if "icc" in ranges else "attrition"
     two_way = None
     if effect and other in ranges:

@@ -43,6 +43,8 @@ from trialplan.fileio import (
     write_directory,
     write_output,
 )
+from trialplan.numfmt import percent as _pct
+from trialplan.numfmt import sig as _num
 from trialplan.planning.context import TODO
 
 DOCUMENTS = {
@@ -156,19 +158,6 @@ def _cell(value) -> str:
     text = " ".join(text.split())
     return _UNESCAPED_PIPE.sub(
         lambda m: m.group(0) if len(m.group(1)) % 2 else m.group(1) + "\\|", text)
-
-
-def _num(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.4g}"
-    return f"{int(value):,}"
-
-
-def _pct(value) -> str:
-    pct = 100 * float(value)
-    return f"{pct:.0f}%" if abs(pct - round(pct)) < 1e-9 else f"{pct:.1f}%"
 
 
 def _fixed(value, digits=2) -> str:
@@ -843,7 +832,8 @@ def check_document_target(output, *, force: bool = False) -> Path:
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in FORMATS:
-        raise InputError(f"output must end in {', '.join(FORMATS)}; got {output.name!r}")
+        raise InputError(f"output must end in {', '.join(FORMATS)}; got {output.name!r}",
+                         names=("output",))
     check_target(output, force=force)
     if suffix == ".md":
         fig_dir = output.with_name(f"{output.stem}-figures")

@@ -19,7 +19,8 @@ from trialplan.fileio import write_directory
 # Assumption names in words, for axes and tables ("ICC", not "icc").
 PARAMETER_WORDS = {"icc": "ICC", "attrition": "attrition", "control_rate": "control-arm rate",
                    "intervention_rate": "intervention-arm rate", "d": "standardised effect (d)",
-                   "hazard_ratio": "hazard ratio", "cluster_size": "cluster size",
+                   "hazard_ratio": "hazard ratio", "rate_ratio": "rate ratio",
+                   "cluster_size": "cluster size",
                    "power": "power", "alpha": "significance level"}
 ARM_COLOURS = {"intervention": "#fdebd0", "control": "#d6e4f0"}
 

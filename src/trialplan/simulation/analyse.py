@@ -22,6 +22,7 @@ import numpy as np
 
 from trialplan.simulation.spec import MechanismAnalysis, SimulationSpec
 from trialplan.stats import _special as sp
+from trialplan.stats import glmm
 
 #: Draws for the Monte Carlo confidence interval of a x b (Preacher & Selig 2012).
 MC_DRAWS = 2000
@@ -38,6 +39,7 @@ class Estimate(NamedTuple):
     reject: bool
     converged: bool
     df: float | None = None  # of the t reference; None: normal
+    fallback: bool = False  # the SAP's fallback analysis was used (see primary())
 
 
 _FAILED = Estimate(math.nan, math.nan, math.nan, math.nan, math.nan, False, False)
@@ -101,11 +103,12 @@ def primary(spec: SimulationSpec, data: dict) -> Estimate:
         ok = bool(r.mle_retvals["converged"])
         est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
         return est if ok else est._replace(reject=False, converged=False)
-    if pa.model == "gee":
-        r = sm.GEE(y, x, groups=_singleton_groups(data, mask), family=sm.families.Binomial(),
-                   cov_struct=sm.cov_struct.Independence()).fit(cov_type="bias_reduced")
-        est = _wald(float(r.params[1]), float(r.bse[1]), pa.alpha)
-        return est if bool(r.converged) else est._replace(reject=False, converged=False)
+    if pa.model == "glmm":
+        return _glmm_primary(y, x, _singleton_groups(data, mask), pa.alpha)
+    if pa.model == "gee-exchangeable":
+        groups = data["cluster"][mask]
+        return _marginal_gee(y, x, groups, pa.alpha, exchangeable=True,
+                             df=float(len(np.unique(groups)) - 2))
     if pa.model == "cluster-level":
         return _cluster_level(data, mask, y, x, pa.alpha)
     if pa.model in ("lmm-heteroscedastic", "lmm-cluster"):
@@ -158,6 +161,41 @@ def _cluster_level(data: dict, mask, y, x, alpha: float) -> Estimate:
     se = math.sqrt(pooled * (1.0 / k1 + 1.0 / k0))
     return _wald(float(means[treated].mean() - means[~treated].mean()), se, alpha,
                  df=float(k1 + k0 - 2))
+
+
+def _marginal_gee(y, x, groups, alpha, *, exchangeable: bool, df=None) -> Estimate:
+    """Logistic GEE with the Mancl-DeRouen bias-reduced sandwich; the marginal log odds
+    ratio by standardisation over the covariates (delta method), t on ``df`` or normal."""
+    import statsmodels.api as sm
+
+    structure = sm.cov_struct.Exchangeable() if exchangeable else sm.cov_struct.Independence()
+    r = sm.GEE(y, x, groups=groups, family=sm.families.Binomial(),
+               cov_struct=structure).fit(cov_type="bias_reduced")
+    me = glmm.marginal_effect(x, 1, r.params, r.cov_params())
+    est = _wald(me.log_odds_ratio, me.log_odds_ratio_se, alpha, df)
+    return est if bool(r.converged) else est._replace(reject=False, converged=False)
+
+
+def _glmm_primary(y, x, groups, alpha) -> Estimate:
+    """The SAP's analysis of a binary outcome under partial nesting.
+
+    A random-intercept logistic model (caseloads and control participants,
+    clusters of one, sharing one random-intercept distribution) tested by a
+    likelihood-ratio test; the estimate is the marginal log odds ratio by
+    standardisation over the covariates and the random intercept, with a
+    delta-method interval.  The SAP's rule: if the model does not converge or
+    estimates a zero random-intercept variance, the independence GEE with the
+    bias-reduced sandwich is the analysis (``fallback=True``, counted by the run).
+    """
+    full = glmm.fit_random_intercept_logistic(y, x, groups)
+    lrt = (glmm.likelihood_ratio_test(y, x, groups, 1, full=full)
+           if full.converged and not full.boundary else None)
+    if lrt is None or not lrt.converged:
+        return _safe(_marginal_gee, y, x, groups, alpha, exchangeable=False)._replace(
+            fallback=True)
+    me = glmm.marginal_effect(x, 1, full.params, full.cov_full, sigma=full.sigma)
+    est = _wald(me.log_odds_ratio, me.log_odds_ratio_se, alpha)
+    return est._replace(p=lrt.p, reject=lrt.p < alpha) if est.converged else est
 
 
 def _separated(y: np.ndarray, arm: np.ndarray) -> bool:
@@ -283,12 +321,12 @@ def indirect(m: MechanismAnalysis, a: Estimate, b: Estimate,
     return Estimate(ab, se, lower, upper, p, bool(reject), True)
 
 
-def _safe(fn, *args) -> Estimate:
+def _safe(fn, *args, **kwargs) -> Estimate:
     """Fit, turning a numerical failure into a counted non-convergence."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return fn(*args)
+            return fn(*args, **kwargs)
     except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
         return _FAILED
     except Exception as exc:  # statsmodels' PerfectSeparationError and kin

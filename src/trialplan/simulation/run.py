@@ -35,7 +35,8 @@ SIMULATION_SCHEMA = "trialplan-simulation/1"
 CHUNK_SIZE = 25
 FLAG_MC_SE = 3.0
 # Per-chunk statistics of each estimand, in this order.
-_STATS = ("replicates", "converged", "rejected", "covered", "sum_dev", "sum_dev2", "sum_se")
+_STATS = ("replicates", "converged", "rejected", "covered", "sum_dev", "sum_dev2", "sum_se",
+          "fallback")
 
 
 def truths(spec) -> list[float]:
@@ -52,12 +53,13 @@ def chunk_task(payload, chunk: int, seed_sequence) -> list[list]:
     count = min(size, reps - chunk * size)
     rng = np.random.default_rng(seed_sequence)
     true = truths(spec)
-    acc = [[0, 0, 0, 0, 0.0, 0.0, 0.0] for _ in true]
+    acc = [[0, 0, 0, 0, 0.0, 0.0, 0.0, 0] for _ in true]
     for _ in range(count):
         data = generate(spec, rng)
         for row, est, t in zip(acc, analyse(spec, data, rng), true, strict=True):
             row[0] += 1
             row[2] += int(est.reject)
+            row[7] += int(est.fallback)
             if est.converged:
                 dev = est.estimate - t
                 row[1] += 1
@@ -155,6 +157,8 @@ def _hints(row: dict, alpha: float) -> list[str]:
     hints = []
     if row["non_converged"]:
         hints.append(f"{row['non_converged']} fits did not converge (counted as not rejecting)")
+    if row.get("fallback"):
+        hints.append(f"the SAP's fallback analysis was used in {row['fallback']} replicates")
     if row["bias_mc_se"] and abs(row["bias"]) > FLAG_MC_SE * row["bias_mc_se"]:
         hints.append(f"the estimate is biased by {row['bias']:.3g}")
     if row["empirical_se"] and row["mean_se"]:
@@ -192,9 +196,10 @@ def _rows(spec, stats, analytic, null: bool) -> list[dict]:
     gains = _covariate_gains(spec)
     alphas = [spec.primary.alpha] + [m.alpha for m in spec.mechanisms for _ in range(3)]
     rows = []
-    for name, st, truth, ref, alpha, gain in zip(names, stats, truths(spec), analytic,
-                                                 alphas, gains, strict=True):
-        reps, conv, rej, cov, s1, s2, sse = st
+    fallbacks = [spec.primary.model == "glmm"] + [False] * (len(names) - 1)
+    for name, st, truth, ref, alpha, gain, has_fallback in zip(
+            names, stats, truths(spec), analytic, alphas, gains, fallbacks, strict=True):
+        reps, conv, rej, cov, s1, s2, sse, fallback = st
         rate = rej / reps
         mc = math.sqrt(rate * (1.0 - rate) / reps)
         mean_dev = s1 / conv if conv else None
@@ -208,7 +213,10 @@ def _rows(spec, stats, analytic, null: bool) -> list[dict]:
                "coverage": cov / conv if conv else None,
                "coverage_mc_se": (math.sqrt((cov / conv) * (1 - cov / conv) / conv)
                                   if conv else None),
-               "mean_se": sse / conv if conv else None, "empirical_se": emp_se}
+               "mean_se": sse / conv if conv else None, "empirical_se": emp_se,
+               # Replicates analysed by the SAP's fallback (the primary analysis of a binary
+               # outcome under partial nesting); None where the analysis has no fallback.
+               "fallback": fallback if has_fallback else None}
         if ref is None:
             row.update(differs=None, z=None, hints=[])
         else:

@@ -15,6 +15,7 @@ import textwrap
 
 from trialplan import __version__
 from trialplan.simulation.spec import SimulationSpec
+from trialplan.stats import glmm
 
 _HEADER = '''#!/usr/bin/env python3
 """Planned analysis of {title}.
@@ -33,7 +34,7 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
-
+{extra_imports}
 ALPHA = {alpha!r}  # primary analysis (each mechanism states its own)
 MC_DRAWS = 2000
 MC_SEED = 1  # seed of the Monte Carlo interval for a x b
@@ -117,19 +118,66 @@ def _primary_code(spec: SimulationSpec) -> str:
     elif pa.model == "logit":
         lines += [f'    fit = smf.logit("{y} ~ {rhs}", data=d).fit(disp=0)',
                   '    return wald(fit.params["arm"], fit.bse["arm"])']
-    elif pa.model == "gee":
-        lines += ["    # each unclustered participant is a cluster of one",
-                  '    groups = np.where(d["cluster"] > 0, d["cluster"], -d["id"])',
-                  f'    fit = smf.gee("{y} ~ {rhs}", groups=groups, data=d,',
+    elif pa.model == "glmm":
+        lines += _glmm_code(spec, y, rhs)
+    elif pa.model == "gee-exchangeable":
+        lines += [f'    fit = smf.gee("{y} ~ {rhs}", groups="cluster", data=d,',
                   "                  family=sm.families.Binomial(),",
-                  "                  cov_struct=sm.cov_struct.Independence()"
+                  "                  cov_struct=sm.cov_struct.Exchangeable()"
                   ").fit(cov_type=\"bias_reduced\")",
-                  '    return wald(fit.params["arm"], fit.bse["arm"])']
+                  "    # marginal log odds ratio by standardisation over the covariates "
+                  "(delta method)",
+                  "    me = glmm.marginal_effect(fit.model.exog, "
+                  'fit.model.exog_names.index("arm"), fit.params,',
+                  "                              fit.cov_params())",
+                  "    return wald(me.log_odds_ratio, me.log_odds_ratio_se, "
+                  'd["cluster"].nunique() - 2)']
     elif pa.model == "cluster-level":
         lines += _cluster_level_code(pa, y)
     else:
         lines += _linear_mixed_code(pa)
     return "\n".join(lines) + "\n"
+
+
+def _glmm_code(spec: SimulationSpec, y: str, rhs: str) -> list[str]:
+    """The SAP's random-intercept logistic analysis, its likelihood-ratio test and its GEE
+    fallback (statsmodels has no maximum-likelihood GLMM: trialplan's fitter is used)."""
+    return [
+        "    # each control participant is a cluster of one, sharing the caseloads' "
+        "random-intercept",
+        "    # distribution",
+        '    d = d.assign(group=np.where(d["cluster"] > 0, d["cluster"], -d["id"]))',
+        f'    outcome, x = patsy.dmatrices("{y} ~ {rhs}", d, return_type="dataframe")',
+        '    y, groups = outcome.iloc[:, 0].to_numpy(), d["group"].to_numpy()',
+        '    arm = x.columns.get_loc("arm")',
+        "    x = x.to_numpy()",
+        "    # R: full <- lme4::glmer(" + f"{y} ~ {rhs} + (1 | group), data = d, "
+        f"family = binomial, nAGQ = {glmm.NAGQ})",
+        "    #    reduced <- update(full, . ~ . - arm); anova(reduced, full)",
+        "    full = glmm.fit_random_intercept_logistic(y, x, groups)",
+        "    if full.converged and not full.boundary:",
+        "        lrt = glmm.likelihood_ratio_test(y, x, groups, arm, full=full)",
+        "        if lrt.converged:",
+        "            # marginal log odds ratio, standardised over the covariates and the "
+        "random",
+        "            # intercept (delta-method interval; the SAP's bootstrap interval is "
+        "not run here)",
+        "            me = glmm.marginal_effect(x, arm, full.params, full.cov_full, "
+        "sigma=full.sigma)",
+        "            out = wald(me.log_odds_ratio, me.log_odds_ratio_se)",
+        '            out.update(p=lrt.p, test="likelihood ratio", sigma=full.sigma, '
+        "fallback=False)",
+        "            return out",
+        "    # The SAP's rule: the mixed model did not converge or estimated a zero "
+        "random-intercept",
+        "    # variance, so the GEE analysis is the primary analysis.",
+        f'    fit = smf.gee("{y} ~ {rhs}", groups="group", data=d,',
+        "                  family=sm.families.Binomial(),",
+        "                  cov_struct=sm.cov_struct.Independence()"
+        ").fit(cov_type=\"bias_reduced\")",
+        "    me = glmm.marginal_effect(x, arm, fit.params.to_numpy(), "
+        "fit.cov_params().to_numpy())",
+        "    return dict(wald(me.log_odds_ratio, me.log_odds_ratio_se), fallback=True)"]
 
 
 def _r_names(cols) -> str:
@@ -258,8 +306,12 @@ def analysis_script(spec: SimulationSpec, *, title: str, source: str,
                    for mm, why in spec.not_simulated]
     paragraphs.append("Analyses use complete cases for the variables each model needs.")
     body = "\n\n".join(textwrap.fill(p, width=88, break_on_hyphens=False) for p in paragraphs)
+    extra = {"glmm": "import patsy\n\nfrom trialplan.stats import glmm\n",
+             "gee-exchangeable": "\nfrom trialplan.stats import glmm\n"}.get(spec.primary.model,
+                                                                          "")
     text = _HEADER.format(title=_safe_doc(title), version=__version__, source=_safe_doc(source),
-                          name=_safe_doc(name), body=_safe_doc(body), alpha=spec.primary.alpha)
+                          name=_safe_doc(name), body=_safe_doc(body), alpha=spec.primary.alpha,
+                          extra_imports=extra)
     parts = [text, "\n", _primary_code(spec)]
     for m in spec.mechanisms:
         parts += ["\n\n", _mechanism_code(m)]

@@ -25,18 +25,18 @@ import numpy as np
 from trialplan.errors import InputError
 from trialplan.planning.analysis import analysis_specs
 
-CLUSTERING = ("none", "partial", "cluster")
 MISSING = ("mcar", "mar")
 SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
-PRIMARY_MODELS = ("ols", "logit", "gee", "lmm-heteroscedastic", "lmm-cluster", "cluster-level")
+PRIMARY_MODELS = ("ols", "logit", "glmm", "gee-exchangeable", "lmm-heteroscedastic",
+                  "lmm-cluster", "cluster-level")
 #: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
 #: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
-FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "gee",
-             "gee-logistic": "gee", "lmm-heteroscedastic": "lmm-heteroscedastic",
+FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "glmm",
+             "gee-logistic": "gee-exchangeable", "lmm-heteroscedastic": "lmm-heteroscedastic",
              "lmm-cluster": "lmm-cluster", "cluster-level": "cluster-level"}
 #: SAP models the simulation fits as planned; the others are approximated (see notes).
-FITTED_AS_PLANNED = ("linear", "logistic", "lmm-heteroscedastic", "lmm-cluster",
-                     "cluster-level")
+FITTED_AS_PLANNED = ("linear", "logistic", "glmm-logistic", "gee-logistic",
+                     "lmm-heteroscedastic", "lmm-cluster", "cluster-level")
 A_MODELS = ("ols", "caseload-summary")
 B_MODELS = ("ols", "logit", "within-ols", "within-logit")
 MEDIATION_TESTS = ("joint", "sobel", "aroian", "mc")
@@ -576,9 +576,24 @@ def _baseline_col(v: Variable) -> tuple:
     return (f"{v.id}_baseline",) if v.baseline else ()
 
 
+_GLMM_TEXT = (
+    "random-intercept logistic model fitted by maximum likelihood (adaptive Gauss-Hermite "
+    "quadrature), peer workers' caseloads and each control participant (a cluster of one) "
+    "sharing one random-intercept distribution{adjust}; likelihood-ratio test of allocation; "
+    "marginal log odds ratio by standardisation over the covariates and the random intercept, "
+    "with a delta-method interval (the SAP's bootstrap interval is not simulated); if the "
+    "model does not converge or estimates a zero random-intercept variance, the SAP's "
+    "fallback, a logistic GEE with independence working correlation and the Mancl-DeRouen "
+    "bias-reduced sandwich (normal reference), is the analysis (the replicates that used it "
+    "are counted)")
+_GEE_EXCHANGEABLE_TEXT = (
+    "logistic GEE, exchangeable working correlation, clustered by cluster{adjust}, with the "
+    "Mancl-DeRouen bias-reduced sandwich variance; marginal log odds ratio by standardisation "
+    "over the covariates, t test on (clusters - 2) df")
+
+
 def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> PrimaryAnalysis:
     """The primary outcome's model: the SAP's (``planned``, an AnalysisSpec) as fitted here."""
-    clustering = planned.clustering
     covariates = _baseline_col(v)
     adjust = f", adjusted for {covariates[0]}" if covariates else ""
     model = FITTED_AS[planned.model]
@@ -602,11 +617,8 @@ def _primary_analysis(v: Variable, planned, alpha: float, total: float) -> Prima
         estimand = "marginal log odds ratio"
         truth = math.log(v.rates[1] / (1 - v.rates[1])) - math.log(v.rates[0] / (1 - v.rates[0]))
         desc = {"logit": "logistic regression on allocation" + adjust,
-                "gee": ("logistic GEE, independence working correlation, clustered by peer "
-                        "worker (each control participant a cluster of one)"
-                        if clustering == "partial" else
-                        "logistic GEE, independence working correlation, clustered by cluster")
-                + adjust + ", with the Mancl-DeRouen bias-reduced sandwich variance"}[model]
+                "glmm": _GLMM_TEXT.format(adjust=adjust),
+                "gee-exchangeable": _GEE_EXCHANGEABLE_TEXT.format(adjust=adjust)}[model]
     return PrimaryAnalysis(v.id, v.type, model, covariates, estimand, truth, alpha, desc,
                            planned.model)
 

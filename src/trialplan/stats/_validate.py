@@ -59,8 +59,8 @@ def exactly_one_missing(**named) -> str:
     if len(missing) != 1:
         names = _and(named)
         if not missing:
-            raise InputError(f"leave out exactly one of {names} to solve for it; all "
-                             f"{len(named)} were given", names=tuple(named))
+            raise InputError(f"leave out exactly one of {names} to solve for it; {names} were "
+                             "all given", names=tuple(named))
         both = "both" if len(missing) == 2 else "all"
         raise InputError(f"leave out exactly one of {names} to solve for it; "
                          f"{_and(missing)} were {both} left out", names=tuple(named))

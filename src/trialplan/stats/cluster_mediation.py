@@ -299,6 +299,38 @@ def cluster_mediation(
     >>> round(r.power, 2)   # R PowerUpR power.med221 Rd example: joint 0.81
     0.81
     """
+    q = _validate(design, a, b, b_within=b_within, cprime=cprime, clusters=clusters,
+                  power=power, cluster_size=cluster_size, icc_y=icc_y, icc_m=icc_m, r2_m1=r2_m1,
+                  r2_m2=r2_m2, r2_y1=r2_y1, r2_y2=r2_y2, allocation=allocation, alpha=alpha,
+                  test=test, scale=scale)
+    j = q.clusters if q.solved == "power" else _solve_clusters(
+        lambda jj: _power(q.spec, q.test, jj)[0], q.power, _min_clusters(q.design))
+    return _assemble(q, j)
+
+
+# --------------------------------------------------------------------------------------------
+# cluster_mediation(): validate into a frozen question, compute, assemble the result
+
+
+@dataclass(frozen=True)
+class _Question:
+    """One validated question to :func:`cluster_mediation`; ``spec`` is in total-variance
+    units, ``given`` the paths as given and ``inputs`` the echo of every input."""
+
+    design: str
+    test: str
+    scale: str
+    solved: str
+    clusters: int | None
+    power: float | None
+    spec: _Spec
+    given: dict
+    inputs: dict
+
+
+def _validate(design, a, b, *, b_within, cprime, clusters, power, cluster_size, icc_y, icc_m,
+              r2_m1, r2_m2, r2_y1, r2_y2, allocation, alpha, test, scale) -> _Question:
+    """Check every input of :func:`cluster_mediation` once, in a fixed order."""
     design = v.choice("design", design, DESIGNS)
     test = v.choice("test", test, TESTS)
     scale = v.choice("scale", scale, ("total", "residual"))
@@ -360,36 +392,43 @@ def cluster_mediation(
         if a == 0 or b == 0:
             raise InputError("a and b must both be non-zero to solve for the clusters",
                              names=("a", "b"))
-        j = _solve_clusters(lambda jj: _power(spec, test, jj)[0], power, low)
-    pw, path_power, df, se = _power(spec, test, j)
-    _check_promises(spec, "n" if solved == "clusters" else "power", pw, power,
-                    math.ceil(j * cluster_size), False)
-    per_arm = {"intervention": j * allocation, "control": j * (1.0 - allocation)}
+        j = None
+    inputs = dict(design=design, clusters=clusters, power=power, cluster_size=cluster_size,
+                  icc_m=icc_m, icc_y=icc_y, **r2, allocation=allocation, alpha=alpha,
+                  test=test, scale=scale, **given)
+    return _Question(design, test, scale, solved, j, power, spec, given, inputs)
+
+
+def _assemble(q: _Question, j: int) -> ClusterMediationResult:
+    """Power and paths at ``j`` clusters, checked against the promises, with notes."""
+    spec, design = q.spec, q.design
+    pw, path_power, df, se = _power(spec, q.test, j)
+    _check_promises(spec, "n" if q.solved == "clusters" else "power", pw, q.power,
+                    math.ceil(j * spec.n), False)
+    per_arm = {"intervention": j * spec.p, "control": j * (1.0 - spec.p)}
     notes = []
-    if scale == "residual":
-        notes.append(f"residual-scale paths a={given['a']:g}, b={given['b']:g}, "
-                     f"c'={given['cprime']:g} were converted to total-variance units: "
-                     f"a={a:.4g}, b={b:.4g}, c'={cprime:.4g}")
+    if q.scale == "residual":
+        notes.append(f"residual-scale paths a={q.given['a']:g}, b={q.given['b']:g}, "
+                     f"c'={q.given['cprime']:g} were converted to total-variance units: "
+                     f"a={spec.a:.4g}, b={spec.b:.4g}, c'={spec.cprime:.4g}")
     if any(not float(x).is_integer() for x in per_arm.values()):
-        notes.append(f"{j} clusters cannot be split exactly {allocation:g} to the "
+        notes.append(f"{j} clusters cannot be split exactly {spec.p:g} to the "
                      "intervention; the power assumes the proportion p as PowerUpR does")
     if design == "2-1-1":
         notes.append("2-1-1: the process variable is centred on its cluster mean; the "
                      "indirect effect a x B runs through the cluster means (B the "
                      "between-cluster path), b1 the within-cluster path")
     method = {"joint": "joint significance of a and b: product of noncentral t powers",
-              "sobel": "Sobel z test of ab"}[test]
+              "sobel": "Sobel z test of ab"}[q.test]
     return ClusterMediationResult(
-        design=design, test=test, solved_for="clusters" if solved == "clusters" else "power",
-        clusters=int(j), clusters_per_arm=per_arm, cluster_size=cluster_size,
-        n_total=j * cluster_size, power=pw, path_power=path_power, df=df, se=se,
-        a=a, b=b, b_within=b_within if design == "2-1-1" else None, cprime=cprime,
-        indirect_effect=a * b, method=f"{design} multilevel mediation, {method}",
-        reference=_REFERENCE[design],
-        inputs=dict(design=design, clusters=clusters, power=power, cluster_size=cluster_size,
-                    icc_m=icc_m, icc_y=icc_y, **r2, allocation=allocation, alpha=alpha,
-                    test=test, scale=scale, **given),
-        notes=tuple(notes))
+        design=design, test=q.test,
+        solved_for="clusters" if q.solved == "clusters" else "power",
+        clusters=int(j), clusters_per_arm=per_arm, cluster_size=spec.n,
+        n_total=j * spec.n, power=pw, path_power=path_power, df=df, se=se,
+        a=spec.a, b=spec.b, b_within=spec.b_within if design == "2-1-1" else None,
+        cprime=spec.cprime, indirect_effect=spec.a * spec.b,
+        method=f"{design} multilevel mediation, {method}", reference=_REFERENCE[design],
+        inputs=q.inputs, notes=tuple(notes))
 
 
 def _path(name, value) -> float:

@@ -36,10 +36,20 @@ outcomes divide alpha by their number (Bonferroni).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from trialplan.choices import (
+    ALTERNATIVES,
+    CLUSTERINGS,
+    CONTROL_VARIANCES,
+    PROPORTION_METHODS,
+    RATE_METHODS,
+    SIDES,
+    SURVIVAL_METHODS,
+)
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
@@ -58,7 +68,6 @@ MIN_RATIO = 1e-3
 # How far below the target a solved n's achieved power may fall (rounding of the solver).
 _POWER_SLACK = 1e-6
 _ROUND_SLACK = 1e-9
-CONTROL_VARIANCES = ("within", "total")
 BASELINE_DESIGNS = ("cohort", "cross-sectional")
 # Below this many clusters per arm (40 in all, the range Leyrat et al. 2018 studied) the
 # plan warns and the analysis text names a small-sample correction.
@@ -88,37 +97,41 @@ class _Common:
 def _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
             attrition, co_primary, control_variance="within") -> _Common:
     alpha = v.in_range("alpha", alpha, 0.0, 1.0)
-    v.choice("sided", sided, ("two", "one"))
+    v.choice("sided", sided, SIDES)
     if alternative is not None:
-        v.choice("alternative", alternative, ("greater", "less"))
+        v.choice("alternative", alternative, ALTERNATIVES)
     if sided == "one" and alternative is None:
         raise InputError(
             "a one-sided test needs its direction: alternative must be 'greater' or 'less' "
-            "(intervention compared with control)"
+            "(intervention compared with control)", names=("alternative",)
         )
     # Beyond 1:1000 one arm is a rounding error of the other: no trial is planned so, and
     # the arm sizes would overflow the integer counts.
     ratio = v.in_range("ratio", ratio, MIN_RATIO, 1.0 / MIN_RATIO, low_open=False,
                        high_open=False)
-    v.choice("clustering", clustering, ("none", "cluster", "partial"))
+    v.choice("clustering", clustering, CLUSTERINGS)
     if not isinstance(co_primary, (int, np.integer)) or co_primary < 1:
-        raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}")
+        raise InputError(f"co_primary must be a whole number of at least 1; got {co_primary!r}",
+                         names=("co_primary",))
     attrition = v.in_range("attrition", attrition, 0.0, 1.0, low_open=False)
     if np.any(alpha / co_primary < ALPHA_MIN):
-        raise InputError(f"alpha per test (alpha / co-primary outcomes) must be at least "
-                         f"{ALPHA_MIN:g}; got {v._show(alpha / co_primary)}")
+        raise InputError(f"alpha per test (alpha / co_primary) must be at least "
+                         f"{ALPHA_MIN:g}; got {v._show(alpha / co_primary)}",
+                         names=("alpha", "co_primary"))
     v.choice("control_variance", control_variance, CONTROL_VARIANCES)
     if clustering == "none":
         for name, value in (("icc", icc), ("cluster_size", cluster_size)):
             if value is not None:
                 raise InputError(f"{name} was given but clustering is 'none'; "
-                                 "set clustering to 'cluster' or 'partial'")
+                                 "set clustering to 'cluster' or 'partial'",
+                                 names=(name, "clustering"))
         icc_a = np.asarray(0.0)
         m = np.asarray(1.0)
         cv = np.asarray(0.0)
     else:
         if icc is None or cluster_size is None:
-            raise InputError(f"clustering '{clustering}' needs both icc and cluster_size")
+            raise InputError(f"clustering '{clustering}' needs both icc and cluster_size",
+                             names=("clustering", "icc", "cluster_size"))
         icc_a = v.in_range("icc", icc, 0.0, 1.0, low_open=False)
         m = v.at_least("cluster_size", cluster_size, 1.0)
         cv = v.in_range("cluster_cv", 0.0 if cluster_cv is None else cluster_cv, 0.0, np.inf,
@@ -223,7 +236,8 @@ def _check_direction(c: _Common, effect_signed, what: str):
     if np.any(wrong):
         raise InputError(
             f"the one-sided alternative is '{c.alternative}' but {what} points the other way "
-            "(or is zero): power would be below alpha; flip the alternative or the effect"
+            "(or is zero): power would be below alpha; flip the alternative or the effect",
+            names=("alternative",)
         )
 
 
@@ -732,7 +746,7 @@ def means(*, d=None, n=None, power=None, alpha=0.05, sided="two", alternative=No
         n = v.as_array("n", n)
     lo = _admissible_n(c, n, covariates)
     if solved == "n" and np.any(d == 0):
-        raise InputError("d must be non-zero to solve for n; got 0")
+        raise InputError("d must be non-zero to solve for n; got 0", names=("d",))
 
     def power_at(p, effect, n_c, n_i):
         se = np.sqrt(p.f_c / n_c + p.f_i / n_i)
@@ -823,7 +837,7 @@ def _admissible_n(c: _Common, n, covariates: int):
     lo = _min_n(c, covariates)
     if n is not None and np.any(n <= lo):
         raise InputError(f"n must be greater than {float(np.max(lo)):g} for this design; got "
-                         f"{v._show(n)}")
+                         f"{v._show(n)}", names=("n",))
     return lo
 
 
@@ -844,7 +858,8 @@ def _intervention_rate(p1, p2, rr, odds_ratio, rd):
     given = {k: val for k, val in (("p2", p2), ("rr", rr), ("odds_ratio", odds_ratio), ("rd", rd))
              if val is not None}
     if len(given) > 1:
-        raise InputError(f"give the intervention rate one way only; got {', '.join(given)}")
+        raise InputError(f"give the intervention rate one way only; got {v._and(given)}",
+                         names=tuple(given))
     if p2 is not None:
         return v.in_range("p2", p2, 0.0, 1.0)
     if rr is not None:
@@ -921,11 +936,12 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
                 attrition, co_primary, control_variance="total")
-    v.choice("method", method, ("pooled", "arcsine"))
+    v.choice("method", method, PROPORTION_METHODS)
     if continuity and method != "pooled":
-        raise InputError("the continuity correction applies to the pooled method only")
+        raise InputError("continuity (Fleiss's correction) applies to method 'pooled' only",
+                         names=("continuity", "method"))
     if p1 is None:
-        raise InputError("p1 (the control-arm rate) is required")
+        raise InputError("p1 (the control-arm rate) is required", names=("p1",))
     p1 = v.in_range("p1", p1, 0.0, 1.0)
     p2_given = p2
     p2 = _intervention_rate(p1, p2, rr, odds_ratio, rd)
@@ -938,7 +954,7 @@ def proportions(*, p1=None, p2=None, rr=None, odds_ratio=None, rd=None, n=None, 
     if p2 is not None:
         _check_direction(c, p2 - p1, "the rate difference p2 - p1")
         if solved == "n" and np.any(p2 == p1):
-            raise InputError("p2 must differ from p1 to solve for n")
+            raise InputError("p2 must differ from p1 to solve for n", names=("p1", "p2"))
     lo = _admissible_n(c, n, 0)
     # Direction of a detectable effect: below the control rate unless told otherwise.
     down = c.alternative != "greater"
@@ -1069,14 +1085,15 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
                 attrition, co_primary, control_variance="total")
-    v.choice("method", method, ("alt", "ftotal"))
+    v.choice("method", method, RATE_METHODS)
     if rate is None:
-        raise InputError("rate (the control-arm event rate) is required")
+        raise InputError("rate (the control-arm event rate) is required", names=("rate",))
     rate = v.positive("rate", rate)
     dispersion = v.in_range("dispersion", dispersion, 0.0, np.inf, low_open=False)
     exposure = v.positive("exposure", exposure)
     if rate2 is not None and rr is not None:
-        raise InputError("give the intervention rate one way only; got rate2 and rr")
+        raise InputError("give the intervention rate one way only; got rate2 and rr",
+                         names=("rate2", "rr"))
     rate2_given = rate2
     if rr is not None:
         rate2 = rate * v.positive("rr", rr)
@@ -1091,7 +1108,7 @@ def rates(*, rate=None, rate2=None, rr=None, n=None, power=None, dispersion=0.0,
     if rate2 is not None:
         _check_direction(c, np.log(rate2 / rate), "the log rate ratio")
         if solved == "n" and np.any(rate2 == rate):
-            raise InputError("the rate ratio must differ from 1 to solve for n")
+            raise InputError("the rate ratio must differ from 1 to solve for n", names=("rr",))
     lo = _admissible_n(c, n, 0)
     down = c.alternative != "greater"
     sign = -1.0 if down else 1.0
@@ -1228,27 +1245,78 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
     >>> r.events
     247
     """
+    q = _survival_question(
+        hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative, ratio=ratio,
+        method=method, event_prob=event_prob, control_median=control_median, accrual=accrual,
+        follow_up=follow_up, dropout_rate=dropout_rate, dropout_time=dropout_time,
+        clustering=clustering, icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
+        attrition=attrition, co_primary=co_primary)
+    return _survival_result(q, *_survival_events(q))
+
+
+# --------------------------------------------------------------------------------------------
+# survival(): validate into a frozen question, compute, assemble the result
+
+
+@dataclass(frozen=True)
+class _SurvivalQuestion:
+    """One validated question to :func:`survival` (arrays where a grid was given)."""
+
+    c: _Common
+    solved: str
+    method: str
+    hr: object
+    n: object
+    power: object
+    event_prob: object
+    control_median: object
+    accrual: object
+    follow_up: object
+    dropout_rate: object
+    dropout_time: object
+    dropout_hazard: object
+    echo: dict
+
+    @property
+    def by_median(self) -> bool:
+        """The event probability comes from the control median, accrual and follow-up."""
+        return self.control_median is not None
+
+    @property
+    def down(self) -> bool:
+        """The detectable effect is searched below 1 (unless the alternative is 'greater')."""
+        return self.c.alternative != "greater"
+
+
+def _survival_question(*, hr, n, power, alpha, sided, alternative, ratio, method, event_prob,
+                       control_median, accrual, follow_up, dropout_rate, dropout_time,
+                       clustering, icc, cluster_size, cluster_cv, attrition,
+                       co_primary) -> _SurvivalQuestion:
+    """Check every input of :func:`survival` once, in a fixed order; raise InputError."""
     # A binary, count or event outcome's variance is fixed by its mean, so the peer-worker
     # ICC is a share of the intervention arm's total variance.
     c = _common(alpha, sided, alternative, ratio, clustering, icc, cluster_size, cluster_cv,
                 attrition, co_primary, control_variance="total")
-    v.choice("method", method, ("schoenfeld", "freedman"))
+    v.choice("method", method, SURVIVAL_METHODS)
     solved = v.exactly_one_missing(n=n, power=power, hr=hr)
     solved = "effect" if solved == "hr" else solved
     if hr is not None:
         hr = v.positive("hr", hr)
         _check_direction(c, np.log(hr), "log(hr)")
         if solved == "n" and np.any(hr == 1):
-            raise InputError("hr must differ from 1 to solve for the number of events")
+            raise InputError("hr must differ from 1 to solve for the number of events",
+                             names=("hr",))
     if power is not None:
         power = v.in_range("power", power, 0.0, 1.0)
     if n is not None:
         n = v.positive("n", n)
     by_median = [x is not None for x in (control_median, accrual, follow_up)]
     if event_prob is not None and any(by_median):
-        raise InputError("give event_prob or control_median/accrual/follow_up, not both")
+        raise InputError("give event_prob or control_median, accrual and follow_up, not both",
+                         names=("event_prob", "control_median", "accrual", "follow_up"))
     if any(by_median) and not all(by_median):
-        raise InputError("control_median, accrual and follow_up go together; give all three")
+        raise InputError("control_median, accrual and follow_up go together; give all three",
+                         names=("control_median", "accrual", "follow_up"))
     if event_prob is not None:
         event_prob = v.in_range("event_prob", event_prob, 0.0, 1.0, high_open=False)
     if all(by_median):
@@ -1272,88 +1340,107 @@ def survival(*, hr=None, n=None, power=None, alpha=0.05, sided="two", alternativ
         dropout_rate = v.in_range("dropout_rate", dropout_rate, 0.0, 1.0)
         dropout_time = v.positive("dropout_time", dropout_time)
         dropout_hazard = -np.log(1.0 - dropout_rate) / dropout_time
+    echo = _echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
+                 ratio=ratio, method=method, event_prob=event_prob,
+                 control_median=control_median, accrual=accrual, follow_up=follow_up,
+                 dropout_rate=dropout_rate, dropout_time=dropout_time,
+                 clustering=clustering, icc=icc, cluster_size=cluster_size,
+                 cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary)
+    return _SurvivalQuestion(c, solved, method, hr, n, power, event_prob, control_median,
+                             accrual, follow_up, dropout_rate, dropout_time, dropout_hazard,
+                             echo)
 
-    down = c.alternative != "greater"
 
-    def power_at(p, mag, d_c, d_i):
-        # Here "n" is events; d_c, d_i are the events expected per arm.
-        inflated = p.de_c / d_c + p.de_i / d_i
-        if method == "schoenfeld":
-            eff, se = mag, np.sqrt(inflated)
-        else:
-            theta = np.exp(-mag) if down else np.exp(mag)
-            theta = np.where(p.fixed_dir != 0, np.exp(p.fixed_dir * mag), theta)
-            r = p.ratio
-            d = d_c + d_i
-            eff = np.abs(1.0 - theta) / (1.0 + r * theta)
-            se = np.sqrt(1.0 / (d * r) * inflated / (1.0 / d_c + 1.0 / d_i))
-        df = _df(p, d_c, d_i, p.de_c, p.de_i, 0, normal=True)
-        return _power_z(eff, se, se, df, p.alpha, p.sided)
+def _log_rank_power(method: str, down: bool, p, mag, d_c, d_i):
+    """Power of the log-rank test with ``d_c``, ``d_i`` events expected per arm."""
+    inflated = p.de_c / d_c + p.de_i / d_i
+    if method == "schoenfeld":
+        eff, se = mag, np.sqrt(inflated)
+    else:
+        theta = np.exp(-mag) if down else np.exp(mag)
+        theta = np.where(p.fixed_dir != 0, np.exp(p.fixed_dir * mag), theta)
+        r = p.ratio
+        d = d_c + d_i
+        eff = np.abs(1.0 - theta) / (1.0 + r * theta)
+        se = np.sqrt(1.0 / (d * r) * inflated / (1.0 / d_c + 1.0 / d_i))
+    df = _df(p, d_c, d_i, p.de_c, p.de_i, 0, normal=True)
+    return _power_z(eff, se, se, df, p.alpha, p.sided)
 
-    magnitude = None if hr is None else np.abs(np.log(hr))
-    fixed_dir = 0.0 if hr is None else np.sign(np.log(hr))
+
+def _survival_events(q: _SurvivalQuestion):
+    """Solve for events, power or the hazard ratio: the shape, control-arm events, the hazard
+    ratio and the power achieved (at the events rounded up when they were solved)."""
+    c = q.c
+    magnitude = None if q.hr is None else np.abs(np.log(q.hr))
+    fixed_dir = 0.0 if q.hr is None else np.sign(np.log(q.hr))
+    # Broadcast over the inputs of the event probability too, so that a grid over them
+    # (e.g. power down one axis, control median along another) shapes the result.
+    event_inputs = (q.event_prob, q.control_median, q.accrual, q.follow_up, q.dropout_rate,
+                    q.dropout_time)
+    fixed_dir = fixed_dir + np.zeros(np.broadcast_shapes(
+        *(np.shape(x) for x in event_inputs if x is not None)))
     # The engine works with control-arm "size"; for survival that is control events d/(1+r).
-    lo = _min_n(c, 0)
-
-    def guess(mag):
-        return _normal_guess(c, power, mag, 1.0, 1.0)
-
     shape, d_c, mag, achieved = _two_arm(
-        c=c, solved=solved, n=None if n is None else n / (1.0 + c.ratio), power=power,
-        magnitude=magnitude, lo=lo, power_at=power_at, guess=guess, effect_hi=5.0,
+        c=c, solved=q.solved, n=None if q.n is None else q.n / (1.0 + c.ratio), power=q.power,
+        magnitude=magnitude, lo=_min_n(c, 0),
+        power_at=functools.partial(_log_rank_power, q.method, q.down),
+        guess=lambda mag_: _normal_guess(c, q.power, mag_, 1.0, 1.0), effect_hi=5.0,
         effect_name="log hazard ratio", extra={"fixed_dir": fixed_dir}, n_unit="events",
     )
-    hr_val = hr if hr is not None else np.exp(-mag if down else mag)
+    hr_val = q.hr if q.hr is not None else np.exp(-mag if q.down else mag)
     events_exact = d_c * (1.0 + c.ratio)
-    if event_prob is not None:
-        prob = event_prob
-    elif all(by_median):
-        lam_c = np.log(2.0) / control_median
-        p_c = event_probability(lam_c, accrual, follow_up, dropout_hazard)
-        p_i = event_probability(lam_c * hr_val, accrual, follow_up, dropout_hazard)
-        prob = (p_c + c.ratio * p_i) / (1.0 + c.ratio)
+    if q.solved == "n":
+        ev = _round_up(events_exact)
+        achieved_power = achieved(ev / (1.0 + c.ratio), c.ratio * ev / (1.0 + c.ratio))
     else:
-        prob = None
+        achieved_power = achieved(d_c, c.ratio * d_c)
+    return shape, events_exact, hr_val, achieved_power
+
+
+def _event_share(q: _SurvivalQuestion, hr_val):
+    """P(event during the trial), averaged over the arms; None when not given."""
+    if q.event_prob is not None:
+        return q.event_prob
+    if not q.by_median:
+        return None
+    lam_c = np.log(2.0) / q.control_median
+    p_c = event_probability(lam_c, q.accrual, q.follow_up, q.dropout_hazard)
+    p_i = event_probability(lam_c * hr_val, q.accrual, q.follow_up, q.dropout_hazard)
+    return (p_c + q.c.ratio * p_i) / (1.0 + q.c.ratio)
+
+
+def _survival_result(q: _SurvivalQuestion, shape, events_exact, hr_val,
+                     achieved_power) -> SizeResult:
+    """Participants from events, the notes, and the result."""
+    c = q.c
+    prob = _event_share(q, hr_val)
     notes = ()
-    if solved == "effect":
-        notes += (f"Detectable hazard ratio searched {'below' if down else 'above'} 1.",)
+    if q.solved == "effect":
+        notes += (f"Detectable hazard ratio searched {'below' if q.down else 'above'} 1.",)
     if prob is None:
         notes += ("No event probability given: participant numbers equal event numbers; give "
                   "event_prob, or control_median with accrual and follow_up.",)
         prob = 1.0
     else:
         notes += (f"Probability of an event during the trial: {_fmt(prob)}.",)
-    if dropout_rate is not None:
-        notes += (f"Exponential dropout (as rpact): {_fmt(dropout_rate)} lost by month "
-                  f"{_fmt(dropout_time)} in each arm, competing with the event; those lost "
+    if q.dropout_rate is not None:
+        notes += (f"Exponential dropout (as rpact): {_fmt(q.dropout_rate)} lost by month "
+                  f"{_fmt(q.dropout_time)} in each arm, competing with the event; those lost "
                   "count their events before dropout.",)
     elif np.any(c.attrition > 0):
         notes += ("Attrition is applied after the events calculation: participants = events "
                   "/ P(event) / (1 - attrition), as if those lost had no events (rpact's "
                   "exponential dropout, dropout_rate and dropout_time, is the alternative).",)
-    events = _as_int(_round_up(events_exact), shape) if solved == "n" else _scalar_or_array(
+    events = _as_int(_round_up(events_exact), shape) if q.solved == "n" else _scalar_or_array(
         events_exact, shape)
     # Participants: events / P(event), split by allocation, before attrition.
     subjects_c = events_exact / prob / (1.0 + c.ratio)
-
-    if solved == "n":
-        ev = _round_up(events_exact)
-        achieved_power = achieved(ev / (1.0 + c.ratio), c.ratio * ev / (1.0 + c.ratio))
-    else:
-        achieved_power = achieved(d_c, c.ratio * d_c)
-    res = _finish(
-        design="survival", solved=solved, c=c, n_c_exact=subjects_c,
+    return _finish(
+        design="survival", solved=q.solved, c=c, n_c_exact=subjects_c,
         power_at=lambda a, b: achieved_power, shape=shape,
         effect={"hazard_ratio": hr_val, "log_hazard_ratio": np.log(hr_val)},
-        method=f"log-rank test, {method.capitalize()} events formula",
-        reference=("Schoenfeld 1983" if method == "schoenfeld" else "Freedman 1982")
+        method=f"log-rank test, {q.method.capitalize()} events formula",
+        reference=("Schoenfeld 1983" if q.method == "schoenfeld" else "Freedman 1982")
         + "; uniform accrual, exponential survival (as rpact)" + _CLUSTER_REFS[c.clustering],
-        inputs=_echo(hr=hr, n=n, power=power, alpha=alpha, sided=sided, alternative=alternative,
-                     ratio=ratio, method=method, event_prob=event_prob,
-                     control_median=control_median, accrual=accrual, follow_up=follow_up,
-                     dropout_rate=dropout_rate, dropout_time=dropout_time,
-                     clustering=clustering, icc=icc, cluster_size=cluster_size,
-                     cluster_cv=cluster_cv, attrition=attrition, co_primary=co_primary),
-        notes=notes, events=events,
+        inputs=q.echo, notes=notes, events=events,
     )
-    return res

@@ -25,16 +25,15 @@ from functools import lru_cache
 
 import numpy as np
 
+from trialplan.choices import ANALYTIC_TESTS, B_LEVELS, CONTROL_VARIANCES
+from trialplan.choices import MEDIATION_TESTS as TESTS
+from trialplan.choices import SIMULATED_TESTS as SIMULATED
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _medsim
 from trialplan.stats import _validate as v
-from trialplan.stats.designs import CONTROL_VARIANCES
 
-ANALYTIC = ("sobel", "aroian", "joint", "vsm")
 ICC_Y_TYPES = ("conditional", "unconditional")
-SIMULATED = ("joint", "mc", "bootstrap", "bc-bootstrap")
-TESTS = ("sobel", "aroian", "joint", "vsm", "mc", "bootstrap", "bc-bootstrap")
 N_MAX = 1_000_000
 # Limits checked before any work (docs/security.md): a path beyond PATH_MAX residual SDs, a
 # level below ALPHA_MIN or a simulation beyond these sizes is a typing error, not a trial.
@@ -578,6 +577,113 @@ def mediation(
     0.66
     """
     sp.use_scipy()  # the b path needs scipy.special.chdtri anyway (see _dist)
+    question = _validate(
+        a=a, b=b, cprime=cprime, n=n, power=power, alpha=alpha, test=test, simulate=simulate,
+        x=x, allocation=allocation, scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates,
+        icc_m=icc_m, icc_y=icc_y, cluster_size=cluster_size, b_level=b_level, outcome=outcome,
+        base_rate=base_rate, r2_m2=r2_m2, r2_y2=r2_y2, control_variance=control_variance,
+        icc_y_type=icc_y_type, outcome_rate=outcome_rate, reps=reps, draws=draws, boot=boot,
+        seed=seed)
+    return _assemble(question, _solve(question, progress))
+
+
+# --------------------------------------------------------------------------------------------
+# mediation(): validate into a frozen question, compute, assemble the result
+
+
+@dataclass(frozen=True)
+class _Question:
+    """One validated question to :func:`mediation`: every input checked, the unknown named.
+
+    ``a`` and ``b`` are on the given ``scale`` (the one left unknown is None);
+    :meth:`spec` turns a pair of them into the residual-scale :class:`_Spec`
+    the power functions take.
+    """
+
+    solved: str
+    a: float | None
+    b: float | None
+    cprime: float
+    n: int | None
+    power: float | None
+    alpha: float
+    test: str
+    sim: bool
+    x: str
+    allocation: float
+    scale: str
+    r2_m: float
+    r2_y: float
+    covariates: int
+    icc_m: float | None
+    icc_y: float | None
+    cluster_size: float | None
+    b_level: str
+    outcome: str
+    base_rate: float | None
+    r2_m2: float
+    r2_y2: float
+    control_variance: str
+    icc_y_type: str
+    outcome_rate: float | None
+    reps: int
+    draws: int
+    boot: int
+    seed: int
+
+    def inputs(self) -> dict:
+        """The inputs as the result echoes them (None where they do not apply)."""
+        nested = self.cluster_size is not None
+        sim = self.sim
+        return dict(a=self.a, b=self.b, cprime=self.cprime, n=self.n, power=self.power,
+                    alpha=self.alpha, test=self.test, simulate=sim, x=self.x,
+                    allocation=self.allocation if self.x == "binary" else None,
+                    scale=self.scale, r2_m=self.r2_m, r2_y=self.r2_y,
+                    covariates=self.covariates, icc_m=self.icc_m, icc_y=self.icc_y,
+                    cluster_size=self.cluster_size,
+                    b_level=self.b_level if nested else None,
+                    r2_m2=self.r2_m2 if nested else None,
+                    r2_y2=self.r2_y2 if nested else None,
+                    control_variance=self.control_variance if nested else None,
+                    icc_y_type=self.icc_y_type if nested else None,
+                    outcome=self.outcome, base_rate=self.base_rate,
+                    outcome_rate=self.outcome_rate,
+                    reps=self.reps if sim else None,
+                    draws=self.draws if sim and self.test == "mc" else None,
+                    boot=self.boot if sim and "bootstrap" in self.test else None,
+                    seed=self.seed if sim else None)
+
+    def spec(self, a: float, b: float) -> _Spec:
+        """The residual-scale specification of paths ``a`` and ``b`` (on ``scale``)."""
+        if self.scale == "residual":
+            ra, rb, rc = a, b, self.cprime
+        else:
+            ra, rb, rc = to_residual(a, b, self.cprime, x=self.x, allocation=self.allocation)
+        return _Spec(ra, rb, rc, self.x, self.allocation, self.alpha, self.r2_m, self.r2_y,
+                     self.covariates, self.icc_m, self.icc_y, self.cluster_size, self.b_level,
+                     self.outcome, self.base_rate, self.r2_m2, self.r2_y2,
+                     self.control_variance, self.icc_y_type, self.outcome_rate)
+
+    def arms(self, n_total: int) -> tuple[int, int]:
+        """Arms for a given total (power and detectable-path questions)."""
+        if self.x == "binary":
+            n_t = int(round(self.allocation * n_total))
+            return n_total - n_t, n_t
+        return n_total - n_total // 2, n_total // 2
+
+    def arms_of_unit(self, u: int) -> tuple[int, int]:
+        """Arms when n is solved: u controls and as many intervention participants as the
+        allocation needs (so 1:1 gives equal arms); u is the total for continuous X."""
+        if self.x == "binary":
+            return u, math.ceil(u * self.allocation / (1.0 - self.allocation) - 1e-9)
+        return u - u // 2, u // 2
+
+
+def _validate(*, a, b, cprime, n, power, alpha, test, simulate, x, allocation, scale, r2_m,
+              r2_y, covariates, icc_m, icc_y, cluster_size, b_level, outcome, base_rate, r2_m2,
+              r2_y2, control_variance, icc_y_type, outcome_rate, reps, draws, boot,
+              seed) -> _Question:
+    """Check every input of :func:`mediation` once, in a fixed order; raise InputError."""
     test = v.choice("test", test, TESTS)
     x = v.choice("x", x, ("binary", "continuous"))
     scale = v.choice("scale", scale, ("residual", "standardized"))
@@ -588,7 +694,7 @@ def mediation(
                          "bc-bootstrap")
     alpha = float(v.in_range("alpha", alpha, 0.0, 1.0))
     if alpha < ALPHA_MIN:
-        raise InputError(f"alpha must be at least {ALPHA_MIN:g}; got {alpha:g}")
+        raise InputError(f"alpha must be at least {ALPHA_MIN:g}; got {alpha:g}", names=("alpha",))
     allocation = float(v.in_range("allocation", allocation, 0.0, 1.0))
     r2_m = float(v.in_range("r2_m", r2_m, 0.0, 1.0, low_open=False))
     r2_y = float(v.in_range("r2_y", r2_y, 0.0, 1.0, low_open=False))
@@ -606,11 +712,11 @@ def mediation(
     if n is not None:
         n_val = float(v.as_array("n", n))
         if n_val != int(n_val):
-            raise InputError(f"n must be a whole number; got {n_val:g}")
+            raise InputError(f"n must be a whole number; got {n_val:g}", names=("n",))
         n = int(n_val)
         if n > N_MAX:
-            raise InputError(f"n must be at most {N_MAX:,}; got {n:,}")
-    b_level = v.choice("b_level", b_level, ("caseload", "individual"))
+            raise InputError(f"n must be at most {N_MAX:,}; got {n:,}", names=("n",))
+    b_level = v.choice("b_level", b_level, B_LEVELS)
     outcome = v.choice("outcome", outcome, ("continuous", "binary"))
     control_variance = v.choice("control_variance", control_variance, CONTROL_VARIANCES)
     icc_y_type = v.choice("icc_y_type", icc_y_type, ICC_Y_TYPES)
@@ -623,9 +729,10 @@ def mediation(
                 names=("r2_m2", "r2_y2", "icc_m", "icc_y", "cluster_size"))
     if any(t is not None for t in nested_args):
         if any(t is None for t in nested_args):
-            raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size")
+            raise InputError("partial nesting needs all of icc_m, icc_y and cluster_size",
+                             names=("icc_m", "icc_y", "cluster_size"))
         if x != "binary":
-            raise InputError("partial nesting needs a 0/1 treatment (x='binary')")
+            raise InputError("partial nesting needs a 0/1 treatment (x 'binary')", names=("x",))
         if sim and test not in ("joint", "mc"):
             raise InputError("with partial nesting the simulated tests are joint and mc; "
                              "the bootstrap would need resampling of peer workers")
@@ -634,7 +741,7 @@ def mediation(
                              "without covariates; use the analytic test")
         if sim and b_level != "individual":
             raise InputError("simulation with partial nesting estimates b within caseloads: "
-                             "use b_level='individual' (--b-level individual)")
+                             "use b_level 'individual'", names=("b_level",))
         if sim and (r2_m2 > 0 or r2_y2 > 0 or control_variance != "within"
                     or icc_y_type != "conditional"):
             raise InputError("simulation with partial nesting uses control_variance 'within', "
@@ -646,7 +753,8 @@ def mediation(
         cluster_size = float(v.at_least("cluster_size", cluster_size, 1.0))
         if cluster_size > CLUSTER_SIZE_MAX:
             raise InputError(f"cluster_size (a peer worker's caseload) must be at most "
-                             f"{CLUSTER_SIZE_MAX:,}; got {cluster_size:g}")
+                             f"{CLUSTER_SIZE_MAX:,}; got {cluster_size:g}",
+                             names=("cluster_size",))
         if icc_y_type == "unconditional" and icc_y == 0 and b_level == "caseload":
             raise InputError("icc_y_type 'unconditional' needs icc_y > 0 (the mediator's share "
                              "of the peer-worker variance is relative to it)",
@@ -654,183 +762,184 @@ def mediation(
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
-                             "arm")
+                             "arm", names=("base_rate",))
         base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
         if sim and test == "bc-bootstrap":
             raise InputError("the bc-bootstrap test is not available for a binary outcome; use "
                              "joint, mc or bootstrap")
         if sim and (r2_m > 0 or r2_y > 0):
             raise InputError("covariates (r2_m, r2_y) are not simulated for a binary outcome; "
-                             "use an analytic test or leave them out")
+                             "use an analytic test or leave them out", names=("r2_m", "r2_y"))
         if cluster_size is not None and b_level != "individual":
             raise InputError("with a binary outcome under partial nesting, b is estimated "
-                             "within caseloads: use b_level='individual' (--b-level "
-                             "individual)")
+                             "within caseloads: use b_level 'individual'", names=("b_level",))
         if outcome_rate is not None:
             outcome_rate = float(v.in_range("outcome_rate", outcome_rate, 0.0, 1.0))
     elif base_rate is not None or outcome_rate is not None:
-        raise InputError("base_rate and outcome_rate apply to a binary outcome only "
-                         "(outcome='binary')")
+        raise InputError("base_rate and outcome_rate apply only when outcome is 'binary'",
+                         names=("base_rate", "outcome_rate", "outcome"))
     if sim:
         reps = _count("reps", reps, 1, MAX_REPS)
         boot = _count("boot", boot, 1, MAX_BOOT)
         draws = _count("draws", draws, 1, MAX_DRAWS)
         seed = _count("seed", seed, 0, 2**63 - 1)
 
-    inputs = dict(a=a, b=b, cprime=cprime, n=n, power=power, alpha=alpha, test=test,
-                  simulate=sim, x=x, allocation=allocation if x == "binary" else None,
-                  scale=scale, r2_m=r2_m, r2_y=r2_y, covariates=covariates, icc_m=icc_m,
-                  icc_y=icc_y, cluster_size=cluster_size,
-                  b_level=b_level if cluster_size is not None else None,
-                  r2_m2=r2_m2 if cluster_size is not None else None,
-                  r2_y2=r2_y2 if cluster_size is not None else None,
-                  control_variance=control_variance if cluster_size is not None else None,
-                  icc_y_type=icc_y_type if cluster_size is not None else None,
-                  outcome=outcome, base_rate=base_rate, outcome_rate=outcome_rate,
-                  reps=reps if sim else None, draws=draws if sim and test == "mc" else None,
-                  boot=boot if sim and "bootstrap" in test else None,
-                  seed=seed if sim else None)
 
-    def residual(a_, b_):
-        if scale == "residual":
-            return a_, b_, cprime
-        return to_residual(a_, b_, cprime, x=x, allocation=allocation)
+    return _Question(solved, a, b, cprime, n, power, alpha, test, sim, x, allocation, scale,
+                     r2_m, r2_y, covariates, icc_m, icc_y, cluster_size, b_level, outcome,
+                     base_rate, r2_m2, r2_y2, control_variance, icc_y_type, outcome_rate, reps,
+                     draws, boot, seed)
 
-    def make_spec(a_, b_):
-        ra, rb, rc = residual(a_, b_)
-        return _Spec(ra, rb, rc, x, allocation, alpha, r2_m, r2_y, covariates, icc_m, icc_y,
-                     cluster_size, b_level, outcome, base_rate, r2_m2, r2_y2, control_variance,
-                     icc_y_type, outcome_rate)
 
-    notes: list[str] = []
-    prog = _Progress(reps, f"simulating {test}", progress) if sim else None
-
-    def arms_of(n_total: int):
-        """Arms for a given total (power and detectable-path questions)."""
-        if x == "binary":
-            n_t = int(round(allocation * n_total))
-            return n_total - n_t, n_t
-        return n_total - n_total // 2, n_total // 2
-
-    def arms_of_unit(u: int):
-        """Arms when n is solved: u controls and as many intervention participants as the
-        allocation needs (so 1:1 gives equal arms); u is the total for continuous X."""
-        if x == "binary":
-            return u, math.ceil(u * allocation / (1.0 - allocation) - 1e-9)
-        return u - u // 2, u // 2
-
+def _sim_power(q: _Question, spec: _Spec, arms, prog) -> tuple[float, dict]:
+    """Simulated power at ``arms``, and the failed fits and resamples (binary outcome)."""
+    n_c, n_t = arms
     failures = {"fits": 0, "resamples": 0}
+    if min(n_c, n_t) < 2 and q.x == "binary":
+        return 0.0, failures
+    _check_simulation_size(q.test, n_c + n_t, q.reps, q.draws, q.boot)
+    if spec.nested:
+        from trialplan.stats import _medsim_pn
 
-    def sim_power(spec: _Spec, n_total: int, arms=None):
-        n_c, n_t = arms or arms_of(n_total)
-        if min(n_c, n_t) < 2 and x == "binary":
-            return 0.0
-        _check_simulation_size(test, n_c + n_t, reps, draws, boot)
-        if spec.nested:
-            from trialplan.stats import _medsim_pn
+        pspec = _medsim_pn.NestedSpec(spec.a, spec.b, spec.cprime, q.icc_m, q.icc_y,
+                                      q.cluster_size, q.alpha)
+        p, _ = _medsim_pn.power(pspec, q.test, n_c, n_t, reps=q.reps, seed=q.seed,
+                                draws=q.draws, progress=prog)
+        return p, failures
+    if q.outcome == "binary":
+        from trialplan.stats import _medsim_multi
 
-            pspec = _medsim_pn.NestedSpec(spec.a, spec.b, spec.cprime, icc_m, icc_y,
-                                          cluster_size, alpha)
-            p, _ = _medsim_pn.power(pspec, test, n_c, n_t, reps=reps, seed=seed, draws=draws,
-                                    progress=prog)
-            return p
-        if outcome == "binary":
-            from trialplan.stats import _medsim_multi
+        mspec = _medsim_multi.MultiSpec((spec.a,), (spec.b,), spec.cprime, q.x, "binary",
+                                        q.base_rate, None, None, q.alpha)
+        out = _medsim_multi.power(mspec, q.test, n_c, n_t, reps=q.reps, seed=q.seed,
+                                  draws=q.draws, boot=q.boot, progress=prog)
+        return out["power"][0], {"fits": out["failed_fits"],
+                                 "resamples": out["failed_resamples"]}
+    simspec = _medsim.SimSpec(spec.a, spec.b, spec.cprime, q.x, q.r2_m, q.r2_y, q.alpha)
+    p, _ = _medsim.power(simspec, q.test, n_c, n_t, reps=q.reps, seed=q.seed, draws=q.draws,
+                         boot=q.boot, progress=prog)
+    return p, failures
 
-            mspec = _medsim_multi.MultiSpec((spec.a,), (spec.b,), spec.cprime, x, "binary",
-                                            base_rate, None, None, alpha)
-            out = _medsim_multi.power(mspec, test, n_c, n_t, reps=reps, seed=seed,
-                                      draws=draws, boot=boot, progress=prog)
-            failures["fits"] = out["failed_fits"]
-            failures["resamples"] = out["failed_resamples"]
-            return out["power"][0]
-        simspec = _medsim.SimSpec(spec.a, spec.b, spec.cprime, x, r2_m, r2_y, alpha)
-        p, _ = _medsim.power(simspec, test, n_c, n_t, reps=reps, seed=seed, draws=draws,
-                             boot=boot, progress=prog)
-        return p
 
-    def power_at(spec: _Spec, n_total: int, analytic_test: str | None = None, arms=None):
-        if sim and analytic_test is None:
-            return sim_power(spec, n_total, arms)
-        n_c, n_t = arms or arms_of(n_total)
-        return analytic_power(spec, analytic_test or test, n_c, n_t)[0]
+def _power_and_failures(q: _Question, spec: _Spec, arms, prog) -> tuple[float, dict]:
+    """The test's power at ``arms`` and the simulation's failed fits (none if analytic)."""
+    if q.sim:
+        return _sim_power(q, spec, arms, prog)
+    return analytic_power(spec, q.test, *arms)[0], {"fits": 0, "resamples": 0}
 
-    def power_unit(spec, u, analytic_test=None):
-        return power_at(spec, None, analytic_test, arms_of_unit(u))
 
-    min_n = _min_n(x, allocation, covariates, cluster_size)
+def _power(q: _Question, spec: _Spec, arms, prog, analytic_test: str | None = None) -> float:
+    """Power at ``arms``: simulated for a simulated test, unless an analytic test is named."""
+    if q.sim and analytic_test is None:
+        return _sim_power(q, spec, arms, prog)[0]
+    return analytic_power(spec, analytic_test or q.test, *arms)[0]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What :func:`_solve` found: the paths (on the given scale), arms, power and notes."""
+
+    a: float
+    b: float
+    spec: _Spec
+    arms: tuple
+    power: float
+    failures: dict
+    notes: tuple
+
+
+def _solve(q: _Question, progress) -> _Answer:
+    """Solve for the unknown (power, n, a or b) and evaluate the power at the answer."""
+    min_n = _min_n(q.x, q.allocation, q.covariates, q.cluster_size)
     if min_n > N_MAX:
         raise InputError(f"this design needs at least {min_n:,} participants (allocation "
-                         f"{allocation:g}, {covariates} covariates"
-                         + (f", caseload {cluster_size:g}" if cluster_size else "")
+                         f"{q.allocation:g}, {q.covariates} covariates"
+                         + (f", caseload {q.cluster_size:g}" if q.cluster_size else "")
                          + f"), more than the limit of {N_MAX:,}")
+    prog = _Progress(q.reps, f"simulating {q.test}", progress) if q.sim else None
+    a, b, notes = q.a, q.b, []
     try:
-        if solved == "power":
-            if n < min_n:
-                raise InputError(f"n must be at least {min_n} for this design; got {n}")
-            spec = make_spec(a, b)
-            n_total = n
-            pw = power_at(spec, n_total)
-        elif solved == "n":
-            spec = make_spec(a, b)
+        if q.solved == "power":
+            if q.n < min_n:
+                raise InputError(f"n must be at least {min_n} for this design; got {q.n}",
+                                 names=("n",))
+            spec, arms = q.spec(a, b), q.arms(q.n)
+        elif q.solved == "n":
+            spec = q.spec(a, b)
             _check_nonzero(spec)
-            min_u = 2 if x == "binary" else min_n
-            while x == "binary" and sum(arms_of_unit(min_u)) < min_n:
+            min_u = 2 if q.x == "binary" else min_n
+            while q.x == "binary" and sum(q.arms_of_unit(min_u)) < min_n:
                 min_u += 1
-            evaluated: dict[int, float] = {}
-            unit = _solve_n(lambda u: power_unit(spec, u), power, min_u, sim,
-                            lambda u: power_unit(spec, u, "joint"), evaluated)
-            arms = arms_of_unit(unit)
-            n_total = sum(arms)
-            pw = evaluated[unit]  # the solver's own evaluation at the answer
+            evaluated: dict = {}  # unit -> (power, failures) of each evaluation
+
+            def power_of(u):
+                evaluated[u] = _power_and_failures(q, spec, q.arms_of_unit(u), prog)
+                return evaluated[u][0]
+
+            unit = _solve_n(power_of, q.power, min_u, q.sim,
+                            lambda u: _power(q, spec, q.arms_of_unit(u), prog, "joint"))
+            arms = q.arms_of_unit(unit)
         else:
-            if sim:
+            if q.sim:
                 raise InputError("the smallest detectable path is found with analytic tests; "
-                                 "drop --simulate or choose joint, sobel, aroian or vsm")
-            if n < min_n:
-                raise InputError(f"n must be at least {min_n} for this design; got {n}")
-            other = b if solved == "a" else a
+                                 "drop simulate, or choose test joint, sobel, aroian or vsm",
+                                 names=("simulate", "test"))
+            if q.n < min_n:
+                raise InputError(f"n must be at least {min_n} for this design; got {q.n}",
+                                 names=("n",))
+            other = b if q.solved == "a" else a
             if other == 0:
-                raise InputError(f"{'b' if solved == 'a' else 'a'} must be non-zero to find the "
-                                 f"smallest detectable {solved}")
-            found, branch_note = _solve_path(solved, other, n, power, scale, x, allocation,
-                                             make_spec, power_at)
-            a, b = (found, other) if solved == "a" else (other, found)
+                raise InputError(f"{'b' if q.solved == 'a' else 'a'} must be non-zero to find "
+                                 f"the smallest detectable {q.solved}")
+            found, branch_note = _solve_path(
+                q.solved, other, q.n, q.power, q.scale, q.x, q.allocation, q.spec,
+                lambda spec_, n_total: _power(q, spec_, q.arms(n_total), prog))
+            a, b = (found, other) if q.solved == "a" else (other, found)
             notes.append(branch_note)
-            spec = make_spec(a, b)
-            n_total = n
-            pw = power_at(spec, n_total)
+            spec, arms = q.spec(a, b), q.arms(q.n)
+        # A solved n's power is the solver's own evaluation at it (a simulation is not
+        # run again); otherwise the power at the answer is computed here.
+        pw, failures = (evaluated[unit] if q.solved == "n"
+                        else _power_and_failures(q, spec, arms, prog))
     finally:
         if prog is not None:
             prog.close()
+    return _Answer(a, b, spec, arms, pw, failures, tuple(notes))
 
-    n_c, n_t = arms if solved == "n" else arms_of(n_total)
-    _check_promises(spec, solved, pw, power, n_total, sim)
+
+def _assemble(q: _Question, ans: _Answer) -> MediationResult:
+    """The result: the answer checked against its promises, with method, reference and notes."""
+    spec, pw, sim, test = ans.spec, ans.power, q.sim, q.test
+    n_c, n_t = ans.arms
+    n_total = n_c + n_t
+    _check_promises(spec, q.solved, pw, q.power, n_total, sim)
     paths = analytic_power(spec, "joint", n_c, n_t)[1]
-    mc_se = math.sqrt(pw * (1.0 - pw) / reps) if sim else None
+    mc_se = math.sqrt(pw * (1.0 - pw) / q.reps) if sim else None
     key = f"sim-{test}" if sim else (
-        ("joint-pn" if b_level == "caseload" else "joint-pn-individual")
+        ("joint-pn" if q.b_level == "caseload" else "joint-pn-individual")
         if test == "joint" and spec.nested else
-        ("joint-fisher" if x == "continuous" else "joint-t") if test == "joint" else test)
+        ("joint-fisher" if q.x == "continuous" else "joint-t") if test == "joint" else test)
     ref_key = "joint-pn" if spec.nested and test == "joint" else test
-    if outcome == "binary" and test == "joint" and not sim:
+    if q.outcome == "binary" and test == "joint" and not sim:
         key = ref_key = "joint-logistic"
-    notes += _notes(spec, test, sim, scale, a, b, cprime, x, allocation, reps, pw)
-    if sim and outcome == "binary":
+    notes = list(ans.notes)
+    notes += _notes(spec, test, sim, q.scale, ans.a, ans.b, q.cprime, q.x, q.allocation,
+                    q.reps, pw)
+    if sim and q.outcome == "binary":
         notes.append(f"logistic fits that failed (no convergence or separation) at the "
-                     f"reported n: {failures['fits']} of {reps} replicates (counted as "
-                     f"non-rejections); {failures['resamples']} bootstrap resamples (left out "
-                     "of their replicate's interval)")
-    if sim and solved == "n":
-        notes.append(_n_uncertainty(spec, n_total, n_c, n_t, pw, reps))
+                     f"reported n: {ans.failures['fits']} of {q.reps} replicates (counted as "
+                     f"non-rejections); {ans.failures['resamples']} bootstrap resamples (left "
+                     "out of their replicate's interval)")
+    if sim and q.solved == "n":
+        notes.append(_n_uncertainty(spec, n_total, n_c, n_t, pw, q.reps))
     return MediationResult(
-        test=test, solved_for=solved, n_total=int(n_total),
-        n_per_arm={"control": n_c, "intervention": n_t} if x == "binary" else None,
-        power=float(pw), mc_se=mc_se, reps=reps if sim else None, seed=seed if sim else None,
-        a=spec.a, b=spec.b, cprime=spec.cprime, x=x, scale=scale, method=_METHODS[key],
-        reference=_REFS[ref_key], inputs=inputs, notes=tuple(notes),
-        path_power=paths,
-        peer_workers=math.ceil(n_t / cluster_size - 1e-9) if spec.nested else None,
+        test=test, solved_for=q.solved, n_total=int(n_total),
+        n_per_arm={"control": n_c, "intervention": n_t} if q.x == "binary" else None,
+        power=float(pw), mc_se=mc_se, reps=q.reps if sim else None,
+        seed=q.seed if sim else None, a=spec.a, b=spec.b, cprime=spec.cprime, x=q.x,
+        scale=q.scale, method=_METHODS[key], reference=_REFS[ref_key], inputs=q.inputs(),
+        notes=tuple(notes), path_power=paths,
+        peer_workers=math.ceil(n_t / q.cluster_size - 1e-9) if spec.nested else None,
         indirect_effect=spec.a * spec.b,
     )
 
@@ -864,7 +973,7 @@ def power_over(result: MediationResult, **varied) -> np.ndarray:
         power.
     """
     inp = result.inputs
-    if inp["simulate"] or inp["test"] not in ANALYTIC or inp["scale"] != "residual" or (
+    if inp["simulate"] or inp["test"] not in ANALYTIC_TESTS or inp["scale"] != "residual" or (
             result.solved_for != "power"):
         raise ValueError("power_over takes an analytic power result on the residual scale")
     unknown = set(varied) - set(_VARIED) - {"n"}
@@ -933,7 +1042,8 @@ def _count(name: str, value, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high`` (a simulation size or seed)."""
     value = v.at_least(name, value, low)
     if value > high:
-        raise InputError(f"{name} must be at most {high:,}; got {float(value):g}")
+        raise InputError(f"{name} must be at most {high:,}; got {float(value):g}",
+                         names=(name,))
     return int(value)
 
 
@@ -946,14 +1056,14 @@ def _check_simulation_size(test, n_total, reps, draws, boot) -> None:
         raise InputError(f"this simulation would take about {work:.2g} operations (n "
                          f"{n_total:,} x {reps:,} replicates"
                          + (f" x {boot:,} resamples" if "bootstrap" in test else "")
-                         + f"); the limit is {SIM_WORK_MAX:.0e}: lower --reps"
-                         + (" or --boot" if "bootstrap" in test else "")
-                         + " or use an analytic test")
+                         + f"); the limit is {SIM_WORK_MAX:.0e}: lower reps"
+                         + (" or boot" if "bootstrap" in test else "")
+                         + " or use an analytic test", names=("reps", "boot"))
     memory = _medsim.CHUNK * 8 * (8 * n_total + (draws if test == "mc" else 0))
     if memory > SIM_MEMORY_MAX:
         raise InputError(f"this simulation would hold about {memory / 1e9:.1f} GB at once; the "
-                         f"limit is {SIM_MEMORY_MAX / 1e9:g} GB: lower n or --draws, or use an "
-                         "analytic test")
+                         f"limit is {SIM_MEMORY_MAX / 1e9:g} GB: lower n or draws, or use an "
+                         "analytic test", names=("n", "draws"))
 
 
 def _check_promises(spec, solved, pw, target, n_total, sim) -> None:
@@ -1003,20 +1113,18 @@ def _check_nonzero(spec):
                          "there is no indirect effect to detect)")
 
 
-def _solve_n(power_of, target, lo, simulated, analytic_joint, cache=None):
+def _solve_n(power_of, target, lo, simulated, analytic_joint):
     """Smallest total n with power >= target.
 
     Analytic tests: bisection on integers after doubling, on the exact power
     function.  Simulated tests: bracket from the analytic joint test's n, then
     bisection on integers; common random numbers make simulated power a smooth,
     monotone function of n, so the answer is the first n where it crosses.
-    ``cache``, a dict, receives every power evaluated (the answer's among
-    them), so the caller need not simulate the answer's power again.
     """
     start = lo
     if simulated:
         start = max(lo, _solve_n(analytic_joint, target, lo, False, None))
-    cache = {} if cache is None else cache
+    cache: dict[int, float] = {}
 
     def p(nn):
         if nn not in cache:

@@ -224,6 +224,79 @@ def mediation_multi(
     >>> [round(e["power"], 3) for e in r.effects], round(r.all["power"], 3)
     ([0.849, 0.83], 0.704)
     """
+    question = _validate(mediators, cprime=cprime, correlation=correlation, serial=serial,
+                         n=n, power=power, alpha=alpha, test=test, simulate=simulate, x=x,
+                         allocation=allocation, outcome=outcome, base_rate=base_rate,
+                         reps=reps, draws=draws, boot=boot, seed=seed)
+    arms, out, needed = _solve(question, progress)
+    return _assemble(question, arms, out, needed)
+
+
+# --------------------------------------------------------------------------------------------
+# mediation_multi(): validate into a frozen question, compute, assemble the result
+
+
+@dataclass(frozen=True)
+class _Question:
+    """One validated question to :func:`mediation_multi`: every input checked."""
+
+    solved: str
+    names: tuple
+    a: tuple
+    b: tuple
+    cprime: float
+    corr: tuple  # k x k, as nested tuples
+    serial: float | None
+    n: int | None
+    power: float | None
+    alpha: float
+    test: str
+    sim: bool
+    x: str
+    allocation: float
+    outcome: str
+    base_rate: float | None
+    reps: int
+    draws: int
+    boot: int
+    seed: int
+
+    @property
+    def spec(self) -> _medsim_multi.MultiSpec:
+        return _medsim_multi.MultiSpec(self.a, self.b, self.cprime, self.x, self.outcome,
+                                       self.base_rate, self.corr, self.serial, self.alpha)
+
+    def effect_names(self) -> list[tuple[str, str]]:
+        """Each effect's name and path, in the order of the spec's effects."""
+        names, out = self.names, []
+        for name, _ in self.spec.effects():
+            if name == "M1->M2":
+                out.append((f"{names[0]} -> {names[1]}", f"X -> {names[0]} -> {names[1]} -> Y"))
+            else:
+                j = int(name[1:]) - 1
+                out.append((names[j], f"X -> {names[j]} -> Y"))
+        return out
+
+    def arms_of_unit(self, u: int) -> tuple[int, int]:
+        """Arms when n is solved: u controls (u in all for a continuous X)."""
+        if self.x == "binary":
+            return u, math.ceil(u * self.allocation / (1.0 - self.allocation) - 1e-9)
+        return u - u // 2, u // 2
+
+    def arms_of_total(self, nt: int) -> tuple[int, int]:
+        if self.x == "binary":
+            n_t = int(round(self.allocation * nt))
+            return nt - n_t, n_t
+        return nt - nt // 2, nt // 2
+
+    def se(self, p):
+        """Monte Carlo SE of a simulated power (None for an analytic one)."""
+        return math.sqrt(p * (1.0 - p) / self.reps) if self.sim and p is not None else None
+
+
+def _validate(mediators, *, cprime, correlation, serial, n, power, alpha, test, simulate, x,
+              allocation, outcome, base_rate, reps, draws, boot, seed) -> _Question:
+    """Check every input of :func:`mediation_multi` once, in a fixed order."""
     test = v.choice("test", test, TESTS)
     x = v.choice("x", x, ("binary", "continuous"))
     outcome = v.choice("outcome", outcome, ("continuous", "binary"))
@@ -258,7 +331,7 @@ def mediation_multi(
     if outcome == "binary":
         if base_rate is None:
             raise InputError("a binary outcome needs base_rate, the outcome rate in the control "
-                             "arm")
+                             "arm", names=("base_rate",))
         base_rate = float(v.in_range("base_rate", base_rate, 0.0, 1.0))
     sim = simulate or test != "joint"
     if sim:
@@ -266,139 +339,131 @@ def mediation_multi(
         boot = _count("boot", boot, 1, MAX_BOOT)
         draws = _count("draws", draws, 1, MAX_DRAWS)
         seed = _count("seed", seed, 0, 2**63 - 1)
-    spec = _medsim_multi.MultiSpec(a, b, cprime, x, outcome, base_rate,
-                                   tuple(map(tuple, corr.tolist())), serial, alpha)
-    effect_names = []
-    for name, _ in spec.effects():
-        if name == "M1->M2":
-            effect_names.append((f"{names[0]} -> {names[1]}",
-                                 f"X -> {names[0]} -> {names[1]} -> Y"))
+    return _Question(solved, tuple(names), a, b, cprime, tuple(map(tuple, corr.tolist())),
+                     serial, n, power, alpha, test, sim, x, allocation, outcome, base_rate,
+                     reps, draws, boot, seed)
+
+
+def _evaluate(q: _Question, spec, arms, prog, cache: dict) -> dict:
+    """Power of every effect at ``arms`` (simulated or analytic), once per arms."""
+    if arms not in cache:
+        if q.sim:
+            _check_simulation_size(q.test, sum(arms), q.reps, q.draws, q.boot)
+            cache[arms] = _medsim_multi.power(spec, q.test, *arms, reps=q.reps, seed=q.seed,
+                                              draws=q.draws, boot=q.boot, progress=prog)
         else:
-            j = int(name[1:]) - 1
-            effect_names.append((names[j], f"X -> {names[j]} -> Y"))
+            cache[arms] = _analytic(spec, *arms, q.alpha)
+    return cache[arms]
 
-    def arms_of_unit(u):
-        if x == "binary":
-            return u, math.ceil(u * allocation / (1.0 - allocation) - 1e-9)
-        return u - u // 2, u // 2
 
-    def arms_of_total(nt):
-        if x == "binary":
-            n_t = int(round(allocation * nt))
-            return nt - n_t, n_t
-        return nt - nt // 2, nt // 2
+def _summary(out: dict, target) -> float | None:
+    """The power of all effects together (``"all"``) or of effect number ``target``."""
+    return out["all"] if target == "all" else out["power"][target]
 
-    prog = _Progress(reps, f"simulating {test}", progress) if sim else None
+
+def _solve(q: _Question, progress) -> tuple[tuple, dict, dict]:
+    """The arms (given or solved), every effect's power there, and each target's n."""
+    spec = q.spec
+    k = len(q.names)
+    prog = _Progress(q.reps, f"simulating {q.test}", progress) if q.sim else None
     cache: dict = {}
-
-    def evaluate(arms):
-        if arms in cache:
-            return cache[arms]
-        if sim:
-            _check_simulation_size(test, sum(arms), reps, draws, boot)
-            out = _medsim_multi.power(spec, test, *arms, reps=reps, seed=seed, draws=draws,
-                                      boot=boot, progress=prog)
-        else:
-            out = _analytic(spec, *arms, alpha)
-        cache[arms] = out
-        return out
-
-    def summary(out, target):
-        if target == "all":
-            return out["all"]
-        return out["power"][target]
-
-    notes: list[str] = []
-    min_u = 3 + k if x == "continuous" else max(2, math.ceil((4 + k) / 2))
+    min_u = 3 + k if q.x == "continuous" else max(2, math.ceil((4 + k) / 2))
+    needed: dict = {}
     try:
-        needed = {}
-        if solved == "n":
-            if any(val == 0 for val in a + b):
+        if q.solved == "n":
+            if any(val == 0 for val in q.a + q.b):
                 raise InputError("every a and b must be non-zero to solve for n")
-            targets = ["all"] if spec.serial is None or sim else []
-            targets += list(range(len(effect_names)))
+            targets = ["all"] if spec.serial is None or q.sim else []
+            targets += list(range(len(q.effect_names())))
             for target in targets:
                 def p_of(u, target=target):
-                    val = summary(evaluate(arms_of_unit(u)), target)
+                    val = _summary(_evaluate(q, spec, q.arms_of_unit(u), prog, cache), target)
                     return -1.0 if val is None else val
 
                 def bracket(u, target=target):
-                    val = summary(_analytic(spec, *arms_of_unit(u), alpha), target)
+                    val = _summary(_analytic(spec, *q.arms_of_unit(u), q.alpha), target)
                     return -1.0 if val is None else val
 
-                needed[target] = _solve_n(p_of, power, min_u, sim, bracket)
+                needed[target] = _solve_n(p_of, q.power, min_u, q.sim, bracket)
             main = "all" if "all" in needed else max(needed, key=lambda t: needed[t])
-            arms = arms_of_unit(needed[main])
+            arms = q.arms_of_unit(needed[main])
         else:
-            arms = arms_of_total(n)
-        out = evaluate(arms)
+            arms = q.arms_of_total(q.n)
+        out = _evaluate(q, spec, arms, prog, cache)
     finally:
         if prog is not None:
             prog.close()
+    return arms, out, needed
 
-    n_total = sum(arms)
 
-    def se(p):
-        return math.sqrt(p * (1.0 - p) / reps) if sim and p is not None else None
-
-    effects = []
-    for i, (name, path) in enumerate(effect_names):
-        entry = {"name": name, "path": path, "power": out["power"][i],
-                 "mc_se": se(out["power"][i])}
-        if i in needed:
-            entry["n_needed"] = sum(arms_of_unit(needed[i]))
-        effects.append(entry)
-    conj = {"power": out["all"], "mc_se": se(out["all"])}
-    if "all" in needed:
-        conj["n_needed"] = sum(arms_of_unit(needed["all"]))
-    anyp = {"power": out["any"], "mc_se": se(out["any"])}
-    if sim:
-        method = {"joint": "joint significance of every path, by simulation",
-                  "mc": "Monte Carlo confidence interval for each product, by simulation",
-                  "bootstrap": "percentile bootstrap interval for each product, by simulation"
-                  }[test]
-    else:
-        method = ("joint significance: product of the path powers for each effect "
-                  "(asymptotically independent tests)")
-        if spec.serial is None:
+def _notes(q: _Question, out: dict) -> list[str]:
+    notes = []
+    if not q.sim:
+        if q.serial is None:
             notes.append("analytic power for all effects and for at least one treats the "
                          "effects' tests as independent; simulate (--simulate or --test mc) "
                          "when the mediators share much of their variance")
         else:
             notes.append("in a chain the effects share paths, so power for all of them and "
                          "for at least one needs simulation (--simulate)")
-    if outcome == "binary":
+    if q.outcome == "binary":
         notes.append(f"binary outcome: b paths on the log-odds scale per residual SD, outcome "
-                     f"rate {base_rate:g} in the control arm")
-    if sim:
-        notes.append(f"simulated power has Monte Carlo SE up to {se(0.5):.4f} with {reps} "
+                     f"rate {q.base_rate:g} in the control arm")
+    if q.sim:
+        notes.append(f"simulated power has Monte Carlo SE up to {q.se(0.5):.4f} with {q.reps} "
                      "replicates")
-        if outcome == "binary":
+        if q.outcome == "binary":
             notes.append(f"logistic fits that failed at the reported n: {out['failed_fits']} of "
-                         f"{reps} replicates (counted as non-rejections); "
+                         f"{q.reps} replicates (counted as non-rejections); "
                          f"{out['failed_resamples']} bootstrap resamples (left out of their "
                          "replicate's interval)")
+    return notes
+
+
+def _assemble(q: _Question, arms, out: dict, needed: dict) -> MultiMediationResult:
+    """The result: each effect's power (and n needed), all and any, method, notes, inputs."""
+    sim = q.sim
+    effects = []
+    for i, (name, path) in enumerate(q.effect_names()):
+        entry = {"name": name, "path": path, "power": out["power"][i],
+                 "mc_se": q.se(out["power"][i])}
+        if i in needed:
+            entry["n_needed"] = sum(q.arms_of_unit(needed[i]))
+        effects.append(entry)
+    conj = {"power": out["all"], "mc_se": q.se(out["all"])}
+    if "all" in needed:
+        conj["n_needed"] = sum(q.arms_of_unit(needed["all"]))
+    anyp = {"power": out["any"], "mc_se": q.se(out["any"])}
+    if sim:
+        method = {"joint": "joint significance of every path, by simulation",
+                  "mc": "Monte Carlo confidence interval for each product, by simulation",
+                  "bootstrap": "percentile bootstrap interval for each product, by simulation"
+                  }[q.test]
+    else:
+        method = ("joint significance: product of the path powers for each effect "
+                  "(asymptotically independent tests)")
+    corr = [list(row) for row in q.corr]
     inputs = dict(mediators=[{"name": nm, "a": aa, "b": bb} for nm, aa, bb in
-                             zip(names, a, b, strict=True)],
-                  cprime=cprime, correlation=corr.tolist(), serial=serial, n=n, power=power,
-                  alpha=alpha, test=test, simulate=sim, x=x,
-                  allocation=allocation if x == "binary" else None, outcome=outcome,
-                  base_rate=base_rate, reps=reps if sim else None,
-                  draws=draws if sim and test == "mc" else None,
-                  boot=boot if sim and test == "bootstrap" else None,
-                  seed=seed if sim else None)
+                             zip(q.names, q.a, q.b, strict=True)],
+                  cprime=q.cprime, correlation=corr, serial=q.serial, n=q.n, power=q.power,
+                  alpha=q.alpha, test=q.test, simulate=sim, x=q.x,
+                  allocation=q.allocation if q.x == "binary" else None, outcome=q.outcome,
+                  base_rate=q.base_rate, reps=q.reps if sim else None,
+                  draws=q.draws if sim and q.test == "mc" else None,
+                  boot=q.boot if sim and q.test == "bootstrap" else None,
+                  seed=q.seed if sim else None)
     total = None
-    if serial is None:
-        total = total_indirect(a, b, corr, *arms, alpha, x=x, outcome=outcome,
-                               base_rate=base_rate)
+    if q.serial is None:
+        total = total_indirect(q.a, q.b, np.array(q.corr), *arms, q.alpha, x=q.x,
+                               outcome=q.outcome, base_rate=q.base_rate)
     return MultiMediationResult(
         total_indirect=total,
-        test=test, solved_for=solved, n_total=n_total,
-        n_per_arm={"control": arms[0], "intervention": arms[1]} if x == "binary" else None,
-        effects=effects, all=conj, any=anyp, reps=reps if sim else None,
-        seed=seed if sim else None, mediators=inputs["mediators"], cprime=cprime,
-        serial=serial, correlation=corr.tolist(), x=x, outcome=outcome, base_rate=base_rate,
-        method=method, reference=_REFS[test], inputs=inputs, notes=tuple(notes),
+        test=q.test, solved_for=q.solved, n_total=sum(arms),
+        n_per_arm={"control": arms[0], "intervention": arms[1]} if q.x == "binary" else None,
+        effects=effects, all=conj, any=anyp, reps=q.reps if sim else None,
+        seed=q.seed if sim else None, mediators=inputs["mediators"], cprime=q.cprime,
+        serial=q.serial, correlation=corr, x=q.x, outcome=q.outcome, base_rate=q.base_rate,
+        method=method, reference=_REFS[q.test], inputs=inputs, notes=tuple(_notes(q, out)),
         failed_fits=out.get("failed_fits") if sim else None,
         failed_resamples=out.get("failed_resamples") if sim else None,
     )
