@@ -233,3 +233,19 @@ def test_every_caption_follows_its_table_and_every_reference_has_a_target(draft)
     targets = set(re.findall(r"\{ #((?:tbl|fig):[\w-]+) \}", text))
     for ref in set(re.findall(r"@((?:tbl|fig):[\w-]+)", text)):
         assert ref in targets, f"{draft.name}: @{ref} refers to nothing"
+
+
+def test_pandoc_runs_once_per_document(monkeypatch):
+    import subprocess
+
+    started = []
+    popen = subprocess.Popen.__init__
+
+    def counted(self, args, *rest, **kwargs):
+        started.append(args)
+        popen(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", counted)
+    documents._pandoc("# Title\n\nText [@nosuchref].\n", "docx", title="t")
+    documents._pandoc("# Title\n\nText.\n", "html", title="t")
+    assert len(started) == 2 and all("pandoc" in Path(a[0]).name for a in started)

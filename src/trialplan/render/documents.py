@@ -673,26 +673,50 @@ def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, pap
     return args
 
 
+def _pandoc_binary() -> str:
+    """The pandoc that pypandoc-binary ships (a core dependency), else one on the PATH.
+
+    pandoc is run directly, once per document: pypandoc's ``convert_text`` ran it
+    up to eight more times to find it and list its formats.
+    """
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("pypandoc")
+    if spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "files" / "pandoc"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
+    found = shutil.which("pandoc")
+    if found is None:
+        raise InputError("HTML and DOCX output need pandoc (pypandoc-binary); install "
+                         "trialplan with its dependencies")
+    return found
+
+
 def _pandoc(markdown: str, fmt: str, *, title: str, reference_doc=None, paper=None, csl=None,
             references=None, figures=None) -> bytes:
+    import logging
+    import subprocess
     import tempfile
 
-    try:
-        import pypandoc
-    except ImportError:  # pragma: no cover - a core dependency
-        raise InputError("HTML and DOCX output need pypandoc-binary; install trialplan with "
-                         "its dependencies") from None
     with tempfile.TemporaryDirectory(prefix="trialplan-") as workdir:
         args = ["--sandbox", *_pandoc_args(fmt, Path(workdir), title=title,
                                            reference_doc=reference_doc, paper=paper, csl=csl,
                                            references=references),
                 *_figure_files(figures or {}, Path(workdir))]
         out = Path(workdir) / f"out.{fmt}"
+        command = [_pandoc_binary(), f"--from={_PANDOC_IN}",
+                   f"--to={'html5' if fmt == 'html' else fmt}", f"--output={out}", *args]
         try:
-            pypandoc.convert_text(markdown, "html5" if fmt == "html" else fmt,
-                                  format=_PANDOC_IN, outputfile=str(out), extra_args=args)
-        except (RuntimeError, OSError) as exc:
+            run = subprocess.run(command, input=markdown.encode("utf-8"), capture_output=True)
+        except OSError as exc:
             raise InputError(f"pandoc could not write the {fmt.upper()} file: {exc}") from None
+        messages = run.stderr.decode("utf-8", errors="replace").strip()
+        if run.returncode != 0:
+            raise InputError(f"pandoc could not write the {fmt.upper()} file: {messages}")
+        for line in messages.splitlines():  # pandoc's warnings, as pypandoc passed them on
+            logging.getLogger("trialplan.render").warning(line)
         data = out.read_bytes()
     if fmt == "docx":
         data = fix_docx_dates(_finish_docx(data, paper), source_date())
