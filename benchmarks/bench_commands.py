@@ -20,8 +20,8 @@ caching on, as a user's Python has (the warm-up run writes the caches).
 
 Beside each median wall time is the median CPU time of the command and its
 children (pandoc included), which grows much less than the wall time when
-other processes hold the cores.  The BLAS thread count a child would start
-with (threadpoolctl, after importing numpy and scipy as trialplan does) and the
+other processes hold the cores.  The BLAS thread count a command runs with
+(threadpoolctl, after importing trialplan's CLI, numpy and scipy) and the
 load average before and after are printed: the machine may be shared, and a
 figure measured under load is slower than the command is.
 
@@ -87,12 +87,13 @@ def interleaved(pairs: dict, repeats: int) -> dict:
 
 
 def blas_threads() -> str:
-    """The BLAS pools a trialplan process starts with (numpy and scipy imported)."""
-    code = ("import numpy, scipy.special\n"
+    """The BLAS pools a trialplan command runs with (the CLI imported, then numpy, scipy)."""
+    code = ("import trialplan.cli, numpy, scipy.special\n"
             "from threadpoolctl import threadpool_info\n"
             "print('; '.join(f\"{i['internal_api']} {i['num_threads']} threads\" "
             "for i in threadpool_info()) or 'none')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=user_env(SRC))
     return out.stdout.strip() or f"threadpoolctl unavailable ({out.stderr.strip()[-80:]})"
 
 
@@ -117,7 +118,8 @@ def main(argv=None) -> None:
     base_env = user_env(args.baseline_src / "src") if args.baseline_src else None
     py = [sys.executable, "-m", "trialplan"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; BLAS: {blas_threads()}; "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+          f"OPENBLAS_NUM_THREADS in this shell: "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"load average (1, 5, 15 min) before: {load()}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as tmp:
