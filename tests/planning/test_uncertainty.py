@@ -261,3 +261,27 @@ def test_a_pilot_purpose_without_criteria_names_the_field():
     (problem,) = info.value.problems
     assert problem.field == "trial.purpose" and "assumptions.feasibility" in problem.message
     assert problem.line == text[:text.index("  purpose:")].count("\n") + 1
+
+
+def test_a_pilot_too_short_to_randomise_anyone_is_refused():
+    # found by fuzzing: pilot_months 1e-300 projected 0 participants and divided by them
+    text = example_text()
+    trial = _variant(text, **{"    pilot_months: 9": "    pilot_months: 1.0e-300"})
+    with pytest.raises(TrialFileError) as info:
+        build_plan(trial)
+    (problem,) = info.value.problems
+    assert problem.field == "assumptions.feasibility.pilot_months"
+    assert "no one is projected to be randomised" in problem.message
+
+
+def test_a_negligible_recruitment_cv_is_the_poisson():
+    # A rate CV of 1e-300 (found by fuzzing) overflowed the negative binomial's shape; in
+    # the limit it is the Poisson, which a file without recruitment_cv gets.
+    text = example_text()
+    anchor = "    recruitment_cv: 0.3"
+    assert anchor in text
+    tiny = build_plan(_variant(text, **{anchor: "    recruitment_cv: 1.0e-300"}))
+    none = build_plan(_variant(text, **{anchor: "   "}))
+    crit = {c["id"]: c for c in none["feasibility"]["criteria"]}["recruitment"]
+    got = {c["id"]: c for c in tiny["feasibility"]["criteria"]}["recruitment"]
+    assert got["oc"] == crit["oc"]

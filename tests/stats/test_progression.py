@@ -89,3 +89,15 @@ def test_wilson_interval_matches_statsmodels_formula():
     lo, hi = pg.wilson(0.8, 50, st.norm.ppf(0.975))
     # statsmodels proportion_confint(40, 50, method="wilson") = (0.6696, 0.8876)
     assert (lo, hi) == pytest.approx((0.66962894, 0.88756250), abs=1e-7)
+
+
+@pytest.mark.parametrize("rho", [1e-300, 1e-12, 2e-6])
+def test_a_negligible_icc_is_the_binomial_without_losing_digits(rho):
+    # found by fuzzing: rho = 1e-300 made the beta's parameters 1e300 and the pmf NaN.  Just
+    # above the switch (2e-6) the beta-binomial must still agree with the binomial to the
+    # order of its extra variance, (m - 1) rho.
+    sizes = pg.cluster_sizes(46, 9)
+    near = pg.clustered_oc(sizes, 0.75, 0.5, TRUE, rho)
+    binom = pg.binomial_oc(46, 0.75, 0.5, TRUE)
+    for k in pg.DECISIONS:
+        np.testing.assert_allclose(near[k], binom[k], rtol=0, atol=1e-4)

@@ -325,6 +325,11 @@ def feasibility_section(trial, final: dict) -> tuple[dict | None, list[str]]:
                                            "'recruitment:' or give pilot_n instead")])
         pilot_n = int(math.floor(float(recruitment_curve(rec, fe.pilot_months)) + 1e-9))
         how = f"projected randomised in the first {fe.pilot_months:g} months"
+        if pilot_n < 1:
+            raise TrialFileError([_problem(trial, ("assumptions", "feasibility", "pilot_months"),
+                                           f"no one is projected to be randomised in the "
+                                           f"first {fe.pilot_months:g} months: lengthen the "
+                                           "pilot or give pilot_n")])
     z = float(sp.ndtri(0.5 + fe.confidence / 2.0))
     if purpose(trial) == "internal-pilot" and pilot_n > final["n_to_recruit"]:
         field = "pilot_n" if fe.pilot_n is not None else "pilot_months"

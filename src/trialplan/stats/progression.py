@@ -84,10 +84,16 @@ def binomial_oc(n: int, green: float, amber: float, true) -> dict:
                    binomial_sf(_threshold_count(amber, n), n, true))
 
 
+_RHO_BINOMIAL = 1e-6
+
+
 def _betabinom_pmf(m: int, p: float, rho: float) -> np.ndarray:
     """pmf of beta-binomial(m, a, b) with mean p and intra-cluster correlation rho."""
     x = np.arange(m + 1, dtype=float)
-    if rho <= 0:
+    # Below _RHO_BINOMIAL the variance differs from the binomial's by a factor 1 + (m - 1) rho,
+    # a few parts in 1e5, while the beta's parameters grow as 1 / rho and the difference of
+    # the betaln terms loses digits (1e-300 gave NaN): the binomial is then the answer.
+    if rho < _RHO_BINOMIAL:
         logp = (special.gammaln(m + 1) - special.gammaln(x + 1) - special.gammaln(m - x + 1)
                 + special.xlogy(x, p) + special.xlog1py(m - x, -p))
         return np.exp(logp)
@@ -134,6 +140,11 @@ def clustered_oc(sizes, green: float, amber: float, true, icc: float) -> dict:
     return _decide(np.clip(ge_g, 0, 1), np.clip(ge_a, 0, 1))
 
 
+# Below this rate CV the negative binomial is the Poisson to double precision (its gamma
+# shape 1 / cv^2 would overflow).
+_CV_POISSON = 1e-6
+
+
 def _count_pmf(mean: float, cv: float | None, top: int) -> np.ndarray:
     """pmf on 0..top of a Poisson(mean), or a negative binomial with rate CV ``cv``."""
     x = np.arange(top + 1, dtype=float)
@@ -141,7 +152,7 @@ def _count_pmf(mean: float, cv: float | None, top: int) -> np.ndarray:
         out = np.zeros(top + 1)
         out[0] = 1.0
         return out
-    if not cv:
+    if not cv or cv < _CV_POISSON:
         return np.exp(special.xlogy(x, mean) - mean - special.gammaln(x + 1))
     k = 1.0 / (cv * cv)  # gamma shape of the site's rate
     q = mean / (mean + k)
