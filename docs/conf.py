@@ -19,9 +19,13 @@ version = __version__
 extensions = ["myst_parser", "sphinx.ext.autodoc", "numpydoc", "sphinx_click"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence"]
+# Formulas are written as $...$ and $$...$$ (amsmath environments inside); Sphinx
+# renders them with MathJax, loaded from its CDN when a page is viewed.
+myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath"]
 exclude_patterns = ["_build", "README.md"]
 html_theme = "furo"
+html_static_path = ["_static"]
+html_css_files = ["console.css"]
 html_title = f"trialplan {__version__}"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -22,8 +22,9 @@ trial = load_trial_text(yaml.safe_dump(data, sort_keys=False), "example.yaml")
 
 plan = build_plan(trial)
 final = plan["final"]
+detectable = ", ".join(final["mechanisms_detectable"]) or "none"
 print(f"recruit {final['n_to_recruit']:,} ({final['peer_workers']} peer workers); "
-      f"mechanisms detectable: {', '.join(final['mechanisms_detectable']) or 'none'}")
+      f"mechanisms detectable: {detectable}")
 
 written = write_draft(trial, Path("protocol.md"), force=True)
 print("wrote", ", ".join(written))

@@ -10,11 +10,12 @@ Run:  python examples/size_partial_nesting.py
 from trialplan.stats import proportions
 
 unclustered = proportions(p1=0.38, p2=0.29, power=0.9, attrition=0.15)
-nested = proportions(p1=0.38, p2=0.29, power=0.9, attrition=0.15, clustering="partial",
-                     icc=0.03, cluster_size=9)
+nested = proportions(p1=0.38, p2=0.29, power=0.9, attrition=0.15,
+                     clustering="partial", icc=0.03, cluster_size=9)
 
 print(f"unclustered: {unclustered.n_analysed_per_arm['control']} analysed per arm, "
       f"recruit {unclustered.n_total}")
+de = nested.design_effect["intervention"]
 print(f"partially nested: {nested.n_analysed_per_arm['control']} analysed per arm, "
-      f"recruit {nested.n_total}, {nested.peer_workers} peer workers, design effect "
-      f"{nested.design_effect['intervention']:.2f} in the intervention arm")
+      f"recruit {nested.n_total}, {nested.peer_workers} peer workers, "
+      f"design effect {de:.2f} in the intervention arm")

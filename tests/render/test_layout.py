@@ -76,6 +76,36 @@ def test_a_table_too_wide_for_the_page_goes_landscape_in_docx(tmp_path):
     assert 'w:val="TableSmall"' in xml  # cells in the 8-pt table style
 
 
+def _png(colour: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(1, 1), facecolor=colour)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def test_figures_reach_docx_and_html_from_files_not_inline(tmp_path):
+    figures = {"figures/a.png": _png("red"), "figures/b.png": _png("blue")}
+    md = ("![First.](figures/a.png){#fig:a}\n\n![Second.](figures/b.png){#fig:b}\n\n"
+          "![Not ours.](figures/c.png)\n")
+    data = documents._pandoc(md, "docx", title="t", figures=figures)
+    docx = zipfile.ZipFile(io.BytesIO(data))
+    media = sorted(docx.read(n) for n in docx.namelist() if n.startswith("word/media/"))
+    assert media == sorted(figures.values())  # each figure once; figures/c.png does not exist
+    xml = docx.read("word/document.xml").decode()
+    assert "base64" not in xml and 'descr="figures/a.png"' in xml
+    assert "figure-dir" not in docx.read("docProps/custom.xml").decode()
+    html = documents._pandoc(md, "html", title="t", figures=figures).decode()
+    assert html.count('src="data:image/png;base64,') == 2
+    with pytest.raises(ValueError, match="figures/NAME.png"):
+        documents._pandoc(md, "docx", title="t", figures={"figures/../x.png": b""})
+
+
 @pytest.fixture(scope="module")
 def trial():
     text = example_text() + """
@@ -203,3 +233,19 @@ def test_every_caption_follows_its_table_and_every_reference_has_a_target(draft)
     targets = set(re.findall(r"\{ #((?:tbl|fig):[\w-]+) \}", text))
     for ref in set(re.findall(r"@((?:tbl|fig):[\w-]+)", text)):
         assert ref in targets, f"{draft.name}: @{ref} refers to nothing"
+
+
+def test_pandoc_runs_once_per_document(monkeypatch):
+    import subprocess
+
+    started = []
+    popen = subprocess.Popen.__init__
+
+    def counted(self, args, *rest, **kwargs):
+        started.append(args)
+        popen(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", counted)
+    documents._pandoc("# Title\n\nText [@nosuchref].\n", "docx", title="t")
+    documents._pandoc("# Title\n\nText.\n", "html", title="t")
+    assert len(started) == 2 and all("pandoc" in Path(a[0]).name for a in started)

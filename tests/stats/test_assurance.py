@@ -117,6 +117,33 @@ def test_n_for_assurance_and_its_ceiling():
         sa.n_for_assurance(f, 0.95, lo=4, hi=10_000, ceiling=0.9)
 
 
+@pytest.mark.parametrize("scale", [3.0, 100.0, 4000.0])
+@pytest.mark.parametrize("target", [0.05, 0.3, 0.6, 0.85])
+def test_n_for_assurance_is_the_smallest_n_reaching_the_target(scale, target):
+    # A rising function with a flat stretch (whole-number steps), as the plan's assurance
+    # is on the same draws: the search must give what a scan from the bottom gives.
+    def f(n):
+        return 0.9 * (1 - math.exp(-math.floor(n / 7) * 7 / scale))
+
+    hi = 50_000
+    smallest = next(n for n in range(4, hi + 1) if f(n) >= target)
+    evaluated = []
+
+    def counted(n):
+        evaluated.append(n)
+        return f(n)
+
+    assert sa.n_for_assurance(counted, target, lo=4, hi=hi) == smallest
+    # with points already known (the expected power curve) the answer is the same, and
+    # fewer evaluations are needed than bisection's log2(hi - lo)
+    known = {n: f(n) for n in (10, 100, 400, 1000, 3000, 9000)}
+    fresh = []
+    assert sa.n_for_assurance(lambda n: fresh.append(n) or f(n), target, lo=4, hi=hi,
+                              known=known) == smallest
+    assert not set(fresh) & set(known)
+    assert max(len(fresh), len(evaluated)) <= 2 * math.ceil(math.log2(hi)) + 2
+
+
 def test_bad_priors_are_refused():
     with pytest.raises(InputError, match="sd"):
         sa.Prior.normal(0, -1)

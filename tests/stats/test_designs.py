@@ -330,6 +330,30 @@ def test_rates_round_trip_and_grid():
         rates(rate=1.5, rr=1.0, power=0.9)
 
 
+def test_solver_returns_its_last_evaluation_so_no_power_is_computed_twice():
+    from trialplan.stats._solver import solve_increasing
+
+    seen = []
+
+    def fn(x, cells):
+        seen.extend(zip(cells.tolist(), np.asarray(x).tolist(), strict=True))
+        return 1.0 - np.exp(-x / np.array([10.0, 50.0, 200.0])[cells])
+
+    def unreachable(mask, best):
+        raise AssertionError("reachable")
+
+    x, fx = solve_increasing(fn, np.array([0.3, 0.6, 0.9]), 1e-6, 1e4, unreachable=unreachable,
+                             values=True)
+    assert len(seen) == len(set(seen))  # no cell evaluated twice at one point
+    np.testing.assert_array_equal(fx, fn(x, np.arange(3)))
+    # A detectable effect reports power from the solver's own evaluation: the target, to
+    # the solver's tolerance.  R: f <- function(d) pwr::pwr.t.test(n=50, d=d)$power - 0.8;
+    # uniroot(f, c(0.1, 2), tol=1e-13)$root -> 0.565882243755
+    r = means(n=50, power=0.8)
+    assert r.power == pytest.approx(0.8, abs=1e-9)
+    assert r.effect["d"] == pytest.approx(0.565882243755, abs=1e-10)
+
+
 def test_survival_grid_over_the_event_probability_inputs_broadcasts():
     # power down one axis, the control median along another: each cell as if alone
     grid = survival(hr=0.7, power=np.array([0.8, 0.9])[:, None],

@@ -304,3 +304,113 @@ def test_nested_simulation_limits_are_explained():
         mediation(a=0.3, b=0.3, n=300, test="bootstrap", **PN)
     with pytest.raises(InputError, match="individual"):
         mediation(a=0.3, b=0.3, n=300, simulate=True, icc_m=0.1, icc_y=0.1, cluster_size=10)
+
+
+_DESIGNS = {
+    "binary x, continuous outcome": {},
+    "continuous x": {"x": "continuous"},
+    "binary outcome": {"outcome": "binary", "base_rate": 0.3},
+    "covariates": {"r2_m": 0.2, "r2_y": 0.1},
+    "nested, b by caseload": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8},
+    "nested, b individual, total variance": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8,
+                                             "b_level": "individual",
+                                             "control_variance": "total"},
+    "nested, unconditional icc_y": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8,
+                                    "icc_y_type": "unconditional"},
+    "nested, binary outcome": {"icc_m": 0.05, "icc_y": 0.04, "cluster_size": 8,
+                               "b_level": "individual", "outcome": "binary", "base_rate": 0.3},
+}
+
+
+@pytest.mark.parametrize("test", ["joint", "sobel", "aroian", "vsm"])
+@pytest.mark.parametrize("design", list(_DESIGNS))
+def test_power_over_arrays_is_mediation_element_by_element(design, test):
+    from trialplan.stats.mediation import power_over
+
+    kw = {"a": 0.3, "b": 0.25, "test": test, **_DESIGNS[design]}
+    centre = mediation(**kw, n=300)
+    rng = np.random.default_rng(7)
+    varied = {"a": rng.normal(0.3, 0.2, 12), "b": rng.normal(0.25, 0.2, 12)}
+    varied["a"][3] = 25.0  # beyond the paths mediation() accepts
+    if "icc_m" in kw:
+        varied["icc_m"] = varied["icc_y"] = rng.beta(2, 20, 12)
+        varied["icc_y"][5] = 0.999  # too much of the outcome at the peer-worker level
+    if kw.get("outcome") == "binary":
+        varied["base_rate"] = rng.uniform(0.05, 0.6, 12)
+    got = power_over(centre, **varied)
+    for j in range(12):
+        one = {**kw, **{k: float(x[j]) for k, x in varied.items()}}
+        try:
+            expected = mediation(**one, n=300).power
+        except (InputError, UnreachableTargetError):
+            assert math.isnan(got[j])
+        else:
+            assert got[j] == expected  # the same formulas: the same float
+    assert math.isnan(got[3])
+    with pytest.raises(ValueError, match="cannot vary"):
+        power_over(centre, alpha=np.array([0.05]))
+
+
+@pytest.mark.parametrize("design", ["binary x, continuous outcome", "continuous x",
+                                    "nested, b individual, total variance",
+                                    "nested, binary outcome"])
+def test_power_over_n_is_the_power_curve(design):
+    from trialplan.stats.mediation import power_over
+
+    kw = {"a": 0.3, "b": 0.25, **_DESIGNS[design]}
+    ns = np.array([3, 20, 41, 97, 250.5, 1001, 2_000_000])
+    got = power_over(mediation(**kw, n=300), n=ns)
+    for n_, p in zip(ns, got, strict=True):
+        try:
+            expected = mediation(**kw, n=float(n_)).power
+        except InputError:  # below the design's minimum, not whole, or too many
+            assert math.isnan(p)
+        else:
+            assert p == expected
+    assert np.isnan(got[[0, 4, 6]]).all()
+    assert np.all(np.diff(got[np.isfinite(got)]) > 0)
+
+
+def test_simulated_n_does_not_simulate_the_answer_twice(monkeypatch):
+    runs = []
+    power = _medsim.power
+
+    def counted(spec, test, n_c, n_t, **kw):
+        runs.append((n_c, n_t))
+        return power(spec, test, n_c, n_t, **kw)
+
+    monkeypatch.setattr(_medsim, "power", counted)
+    r = mediation(a=0.4, b=0.4, power=0.8, test="mc", reps=100, draws=200)
+    assert len(runs) == len(set(runs))
+    assert (r.n_per_arm["control"], r.n_per_arm["intervention"]) in runs
+
+
+def test_simulations_run_with_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from trialplan.stats import _medsim_multi
+
+    seen = []
+
+    def recording(fn):
+        def inner(*args, **kwargs):
+            seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+            return fn(*args, **kwargs)
+        return inner
+
+    monkeypatch.setattr(_medsim, "_moments", recording(_medsim._moments))
+    monkeypatch.setattr(_medsim_multi, "_moments", recording(_medsim_multi._moments))
+    mediation(a=0.3, b=0.3, n=100, test="bootstrap", reps=60, boot=50)
+    mediation(a=0.3, b=0.3, n=100, test="mc", outcome="binary", base_rate=0.3, reps=60)
+    assert seen and set(seen) == {1}
+
+
+@pytest.mark.parametrize("test", ["joint", "sobel", "aroian", "vsm"])
+def test_too_few_peer_workers_give_zero_power_in_arrays_as_alone(test):
+    from trialplan.stats.mediation import _Spec, analytic_power
+
+    spec = _Spec(0.4, 0.3, 0.0, "binary", 0.5, 0.05, 0.0, 0.0, 0, 0.05, 0.05, 10.0)
+    n_t = np.array([15.0, 200.0])  # 1.5 peer workers (df 0.5), then 20
+    powers = analytic_power(spec, test, n_t, n_t)[0]
+    assert analytic_power(spec, test, 15.0, 15.0)[0] == 0.0 == powers[0]
+    assert powers[1] == analytic_power(spec, test, 200.0, 200.0)[0] > 0.05

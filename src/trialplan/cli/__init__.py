@@ -9,11 +9,19 @@ exit with 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from trialplan import __version__
+
+# The commands' linear algebra is small (quadrature nodes, batched 3 x 3 solves): more
+# BLAS threads only spin after each call, about 0.1 s of CPU per command, and slow it
+# when another process holds a core.  Set before any command imports numpy (which
+# loads its BLAS); a user's own setting wins.
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 _COMMANDS = {
     "init": ("trialplan.cli.trialfile", "init_cmd", "Write a worked peer-support trial file."),

@@ -13,6 +13,13 @@ trialplan's pandoc filter: numbered captions, cross-references and table layout.
    placed in a landscape section (DOCX).
 3. In DOCX the paragraph just before a table is kept with it (no lead-in
    stranded at the foot of a page).
+4. trialplan's own figures reach the document through the media bag: pandoc
+   runs sandboxed and fetches no image itself, so an image whose source is
+   ``figures/NAME.png`` is read here from the folder named by the
+   ``trialplan-figure-dir`` metadata field (which trialplan fills with its
+   figures only; nothing outside ``figures/`` is ever read).  A figure given
+   inline as a data URI instead costs pandoc's Markdown reader a third of a
+   second per megabyte and is copied into the DOCX image descriptions.
 
 Widths are estimated from approximate Arial advance widths by character class
 for the longest word, and 0.5 em a character for whole lines.  The render check in
@@ -217,7 +224,28 @@ local function keep_lead_ins(blocks)
   return out
 end
 
+local function load_figures(doc)
+  local dir = doc.meta["trialplan-figure-dir"]
+  if not dir then
+    return
+  end
+  dir = stringify(dir)
+  doc.meta["trialplan-figure-dir"] = nil  -- a temporary path: not part of the document
+  doc.blocks:walk({Image = function(img)
+    local src = img.src
+    if src:match("^figures/[%w._-]+%.png$") and not src:find("..", 1, true)
+        and not pandoc.mediabag.lookup(src) then
+      local f = io.open(dir .. "/" .. src, "rb")
+      if f then
+        pandoc.mediabag.insert(src, "image/png", f:read("a"))
+        f:close()
+      end
+    end
+  end})
+end
+
 function Pandoc(doc)
+  load_figures(doc)
   doc.blocks = doc.blocks:walk({Table = number, Figure = number})
   doc.blocks = doc.blocks:walk({Cite = refer})
   doc.blocks = keep_lead_ins(doc.blocks)

@@ -261,24 +261,20 @@ def _mechanism_assurance(trial, mechanisms: list[dict]) -> list[dict]:
         drawn = sa.draw_priors(priors, settings.mechanism_draws, a.seed)
         size = ({"clusters": mm["planned_clusters"]} if mm.get("planned_clusters")
                 else {"n": mm["planned_n"]})
-        powers = []
+        batch = _mechanism_batches(mm.get("function", "mediation"), kw, size,
+                                   {arg: drawn[name] for name in names for arg in mapping[name]})
+        powers = np.empty(0)
         failed = 0
-        for j in range(settings.mechanism_draws):
-            call = dict(kw)
-            for name in names:
-                for arg in mapping[name]:
-                    call[arg] = float(drawn[name][j])
-            try:
-                powers.append(Call.of(mm.get("function", "mediation"), **call,
-                                      **size).run().power)
-            except (InputError, UnreachableTargetError):
-                powers.append(0.0)
-                failed += 1
-            done = len(powers)
-            # Each draw is one scalar mediation call: stop once the Monte Carlo error is
-            # small (checked after each batch, so the result depends only on the seed).
-            if done % _MECHANISM_BATCH == 0 and (
-                    np.std(powers, ddof=1) / math.sqrt(done) <= _MECHANISM_SE):
+        for start in range(0, settings.mechanism_draws, _MECHANISM_BATCH):
+            chunk = batch(start, start + _MECHANISM_BATCH)
+            unusable = np.isnan(chunk)
+            failed += int(np.sum(unusable))
+            # A draw the mediation test cannot use counts as a failure.
+            powers = np.concatenate([powers, np.where(unusable, 0.0, chunk)])
+            # Stop once the Monte Carlo error is small (checked after each whole batch, so
+            # the result depends only on the seed).
+            if powers.size % _MECHANISM_BATCH == 0 and (
+                    np.std(powers, ddof=1) / math.sqrt(powers.size) <= _MECHANISM_SE):
                 break
         res = sa.expectation(powers, len(powers), a.seed)
         entry.update(res.to_dict())
@@ -287,6 +283,40 @@ def _mechanism_assurance(trial, mechanisms: list[dict]) -> list[dict]:
                                "mediation test cannot use; counted as failures")
         out.append(entry)
     return out
+
+
+def _mechanism_batches(function: str, kw: dict, size: dict, drawn: dict):
+    """``batch(start, stop)``: the mechanism's power for draws start to stop (nan: unusable).
+
+    An analytic mediation test is evaluated on a batch of draws at once
+    (:func:`trialplan.stats.mediation.power_over`, the same formulas on
+    arrays); anything else (cluster-randomised mechanisms, simulated tests) is
+    called once per draw.
+    """
+    from trialplan.choices import ANALYTIC_TESTS
+    from trialplan.stats.mediation import power_over
+
+    if function == "mediation" and kw.get("test", "joint") in ANALYTIC_TESTS and not kw.get(
+            "simulate") and kw.get("scale", "residual") == "residual":
+        try:
+            centre = Call.of(function, **kw, **size).run()
+        except (InputError, UnreachableTargetError):
+            centre = None
+        if centre is not None:
+            return lambda start, stop: power_over(
+                centre, **{arg: x[start:stop] for arg, x in drawn.items()})
+
+    def one_by_one(start, stop):
+        out = []
+        for j in range(start, min(stop, len(next(iter(drawn.values()))))):
+            call = {**kw, **{arg: float(x[j]) for arg, x in drawn.items()}}
+            try:
+                out.append(Call.of(function, **call, **size).run().power)
+            except (InputError, UnreachableTargetError):
+                out.append(np.nan)
+        return np.asarray(out, dtype=float)
+
+    return one_by_one
 
 
 def assurance_section(trial, primary: dict, mechanisms: list[dict]) -> dict | None:
@@ -317,12 +347,17 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict]) -> dict | No
         small = _truncate(drawn, _CURVE_DRAWS)
         size = min(_CURVE_DRAWS, draws)
 
+        known: dict[int, float] = {}  # n to recruit -> assurance on the curve's draws
+
         def assured(n_total):
-            n_control = n_total / (1.0 + ratio)
-            try:
-                return float(np.mean(_success(trial, small, size, n_control, direction)[0]))
-            except InputError:
-                return 0.0  # too few to analyse in this design (e.g. under two clusters)
+            if n_total not in known:
+                n_control = n_total / (1.0 + ratio)
+                try:
+                    known[n_total] = float(np.mean(
+                        _success(trial, small, size, n_control, direction)[0]))
+                except InputError:
+                    known[n_total] = 0.0  # too few to analyse (e.g. under two clusters)
+            return known[n_total]
 
         for f in _CURVE_FACTORS:
             n_total = max(4, int(round(res["n_total"] * f)))
@@ -334,7 +369,7 @@ def assurance_section(trial, primary: dict, mechanisms: list[dict]) -> dict | No
             try:
                 n_needed = sa.n_for_assurance(assured, settings.target, lo=4,
                                               hi=int(res["n_total"] * 50),
-                                              ceiling=favourable)
+                                              ceiling=favourable, known=known)
             except UnreachableTargetError as exc:
                 out["n_for_target"] = {"n_to_recruit": None, "reason": str(exc)}
             else:

@@ -638,15 +638,13 @@ def site_recruitment(rec, months, sites=None, cap=None) -> np.ndarray:
     rate = rec.screened_per_site_month * rec.eligible * rec.consent
     r = rec.ramp_up_months
     count = rec.sites if sites is None else sites
-    out = np.zeros((count, t.size))
-    for k in range(count):
-        s = np.maximum(t - k * rec.site_opening_interval_months, 0.0)
-        if r > 0:
-            site = rate * np.where(s <= r, s * s / (2.0 * r), s - r / 2.0)
-        else:
-            site = rate * s
-        out[k] = site if cap is None else np.minimum(site, cap)
-    return out
+    opening = np.arange(count)[:, None] * rec.site_opening_interval_months
+    s = np.maximum(t[None, :] - opening, 0.0)
+    if r > 0:
+        site = rate * np.where(s <= r, s * s / (2.0 * r), s - r / 2.0)
+    else:
+        site = rate * s
+    return site if cap is None else np.minimum(site, cap)
 
 
 def recruitment_curve(rec, months, sites=None, cap=None) -> np.ndarray:

@@ -148,14 +148,15 @@ def _layers(kinds: dict, edges: list) -> dict:
     A process variable fed by another process variable sits one column to its
     right (longest path), so every edge points rightwards.
     """
-    import networkx as nx
+    from graphlib import TopologicalSorter
 
-    g = nx.DiGraph()
-    g.add_nodes_from(kinds)
-    g.add_edges_from(edges)
+    preds_of: dict = {n: [] for n in kinds}
+    for a, b in edges:
+        preds_of[b].append(a)
     depth = {}
-    for nid in nx.topological_sort(g):
-        preds = [depth[p] for p in g.predecessors(nid) if kinds[p] == "process"]
+    # The depths do not depend on which topological order is walked.
+    for nid in TopologicalSorter(preds_of).static_order():
+        preds = [depth[p] for p in preds_of[nid] if kinds[p] == "process"]
         depth[nid] = (1 + max(preds, default=0)) if kinds[nid] == "process" else 0
     process_cols = max([d for n, d in depth.items() if kinds[n] == "process"], default=0)
     last = process_cols + 1

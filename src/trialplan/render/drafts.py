@@ -44,7 +44,7 @@ def _figures(trial, plan, wanted) -> dict:
     if _FIGURES["change_model"] in wanted:
         data[_FIGURES["change_model"]] = diagram.figure(trial, "png")
     plan_stems = [stem for name, stem in stems.items() if name != _FIGURES["change_model"]]
-    drawn = draw_plan_figures(trial, plan, names=plan_stems)
+    drawn = draw_plan_figures(trial, plan, names=plan_stems, formats=("png",))
     for name, stem in stems.items():
         if stem in drawn:
             data[name] = drawn[stem]["png"]

@@ -40,9 +40,13 @@ def _matplotlib():
     return plt
 
 
-def _save(fig) -> dict:
+FORMATS = ("svg", "png")
+"""The formats every figure can be saved in."""
+
+
+def _save(fig, formats=FORMATS) -> dict:
     out = {}
-    for fmt in ("svg", "png"):
+    for fmt in formats:
         buf = io.BytesIO()
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
         fig.savefig(buf, format=fmt, metadata=meta, dpi=150, bbox_inches="tight")
@@ -96,6 +100,7 @@ def _admissible_points(fn, kw, ns):
 
 def _mechanism_curves(plt, plan):
     from trialplan.stats import mediation
+    from trialplan.stats.mediation import power_over
 
     computed = [m for m in plan["mechanisms"] if m.get("status") == "computed"]
     if not computed:
@@ -108,14 +113,10 @@ def _mechanism_curves(plt, plan):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = ["#1f4e79", "#b9770e", "#1e8449", "#7d3c98", "#922b21", "#566573"]
     for colour, m in zip(colours, computed, strict=False):
-        # The plan's own call, drawn with the analytic joint test.
+        # The plan's own call, drawn with the analytic joint test at every n at once (nan,
+        # not drawn, below the design's minimum n).
         kw = {**m["arguments"], "test": "joint", "simulate": False}
-        powers = []
-        for n_ in ns:
-            try:
-                powers.append(mediation(**kw, n=int(n_)).power)
-            except InputError:  # below the design's minimum n
-                powers.append(np.nan)
+        powers = power_over(mediation(**kw, n=m["planned_n"]), n=ns)
         ax.plot(ns, powers, color=colour, lw=2,
                 label=f"{m['mediator_label']} \u2192 {m['outcome_label']}")
     _mechanism_axes(ax, plan, planned, f"planned n = {planned:,}",
@@ -394,11 +395,13 @@ FIGURE_NAMES = ("primary-power", "mechanism-power", "sensitivity", "recruitment"
 """The plan's figures, by file stem."""
 
 
-def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
+def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES, formats=FORMATS) -> dict:
     """The plan's figures as ``{name: {"svg": bytes, "png": bytes}}``.
 
-    ``names`` limits the drawing to those figures (a document draws only the
-    figures it shows); a figure the plan has nothing for is left out.
+    ``names`` limits the drawing to those figures and ``formats`` the files
+    saved of each (a document draws only the figures it shows, as PNG: saving
+    an SVG as well costs as much again); a figure the plan has nothing for is
+    left out.
     """
     plt = _matplotlib()
     figures = {
@@ -412,6 +415,8 @@ def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
         "assurance": lambda: _assurance(plt, plan),
     }
     unknown = sorted(set(names) - set(figures))
+    if set(formats) - set(FORMATS):
+        raise InputError(f"figure formats are {', '.join(FORMATS)}; got {', '.join(formats)}")
     if unknown:
         raise InputError(f"unknown figure(s) {', '.join(unknown)}; choose from "
                          f"{', '.join(FIGURE_NAMES)}")
@@ -421,14 +426,14 @@ def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES) -> dict:
         fig = draw()
         if fig is None:
             continue
-        out[name] = _save(fig)
+        out[name] = _save(fig, formats)
         plt.close(fig)
     return out
 
 
 def figure_names() -> list[str]:
     """The file names :func:`write_plan_figures` may write (to check the folder first)."""
-    return [f"{name}.{fmt}" for name in FIGURE_NAMES for fmt in ("svg", "png")]
+    return [f"{name}.{fmt}" for name in FIGURE_NAMES for fmt in FORMATS]
 
 
 

@@ -25,6 +25,7 @@ data rather than redrawing it.  Simulated power is then a smooth function of n
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -33,6 +34,24 @@ import numpy as np
 from trialplan.stats import _dist as sp
 
 CHUNK = 50  # replicates per data chunk (fixed: part of the random-number layout)
+
+
+def one_blas_thread(fn):
+    """Run ``fn`` with BLAS limited to one thread (threadpoolctl).
+
+    The simulations do many small matrix products and solves: extra BLAS
+    threads only add CPU time (2-5x, measured for the trial simulation) and
+    slow everything down when another process holds a core.
+    """
+    @functools.wraps(fn)
+    def limited(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+
+    return limited
+
 _BOOT_CELLS = 4_000_000  # counts cells (replicates x resamples x n) held at once: ~100 MB
 
 _STREAMS = {"x": 0, "w": 1, "em": 2, "ey": 3, "mc": 4}
@@ -157,6 +176,7 @@ def _paths(spec: SimSpec, s, n, with_se=True):
     return a, se_m[..., 1], b, se_y[..., -1]
 
 
+@one_blas_thread
 def power(spec: SimSpec, test: str, n_c: int, n_t: int, *, reps: int, seed: int,
           draws: int = 5000, boot: int = 1000, progress=None) -> tuple[float, int]:
     """Simulated power of ``test`` and the number of rejections, over ``reps`` replicates."""

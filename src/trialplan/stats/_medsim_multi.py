@@ -33,6 +33,7 @@ from trialplan.stats._medsim import (
     _ols,
     _rng,
     ci_excludes_zero,
+    one_blas_thread,
     resample_counts,
 )
 
@@ -286,6 +287,7 @@ def _fit_all(spec, z, weights=None, start=None, with_se=True):
     return coefs, ses, ok
 
 
+@one_blas_thread
 def power(spec: MultiSpec, test: str, n_c: int, n_t: int, *, reps: int, seed: int,
           draws: int = 5000, boot: int = 1000, progress=None) -> dict:
     """Rejection rates for every indirect effect, all of them, and at least one."""

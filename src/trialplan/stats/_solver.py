@@ -42,7 +42,8 @@ def solve_increasing(
     maxiter: int = 200,
     unreachable: Callable[[np.ndarray, np.ndarray], None],
     guess=None,
-) -> np.ndarray:
+    values: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Solve ``fn(x) == target`` for x in ``[lo, hi]``, with fn increasing in x.
 
     Parameters
@@ -64,12 +65,17 @@ def solve_increasing(
     guess
         An approximate root.  The bracket is narrowed around it by doubling
         (or halving) first, which keeps every evaluation near the answer.
+    values
+        Also return ``fn`` at each root: the solver's own last evaluation,
+        so a caller that reports the power at the answer need not compute it
+        again.
 
     Returns
     -------
     numpy.ndarray
         The root for every cell, in the broadcast shape.  Cells where
-        ``fn(lo) >= target`` already return ``lo``.
+        ``fn(lo) >= target`` already return ``lo``.  With ``values``, the
+        pair (roots, ``fn`` at the roots).
     """
     target, lo, hi = np.broadcast_arrays(
         np.asarray(target, dtype=float), np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
@@ -139,6 +145,7 @@ def solve_increasing(
     ga, gb = g(f_lo, everyone), g(f_hi, everyone)
     done = ga >= 0
     x = np.where(done, lo, hi)
+    fx = np.where(done, f_lo, f_hi)
     active = np.flatnonzero(~done)
     for _ in range(maxiter):
         if active.size == 0:
@@ -149,7 +156,8 @@ def solve_increasing(
                      0.5 * (aa + bb))
         inside = (c > np.minimum(aa, bb)) & (c < np.maximum(aa, bb))
         c = np.where(inside, c, 0.5 * (aa + bb))
-        fc = g(f(inv(c), active), active)
+        fv = f(inv(c), active)
+        fc = g(fv, active)
         same = np.sign(fc) == np.sign(fb)
         # Anderson-Bjorck: shrink the stale end's value rather than halving it.
         m = np.where(fb != 0, 1.0 - fc / np.where(fb != 0, fb, 1.0), 0.5)
@@ -159,8 +167,11 @@ def solve_increasing(
         b[active] = c
         gb[active] = fc
         x[active] = inv(c)
+        fx[active] = fv
         width = np.abs(c - a[active])
         tol = rtol if scale == "log" else rtol * np.maximum(np.abs(c), 1e-300)
         converged = (width <= tol) | (np.abs(fc) <= ftol)
         active = active[~converged]
+    if values:
+        return x.reshape(shape), fx.reshape(shape)
     return x.reshape(shape)

@@ -316,13 +316,25 @@ def favourable_power(design: Callable, args: dict, effect, direction: str, alpha
 
 
 def n_for_assurance(assurance_at: Callable[[int], float], target: float, *, lo: int,
-                    hi: int, ceiling: float | None = None) -> int:
+                    hi: int, ceiling: float | None = None,
+                    known: Mapping[int, float] | None = None) -> int:
     """The smallest whole n in [lo, hi] whose assurance reaches ``target``.
 
     ``assurance_at`` must rise with n (it does when the same draws are reused
     for every n).  ``ceiling`` is the assurance as n grows without bound (the
     prior probability that the effect favours the intervention): a target at or
-    above it cannot be reached, whatever n.
+    above it cannot be reached, whatever n.  ``known`` holds assurances already
+    computed with the same function (the plan's expected power curve): they
+    narrow the search before anything is evaluated.
+
+    Notes
+    -----
+    Each evaluation averages over every draw, so the search keeps them few:
+    it interpolates between the ends of the bracket (and the nearest point
+    already computed, see ``_crossing``), checks the neighbour across a
+    guess that narrowed the bracket tenfold, and bisects whenever a guess
+    fails to halve the bracket.  For a rising function the answer is the same
+    as bisection's.
     """
     if not 0 < target < 1:
         raise InputError(f"target assurance must be in (0, 1); got {target!r}")
@@ -331,15 +343,60 @@ def n_for_assurance(assurance_at: Callable[[int], float], target: float, *, lo: 
             f"assurance {target:g} cannot be reached at any n: even a very large trial succeeds "
             f"only when the true effect favours the intervention, which has prior probability "
             f"{ceiling:.3f}")
-    if assurance_at(hi) < target:
-        raise UnreachableTargetError(f"assurance at n = {hi:,} is {assurance_at(hi):.3f}, "
+    values = {int(n): float(v) for n, v in (known or {}).items() if lo <= n <= hi}
+
+    def at(n: int) -> float:
+        if n not in values:
+            values[n] = float(assurance_at(n))
+        return values[n]
+
+    reached = [n for n, v in values.items() if v >= target]
+    if reached:
+        hi = min(reached)
+    elif at(hi) < target:
+        raise UnreachableTargetError(f"assurance at n = {hi:,} is {at(hi):.3f}, "
                                      f"below the target {target:g}")
-    if assurance_at(lo) >= target:
+    below = [n for n, v in values.items() if v < target and n < hi]
+    if below:
+        lo = max(below)
+    elif at(lo) >= target:
         return lo
+    # invariant: at(lo) < target <= at(hi)
+    bisect = False
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if assurance_at(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
+        width = hi - lo
+        guessed = not bisect
+        mid = (lo + hi) // 2 if bisect else min(hi - 1, max(lo + 1, math.ceil(
+            _crossing(values, lo, hi, target))))
+        reached = at(mid) >= target
+        lo, hi = (lo, mid) if reached else (mid, hi)
+        if guessed and 1 < hi - lo <= width // 10:
+            # A guess that narrowed the bracket tenfold is usually next to the answer:
+            # look across it at once.
+            beside = mid - 1 if reached else mid + 1
+            lo, hi = (lo, beside) if at(beside) >= target else (beside, hi)
+        bisect = guessed and 2 * (hi - lo) > width
     return hi
+
+
+def _crossing(values: Mapping[int, float], lo: int, hi: int, target: float) -> float:
+    """Where the assurance crosses ``target`` between lo and hi, interpolated.
+
+    Inverse quadratic interpolation through the bracket's ends and the nearest
+    other point already computed, when it falls inside the bracket; linear
+    interpolation between the ends otherwise.
+    """
+    f_lo, f_hi = values[lo], values[hi]
+    if not f_hi > f_lo:
+        return (lo + hi) / 2
+    linear = lo + (target - f_lo) / (f_hi - f_lo) * (hi - lo)
+    others = [n for n in values if n not in (lo, hi)]
+    if not others:
+        return linear
+    third = min(others, key=lambda n: min(abs(n - lo), abs(n - hi)))
+    points = [(lo, f_lo), (hi, f_hi), (third, values[third])]
+    if len({f for _, f in points}) < 3:
+        return linear
+    x = sum(n * math.prod((target - g) / (f - g) for m, g in points if m != n)
+            for n, f in points)
+    return x if lo < x < hi else linear

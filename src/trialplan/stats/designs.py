@@ -198,11 +198,14 @@ def _df(p, n_c, n_i, var_c, var_i, covariates: int, normal: bool):
 def _critical(alpha, sided, df):
     q = 1.0 - (alpha / 2.0 if sided == "two" else alpha)
     q, df = np.broadcast_arrays(np.asarray(q, float), np.asarray(df, float))
-    out = sp.ndtri(q)
     finite = np.isfinite(df)
-    if finite.any():
-        out = np.array(out, dtype=float)
-        out[finite] = sp.stdtrit(df[finite], q[finite])
+    if not finite.any():
+        return sp.ndtri(q)
+    # Each cell's quantile once: t where df is finite, normal elsewhere.
+    out = np.empty(q.shape)
+    out[finite] = sp.stdtrit(df[finite], q[finite])
+    if not finite.all():
+        out[~finite] = sp.ndtri(q[~finite])
     return out
 
 
@@ -302,7 +305,7 @@ def _solve_effect(power_of_x, power, hi, what):
         )
 
     return solve_increasing(power_of_x, power, np.asarray(hi) * 1e-9, hi, unreachable=raise_,
-                            guess=np.asarray(hi) * 0.01)
+                            guess=np.asarray(hi) * 0.01, values=True)
 
 
 def _cluster_count(c: _Common, rec_c, rec_i, shape):
@@ -814,12 +817,15 @@ def _two_arm(*, c: _Common, solved, n, power, magnitude, lo, power_at, guess, ef
             p = cells.take(idx)
             return power_at(p, x, p.n, p.ratio * p.n)
 
-        mag = _solve_effect(of_effect, np.broadcast_to(power, shape), effect_hi, effect_name)
+        mag, at_mag = _solve_effect(of_effect, np.broadcast_to(power, shape), effect_hi,
+                                    effect_name)
         n_c = np.broadcast_to(n, shape)
     everyone = cells.take()
     mag_flat = np.broadcast_to(mag, shape).ravel()
 
     def achieved(n_c_, n_i_):
+        if solved == "effect" and n_c_ is n_c:
+            return at_mag  # the solver's last evaluation, at the given n
         return power_at(everyone, mag_flat, np.broadcast_to(n_c_, shape).ravel(),
                         np.broadcast_to(n_i_, shape).ravel()).reshape(shape)
 

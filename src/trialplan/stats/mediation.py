@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from trialplan.choices import B_LEVELS, CONTROL_VARIANCES
+from trialplan.choices import ANALYTIC_TESTS, B_LEVELS, CONTROL_VARIANCES
 from trialplan.choices import MEDIATION_TESTS as TESTS
 from trialplan.choices import SIMULATED_TESTS as SIMULATED
 from trialplan.errors import InputError, UnreachableTargetError
@@ -224,6 +224,11 @@ def _arms(spec: _Spec, n_total):
     return n_total / 2.0, n_total / 2.0
 
 
+def _plain(x):
+    """A float for a single value, the array otherwise: the results hold plain numbers."""
+    return float(x) if np.ndim(x) == 0 else np.asarray(x, dtype=float)
+
+
 def _se_paths(spec: _Spec, n_c, n_t):
     """Large-sample SEs of a and b (residual scale), unclustered."""
     n = n_c + n_t
@@ -232,12 +237,12 @@ def _se_paths(spec: _Spec, n_c, n_t):
     else:
         var_a = (1.0 - spec.r2_m) / n
     var_b = (1.0 - spec.r2_y) / (n * (1.0 - spec.r2_m))
-    return math.sqrt(var_a), math.sqrt(var_b)
+    return _plain(np.sqrt(var_a)), _plain(np.sqrt(var_b))
 
 
 def _z_power(lam, alpha):
     z = float(sp.ndtri(1.0 - alpha / 2.0))
-    return float(sp.ndtr(lam - z) + sp.ndtr(-lam - z))
+    return _plain(sp.ndtr(lam - z) + sp.ndtr(-lam - z))
 
 
 @lru_cache(maxsize=4096)
@@ -245,19 +250,31 @@ def _t_crit(df: float, alpha: float) -> float:
     return float(sp.stdtrit(df, 1.0 - alpha / 2.0))
 
 
+def _t_crits(df, alpha):
+    """Two-sided t critical values: cached for one df, elementwise for an array of them."""
+    if np.ndim(df) == 0:
+        return _t_crit(float(df), alpha)
+    return sp.stdtrit(np.asarray(df, dtype=float), 1.0 - alpha / 2.0)
+
+
 def _t_power(ncp, df, alpha):
-    return np.asarray(sp.nct_abs_sf(df, ncp, _t_crit(float(df), alpha)), dtype=float)
+    return np.asarray(sp.nct_abs_sf(df, ncp, _t_crits(df, alpha)), dtype=float)
+
+
+_atanh = np.vectorize(math.atanh, otypes=[float])
 
 
 def _r_power(n, rho, alpha):
     """Two-sided power of the test of a correlation, Fisher z (as R pwr.r.test)."""
-    rho = abs(rho)
-    ttt = _t_crit(float(n - 2.0), alpha)
-    rc = math.sqrt(ttt * ttt / (ttt * ttt + n - 2.0))
-    zr = math.atanh(rho) + rho / (2.0 * (n - 1.0))
-    zrc = math.atanh(rc)
-    s = math.sqrt(n - 3.0)
-    return float(sp.ndtr((zr - zrc) * s) + sp.ndtr((-zr - zrc) * s))
+    # math.atanh for arrays too: numpy's arctanh can differ from it in the last digit.
+    atanh = math.atanh if np.ndim(rho) == 0 and np.ndim(n) == 0 else _atanh
+    rho = np.abs(rho)
+    ttt = _t_crits(n - 2.0, alpha)
+    rc = np.sqrt(ttt * ttt / (ttt * ttt + n - 2.0))
+    zr = atanh(rho) + rho / (2.0 * (n - 1.0))
+    zrc = atanh(rc)
+    s = np.sqrt(n - 3.0)
+    return _plain(sp.ndtr((zr - zrc) * s) + sp.ndtr((-zr - zrc) * s))
 
 
 # Gauss-Legendre nodes on (0, 1) for averaging over the mediator's sums of squares.
@@ -271,15 +288,20 @@ def _b_power_random_m(spec: _Spec, n, df_ss=None):
 
     Conditional on M, the t statistic of b is noncentral t with df n - 3 - k and
     ncp b sqrt(SS_M (1 - r2_m) / (1 - r2_y)), SS_M / Var(M | X, W) ~ chi2(n - 2 - k).
+    Arrays of b or df give one power each (the nodes run along a last axis).
     """
     from scipy.special import chdtri
 
     k = spec.covariates
     if df_ss is None:
         df_ss = n - 2.0 - k
+    df_ss = np.asarray(df_ss, dtype=float)[..., None]
     ss = chdtri(df_ss, 1.0 - _GL_U)
-    ncp = abs(spec.b) * np.sqrt(ss * (1.0 - spec.r2_m) / (1.0 - spec.r2_y))
-    return float(np.sum(_GL_W * _t_power(ncp, df_ss - 1.0, spec.alpha)))
+    b = np.asarray(spec.b, dtype=float)[..., None]
+    ncp = np.abs(b) * np.sqrt(ss * (1.0 - spec.r2_m) / (1.0 - spec.r2_y))
+    df_t = df_ss - 1.0
+    return _plain(np.sum(_GL_W * _t_power(ncp, df_t if df_t.size > 1 else float(df_t.flat[0]),
+                                          spec.alpha), axis=-1))
 
 
 def _pn_paths(spec: _Spec, n_c, n_t):
@@ -297,7 +319,7 @@ def _pn_paths(spec: _Spec, n_c, n_t):
     outcome's ICC before the mediator is accounted for, and the mediator's
     share of each level's variance is derived from b (PowerUpR's r2y1_trt,
     r2y2_trt from esb1 = esB); with ``"conditional"`` icc_y is the ICC of the
-    outcome's residual given the mediator.
+    outcome's residual given the mediator.  The ICCs and paths may be arrays.
     """
     m, rho_m, rho_y = spec.cluster_size, spec.icc_m, spec.icc_y
     g = spec.covariates
@@ -309,8 +331,8 @@ def _pn_paths(spec: _Spec, n_c, n_t):
     var_a_t = (tau_m + sig_m / m) / df
     control_m = sig_m if within else 1.0 - (1.0 - rho_m) * spec.r2_m
     var_a_c = control_m / (n_c - g - 1.0)
-    es_a = spec.a * math.sqrt(1.0 - rho_m) if within else spec.a
-    se_a = math.sqrt(var_a_t + var_a_c)
+    es_a = spec.a * np.sqrt(1.0 - rho_m) if within else spec.a
+    se_a = np.sqrt(var_a_t + var_a_c)
     if spec.b_level == "individual" or spec.outcome == "binary":
         # b estimated within caseloads and in the control arm (caseload fixed effects),
         # n - J - 2 - g residual df.  Under "total" a within-caseload participant carries
@@ -318,43 +340,54 @@ def _pn_paths(spec: _Spec, n_c, n_t):
         weight = 1.0 if within else (1.0 - rho_m) / (1.0 - rho_y)
         df_b = n_c + (n_t - j) * weight - 2.0 - g
         var_b = (1.0 - spec.r2_y) / (df_b * (1.0 - spec.r2_m))
-        return es_a, se_a, spec.b, math.sqrt(var_b), df, df_b
-    es_b = spec.b * math.sqrt(1.0 - rho_y) / math.sqrt(1.0 - rho_m) if within else spec.b
+        return es_a, se_a, spec.b, np.sqrt(var_b), df, df_b
+    es_b = spec.b * np.sqrt(1.0 - rho_y) / np.sqrt(1.0 - rho_m) if within else spec.b
     r2y1, r2y2 = spec.r2_y, spec.r2_y2
     if spec.icc_y_type == "unconditional":
         r2y1 = r2y1 + (1.0 - rho_m) * es_b**2 * (1.0 - spec.r2_m) / (1.0 - rho_y)
         r2y2 = r2y2 + (rho_m + (1.0 - rho_m) / m) * es_b**2 * (1.0 - spec.r2_m2) / rho_y
-        if r2y1 >= 1.0 or r2y2 >= 1.0:
+        if np.any(r2y1 >= 1.0) or np.any(r2y2 >= 1.0):
             raise InputError(
-                f"with an unconditional icc_y of {rho_y:g} the mediator would explain all of the "
-                "outcome's variance at one level (b too large for this ICC); use a larger "
-                "icc_y or icc_y_type 'conditional'",
+                f"with an unconditional icc_y of {v._show(rho_y)} the mediator would explain "
+                "all of the outcome's variance at one level (b too large for this ICC); use a "
+                "larger icc_y or icc_y_type 'conditional'",
                 names=("icc_y", "icc_y_type"))
     var_b = (rho_y * (1.0 - r2y2) + (1.0 - rho_y) * (1.0 - r2y1) / m) / (
         df * (tau_m + sig_m / m))
-    return es_a, se_a, es_b, math.sqrt(var_b), df, df
+    return es_a, se_a, es_b, np.sqrt(var_b), df, df
 
 
 def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[float, dict]:
-    """Power of an analytic test and the separate path powers, at arm sizes n_c, n_t."""
+    """Power of an analytic test and the separate path powers, at arm sizes n_c, n_t.
+
+    The paths, ICCs and rates of ``spec`` may be arrays of one shape (and so
+    may n_c, n_t): the powers are then arrays, each element what the scalar
+    call gives for its values (see :func:`power_over`).
+    """
     n = n_c + n_t
     k = spec.covariates
     if spec.nested:
         es_a, se_a, es_b, se_b, df, df_b = _pn_paths(spec, n_c, n_t)
-        if df < 1 or df_b < 1:
+        usable = (df >= 1) & (df_b >= 1)
+        if not np.any(usable):
             return 0.0, {"a": 0.0, "b": 0.0}
-        pa = float(_t_power(es_a / se_a, df, spec.alpha))
+        if not np.all(usable):
+            # Too few peer workers for some elements: compute the rest, report 0 for these.
+            df, df_b = np.where(usable, df, 1.0), np.where(usable, df_b, 1.0)
+        pa = _plain(_t_power(es_a / se_a, df, spec.alpha))
         if spec.outcome == "binary":
             # Logistic b within caseloads and the control arm (caseload fixed effects):
             # the VSM approximation with n - J - 2 observations' worth of information.
             p = spec.b_rate
-            se_b = 1.0 / math.sqrt(df_b * (1.0 - spec.r2_m) * p * (1.0 - p))
-            pb = _z_power(abs(es_b) / se_b, spec.alpha)
+            se_b = 1.0 / np.sqrt(df_b * (1.0 - spec.r2_m) * p * (1.0 - p))
+            pb = _z_power(np.abs(es_b) / se_b, spec.alpha)
         elif spec.b_level == "individual":
             # M is random: average over its within-caseload sum of squares, as unclustered.
             pb = _b_power_random_m(spec, n, df_ss=df_b + 1.0)
         else:
-            pb = float(_t_power(es_b / se_b, df_b, spec.alpha))
+            pb = _plain(_t_power(es_b / se_b, df_b, spec.alpha))
+        if not np.all(usable):
+            pa, pb = np.where(usable, pa, 0.0), np.where(usable, pb, 0.0)
         a_, b_ = es_a, es_b
     else:
         se_a, se_b = _se_paths(spec, n_c, n_t)
@@ -363,31 +396,33 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
             # Logistic b path: Vittinghoff, Sen & McCulloch (2009) approximation,
             # SE_b^2 = 1 / (n Var(M | X) p (1 - p)), p the outcome rate.
             p = spec.b_rate
-            se_b = 1.0 / math.sqrt(n * (1.0 - spec.r2_m) * p * (1.0 - p))
-            pa = (_r_power(n - k, spec.a / math.sqrt(spec.a**2 + 1.0 - spec.r2_m), spec.alpha)
+            se_b = _plain(1.0 / np.sqrt(n * (1.0 - spec.r2_m) * p * (1.0 - p)))
+            pa = (_r_power(n - k, spec.a / np.sqrt(spec.a**2 + 1.0 - spec.r2_m), spec.alpha)
                   if spec.x == "continuous"
-                  else float(_t_power(spec.a / se_a, n - 2.0 - k, spec.alpha)))
-            pb = _z_power(abs(spec.b) / se_b, spec.alpha)
+                  else _plain(_t_power(spec.a / se_a, n - 2.0 - k, spec.alpha)))
+            pb = _z_power(np.abs(spec.b) / se_b, spec.alpha)
         elif spec.x == "continuous":
-            rho_a = spec.a / math.sqrt(spec.a**2 + (1.0 - spec.r2_m))
-            rho_b = spec.b * math.sqrt(1.0 - spec.r2_m) / math.sqrt(
+            rho_a = spec.a / np.sqrt(spec.a**2 + (1.0 - spec.r2_m))
+            rho_b = spec.b * np.sqrt(1.0 - spec.r2_m) / np.sqrt(
                 spec.b**2 * (1.0 - spec.r2_m) + (1.0 - spec.r2_y))
             pa = _r_power(n - k, rho_a, spec.alpha)
             pb = _r_power(n - 1.0 - k, rho_b, spec.alpha)
         else:
-            pa = float(_t_power(spec.a / se_a, n - 2.0 - k, spec.alpha))
+            pa = _plain(_t_power(spec.a / se_a, n - 2.0 - k, spec.alpha))
             pb = _b_power_random_m(spec, n)
     paths = {"a": pa, "b": pb}
     if test == "joint":
-        return pa * pb, paths
-    if test == "vsm":
-        if spec.nested:
-            return pb, paths
-        return _z_power(abs(spec.b) / se_b, spec.alpha), paths
-    var = a_**2 * se_b**2 + b_**2 * se_a**2
-    if test == "aroian":
-        var += se_a**2 * se_b**2
-    return _z_power(abs(a_ * b_) / math.sqrt(var), spec.alpha), paths
+        power = pa * pb
+    elif test == "vsm":
+        power = pb if spec.nested else _z_power(np.abs(spec.b) / se_b, spec.alpha)
+    else:
+        var = a_**2 * se_b**2 + b_**2 * se_a**2
+        if test == "aroian":
+            var += se_a**2 * se_b**2
+        power = _z_power(np.abs(a_ * b_) / np.sqrt(var), spec.alpha)
+    if spec.nested and not np.all(usable):
+        power = np.where(usable, power, 0.0)  # as a single value with too few peer workers
+    return power, paths
 
 
 # --------------------------------------------------------------------------------------------
@@ -786,6 +821,13 @@ def _sim_power(q: _Question, spec: _Spec, arms, prog) -> tuple[float, dict]:
     return p, failures
 
 
+def _power_and_failures(q: _Question, spec: _Spec, arms, prog) -> tuple[float, dict]:
+    """The test's power at ``arms`` and the simulation's failed fits (none if analytic)."""
+    if q.sim:
+        return _sim_power(q, spec, arms, prog)
+    return analytic_power(spec, q.test, *arms)[0], {"fits": 0, "resamples": 0}
+
+
 def _power(q: _Question, spec: _Spec, arms, prog, analytic_test: str | None = None) -> float:
     """Power at ``arms``: simulated for a simulated test, unless an analytic test is named."""
     if q.sim and analytic_test is None:
@@ -828,8 +870,13 @@ def _solve(q: _Question, progress) -> _Answer:
             min_u = 2 if q.x == "binary" else min_n
             while q.x == "binary" and sum(q.arms_of_unit(min_u)) < min_n:
                 min_u += 1
-            unit = _solve_n(lambda u: _power(q, spec, q.arms_of_unit(u), prog), q.power,
-                            min_u, q.sim,
+            evaluated: dict = {}  # unit -> (power, failures) of each evaluation
+
+            def power_of(u):
+                evaluated[u] = _power_and_failures(q, spec, q.arms_of_unit(u), prog)
+                return evaluated[u][0]
+
+            unit = _solve_n(power_of, q.power, min_u, q.sim,
                             lambda u: _power(q, spec, q.arms_of_unit(u), prog, "joint"))
             arms = q.arms_of_unit(unit)
         else:
@@ -850,10 +897,10 @@ def _solve(q: _Question, progress) -> _Answer:
             a, b = (found, other) if q.solved == "a" else (other, found)
             notes.append(branch_note)
             spec, arms = q.spec(a, b), q.arms(q.n)
-        if q.sim:
-            pw, failures = _sim_power(q, spec, arms, prog)
-        else:
-            pw, failures = analytic_power(spec, q.test, *arms)[0], {"fits": 0, "resamples": 0}
+        # A solved n's power is the solver's own evaluation at it (a simulation is not
+        # run again); otherwise the power at the answer is computed here.
+        pw, failures = (evaluated[unit] if q.solved == "n"
+                        else _power_and_failures(q, spec, arms, prog))
     finally:
         if prog is not None:
             prog.close()
@@ -895,6 +942,100 @@ def _assemble(q: _Question, ans: _Answer) -> MediationResult:
         peer_workers=math.ceil(n_t / q.cluster_size - 1e-9) if spec.nested else None,
         indirect_effect=spec.a * spec.b,
     )
+
+
+# The inputs :func:`power_over` varies, with the range mediation() accepts for each:
+# (low, high, low_open, high_open).
+_VARIED = {"a": (-PATH_MAX, PATH_MAX, False, False), "b": (-PATH_MAX, PATH_MAX, False, False),
+           "cprime": (-PATH_MAX, PATH_MAX, False, False), "icc_m": (0.0, 1.0, False, True),
+           "icc_y": (0.0, 1.0, False, True), "base_rate": (0.0, 1.0, True, True)}
+
+
+def power_over(result: MediationResult, **varied) -> np.ndarray:
+    """The power of ``result``'s analytic test at its n, with some inputs varied elementwise.
+
+    Parameters
+    ----------
+    result : MediationResult
+        An analytic power (``n`` given, residual scale) from :func:`mediation`.
+    **varied : array
+        New values of any of a, b, cprime, icc_m, icc_y (partial nesting),
+        base_rate (binary outcome) and n (participants analysed, whole
+        numbers), arrays of one shape: for instance draws from their priors,
+        or the n of a power curve.
+
+    Returns
+    -------
+    numpy.ndarray
+        One power per element: what :func:`mediation` gives with that
+        element's values (the same formulas, evaluated on the arrays at once),
+        and nan where :func:`mediation` would refuse the values or report no
+        power.
+    """
+    inp = result.inputs
+    if inp["simulate"] or inp["test"] not in ANALYTIC_TESTS or inp["scale"] != "residual" or (
+            result.solved_for != "power"):
+        raise ValueError("power_over takes an analytic power result on the residual scale")
+    unknown = set(varied) - set(_VARIED) - {"n"}
+    if unknown or (not inp["cluster_size"] and {"icc_m", "icc_y"} & set(varied)) or (
+            inp["outcome"] != "binary" and "base_rate" in varied):
+        raise ValueError(f"power_over cannot vary {', '.join(sorted(varied))} here")
+    arrays = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in varied.values()))
+    arrays = dict(zip(varied, arrays, strict=True))
+    shape = next(iter(arrays.values())).shape if arrays else ()
+    n = arrays.pop("n", None)
+    ok = np.ones(shape, dtype=bool)
+    for name, x in arrays.items():
+        low, high, low_open, high_open = _VARIED[name]
+        with np.errstate(invalid="ignore"):
+            ok &= np.isfinite(x) & ((x > low) if low_open else (x >= low)) & (
+                (x < high) if high_open else (x <= high))
+    values = {"a": result.a, "b": result.b, "cprime": result.cprime, "icc_m": inp["icc_m"],
+              "icc_y": inp["icc_y"], "base_rate": inp["base_rate"]}
+    values.update({k: np.where(ok, x, values[k] if values[k] is not None else 0.5)
+                   for k, x in arrays.items()})
+    if inp["icc_y_type"] == "unconditional" and inp["b_level"] == "caseload":
+        ok &= np.asarray(values["icc_y"]) != 0  # refused by mediation()
+    spec = _Spec(values["a"], values["b"], values["cprime"], inp["x"],
+                 inp["allocation"] if inp["allocation"] is not None else 0.5, inp["alpha"],
+                 inp["r2_m"], inp["r2_y"], inp["covariates"], values["icc_m"], values["icc_y"],
+                 inp["cluster_size"], inp["b_level"] or "caseload", inp["outcome"],
+                 values["base_rate"], inp["r2_m2"] or 0.0, inp["r2_y2"] or 0.0,
+                 inp["control_variance"] or "within", inp["icc_y_type"] or "conditional",
+                 inp["outcome_rate"])
+    if n is not None:
+        # As mediation() checks n and splits it between the arms.
+        low = _min_n(inp["x"], inp["allocation"] or 0.5, inp["covariates"], inp["cluster_size"])
+        ok &= (n == np.round(n)) & (n >= low) & (n <= N_MAX)
+        n = np.where(ok, n, low)
+        if inp["x"] == "binary":
+            n_t = np.round(inp["allocation"] * n)  # half to even, as round()
+            n_c = n - n_t
+        else:
+            n_c, n_t = n - n // 2, n // 2
+    else:
+        n = result.n_total
+        n_c, n_t = ((result.n_per_arm["control"], result.n_per_arm["intervention"])
+                    if result.n_per_arm else (n - n // 2, n // 2))
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            power = np.broadcast_to(analytic_power(spec, inp["test"], n_c, n_t)[0], shape)
+    except InputError:
+        # Some element is refused inside the formulas (an unconditional ICC too small for
+        # b): find which, one element at a time.
+        def at(value, i):
+            return np.asarray(value)[i] if np.ndim(value) else value
+
+        power = np.full(shape, np.nan)
+        for i in zip(*np.nonzero(ok), strict=True):
+            one = _Spec(*(at(getattr(spec, fld.name), i) for fld in fields(_Spec)))
+            try:
+                power[i] = analytic_power(one, inp["test"], at(n_c, i), at(n_t, i))[0]
+            except InputError:
+                ok[i] = False
+    ab = np.asarray(values["a"]) * np.asarray(values["b"])
+    ok &= np.isfinite(power) & (power >= 0.0) & (power <= 1.0) & np.isfinite(ab)
+    return np.where(ok, power, np.nan)
 
 
 def _count(name: str, value, low: int, high: int) -> int:
