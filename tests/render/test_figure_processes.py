@@ -1,0 +1,69 @@
+"""A document's figures drawn in two processes are the figures drawn in one."""
+
+import os
+import pickle
+
+import pytest
+
+from trialplan.model.checks import example_text, load_trial_text
+from trialplan.planning import build_plan
+from trialplan.render import drafts
+
+
+@pytest.fixture(scope="module")
+def example():
+    trial = load_trial_text(example_text(), "example.yaml")
+    plan = build_plan(trial)
+    wanted = list(drafts.figure_refs(plan).values())
+    assert len(wanted) >= 4  # enough for the second process to be used
+    return trial, plan, wanted
+
+
+@pytest.fixture(scope="module")
+def serial(example):
+    return drafts._draw(*example)
+
+
+FORKS = pytest.mark.skipif(not hasattr(os, "fork") or drafts._cores() < 2,
+                           reason="the figures are drawn in one process here")
+
+
+@FORKS
+def test_two_processes_give_the_same_bytes(example, serial):
+    got = drafts._figures(*example)
+    assert list(got) == list(serial) and got == serial
+
+
+@FORKS
+def test_a_failing_child_is_replaced_by_this_process(example, serial, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("no pipe")
+
+    monkeypatch.setattr(pickle, "dump", broken)  # the forked child inherits the patch
+    assert drafts._figures(*example) == serial
+
+
+@FORKS
+def test_a_failure_here_reaps_the_child_and_raises(example, monkeypatch):
+    parent, real = os.getpid(), drafts._draw
+
+    def draw(trial, plan, wanted):
+        if os.getpid() == parent:
+            raise RuntimeError("drawing failed")
+        return real(trial, plan, wanted)
+
+    forked, real_fork = [], os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(drafts, "_draw", draw)
+    monkeypatch.setattr(os, "fork", fork)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        drafts._figures(*example)
+    (pid,) = forked
+    with pytest.raises(ChildProcessError):  # reaped: not left running, nor a zombie
+        os.waitpid(pid, os.WNOHANG)
