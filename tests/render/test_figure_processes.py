@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import threading
 
 import pytest
 
@@ -24,8 +25,9 @@ def serial(example):
     return drafts._draw(*example)
 
 
-FORKS = pytest.mark.skipif(not hasattr(os, "fork") or drafts._cores() < 2,
-                           reason="the figures are drawn in one process here")
+FORKS = pytest.mark.skipif(
+    not hasattr(os, "fork") or drafts._cores() < 2 or threading.active_count() > 1,
+    reason="the figures are drawn in one process here")
 
 
 @FORKS
@@ -67,3 +69,18 @@ def test_a_failure_here_reaps_the_child_and_raises(example, monkeypatch):
     (pid,) = forked
     with pytest.raises(ChildProcessError):  # reaped: not left running, nor a zombie
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_process_with_other_threads_does_not_fork(example, serial, monkeypatch):
+    def no_fork():
+        raise AssertionError("forked with another thread running")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert drafts._figures(*example) == serial
+    finally:
+        stop.set()
+        other.join()

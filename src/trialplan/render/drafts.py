@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import threading
 
 from trialplan.planning import build_plan
 from trialplan.planning.context import SPIRIT_2025, TODO, build_context
@@ -64,12 +65,16 @@ def _figures(trial, plan, wanted) -> dict:
     """PNG bytes of the figures named in ``wanted``: half drawn in a forked process.
 
     Drawing is most of a document's time and each figure is independent, so with
-    two or more cores a child forked after matplotlib is imported draws every
-    other figure and sends its PNGs back through a pipe.  The figures are the same
+    two or more cores, in a process with no other thread (the command line), a
+    child forked after matplotlib is imported draws every other figure and sends
+    its PNGs back through a pipe.  The figures are the same
     bytes either way; if the child fails for any reason, this process draws its
     share, so an error surfaces here as it would without the child.
     """
-    if len(wanted) < 4 or _cores() < 2 or not hasattr(os, "fork"):
+    # Only a single-threaded process forks: a lock another thread holds at the fork (in a
+    # notebook kernel, say) would stay locked in the child forever.
+    if (len(wanted) < 4 or _cores() < 2 or not hasattr(os, "fork")
+            or threading.active_count() > 1):
         return _draw(trial, plan, wanted)
     from trialplan.render.plan_figures import _matplotlib
 
