@@ -111,9 +111,10 @@ def summary(result: dict) -> str:
         lines.append("Every simulated power and type I error agrees with the analytic value "
                      "within 3 Monte Carlo SE.")
     lines.append("")
-    lines.append("simulated: rejection rate (MC SE); bias and coverage over converged fits "
-                 "(MC SE); SE/empSE: mean model SE over the SD of the estimates; noconv: "
-                 "fits that failed or did not converge, counted as not rejecting.")
+    lines += textwrap.wrap("simulated: rejection rate (MC SE); bias and coverage over "
+                           "converged fits (MC SE); SE/empSE: mean model SE over the SD of the "
+                           "estimates; noconv: fits that failed or did not converge, counted "
+                           "as not rejecting.", 100)
     return "\n".join(lines)
 
 
