@@ -78,10 +78,13 @@ def test_small_cluster_trial_draws_its_figures_from_the_design_minimum(tmp_path)
     assert (tmp_path / "figs" / "primary-power.png").stat().st_size > 1000
 
 
-def test_an_impossible_path_is_reported_not_computed():
+def test_an_impossible_path_is_refused_at_its_line():
+    # A path of 1e300 residual SDs is a typing error: the trial file refuses it at its line,
+    # as the calculators refuse it on the command line (b = 1e300 once overflowed the plan's
+    # total effect, found by a randomised fuzz run).
     proc = run("plan", HOSTILE / "path_huge.yaml")
-    assert_clean(proc, 0)
-    assert "not computed (a must be in [-20, 20]; got 1e+300)" in proc.stdout
+    assert_clean(proc, 1, "path_huge.yaml:205: assumptions.paths[0].a",
+                 "less than or equal to 20")
 
 
 # ---------------------------------------------------------------------------------------------

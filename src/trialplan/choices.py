@@ -30,3 +30,8 @@ ALTERNATIVES = ("greater", "less")
 PROPORTION_METHODS = ("pooled", "arcsine")
 RATE_METHODS = ("alt", "ftotal")
 SURVIVAL_METHODS = ("schoenfeld", "freedman")
+
+# Not a choice but a limit both the trial file and the calculators check: a path (a, b, c',
+# a total effect) beyond this many residual SDs (or units of log odds) is a typing error, not
+# a trial (docs/security.md).
+PATH_MAX = 20.0

@@ -12,7 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from trialplan.choices import B_LEVELS, CLUSTERINGS, CONTROL_VARIANCES, TRIAL_FILE_TESTS
+from trialplan.choices import (
+    B_LEVELS,
+    CLUSTERINGS,
+    CONTROL_VARIANCES,
+    PATH_MAX,
+    TRIAL_FILE_TESTS,
+)
 
 SCHEMA_VERSION = "trialplan/1"
 
@@ -258,14 +264,17 @@ class PathAssumption(_Model):
     mechanism: Id
     mediator: Id
     outcome: Id
-    a: float = Field(description="Path a, in residual-SD units of the mediator.")
-    b: float = Field(description="Path b, in residual-SD units of the outcome.")
-    cprime: float = 0.0
+    a: float = Field(ge=-PATH_MAX, le=PATH_MAX,
+                     description="Path a, in residual-SD units of the mediator.")
+    b: float = Field(ge=-PATH_MAX, le=PATH_MAX,
+                     description="Path b, in residual-SD units of the outcome.")
+    cprime: float = Field(0.0, ge=-PATH_MAX, le=PATH_MAX)
     base_rate: Probability | None = Field(
         None, description="Binary outcome: its rate in the control arm (default: the primary "
         "control_rate when the outcome is the primary outcome).")
     total: float | None = Field(
-        None, description="Total effect of the intervention on this outcome, on the b path's "
+        None, ge=-PATH_MAX, le=PATH_MAX,
+        description="Total effect of the intervention on this outcome, on the b path's "
         "scale (continuous: in residual SDs of the outcome; binary: log odds ratio); default "
         "from assumptions.primary for the primary outcome. Used to report the proportion "
         "mediated and to check the paths against it.")

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from trialplan.choices import ANALYTIC_TESTS, B_LEVELS, CONTROL_VARIANCES
+from trialplan.choices import ANALYTIC_TESTS, B_LEVELS, CONTROL_VARIANCES, PATH_MAX
 from trialplan.choices import MEDIATION_TESTS as TESTS
 from trialplan.choices import SIMULATED_TESTS as SIMULATED
 from trialplan.errors import InputError, UnreachableTargetError
@@ -35,9 +35,9 @@ from trialplan.stats import _validate as v
 
 ICC_Y_TYPES = ("conditional", "unconditional")
 N_MAX = 1_000_000
-# Limits checked before any work (docs/security.md): a path beyond PATH_MAX residual SDs, a
-# level below ALPHA_MIN or a simulation beyond these sizes is a typing error, not a trial.
-PATH_MAX = 20.0
+# Limits checked before any work (docs/security.md): a path beyond PATH_MAX residual SDs
+# (trialplan.choices), a level below ALPHA_MIN or a simulation beyond these sizes is a typing
+# error, not a trial.
 ALPHA_MIN = 1e-10
 CLUSTER_SIZE_MAX = 10_000
 MAX_REPS = 1_000_000
