@@ -45,15 +45,21 @@ def blas_threads() -> str:
 
 
 def loop(trial, drawn, n_control, alpha, count):
-    """One scalar call per draw: what a user without array support would write."""
-    cl = trial.model.assumptions.clustering
+    """One scalar call per draw: what a user without array support would write.
+
+    Every argument but the drawn ones is the plan's own (attrition, caseload, control
+    variance, ...), as the vectorised call has them.
+    """
+    from trialplan.planning.plan import _primary_call
+
+    base = {k: v for k, v in _primary_call(trial).kwargs.items()
+            if k not in ("power", "alpha", "sided", "alternative")}
     out = np.empty(count)
     for j in range(count):
         p1 = float(drawn["assumptions.primary.control_rate"][j])
         p2 = float(drawn["assumptions.primary.intervention_rate"][j])
         icc = float(drawn["assumptions.clustering.icc"][j])
-        kw = dict(p1=p1, p2=p2, n=n_control, clustering="partial", icc=icc,
-                  cluster_size=cl.cluster_size)
+        kw = dict(base, p1=p1, p2=p2, n=n_control, icc=icc)
         if p2 < p1:
             out[j] = proportions(**kw, alpha=alpha / 2, sided="one", alternative="less").power
         else:
