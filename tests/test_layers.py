@@ -26,7 +26,7 @@ ALLOWED = {
     "__main__": {"cli"},
 }
 # Base modules every layer may import; they import nothing of trialplan but each other.
-BASE = {"errors", "fileio", "choices", "numfmt", "__init__"}
+BASE = {"errors", "fileio", "choices", "numfmt", "machine", "__init__"}
 CLI_ONLY = {"click", "rich"}
 
 

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from trialplan.machine import usable_cores
 from trialplan.model.checks import example_text, load_trial_text
 from trialplan.planning import build_plan
 from trialplan.render import drafts
@@ -26,7 +27,7 @@ def serial(example):
 
 
 FORKS = pytest.mark.skipif(
-    not hasattr(os, "fork") or drafts._cores() < 2 or threading.active_count() > 1,
+    not hasattr(os, "fork") or usable_cores() < 2 or threading.active_count() > 1,
     reason="the figures are drawn in one process here")
 
 

@@ -7,6 +7,7 @@ import pickle
 import re
 import threading
 
+from trialplan.machine import usable_cores
 from trialplan.planning import build_plan
 from trialplan.planning.context import SPIRIT_2025, TODO, build_context
 from trialplan.render import documents
@@ -54,13 +55,6 @@ def _draw(trial, plan, wanted) -> dict:
     return data
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def _figures(trial, plan, wanted) -> dict:
     """PNG bytes of the figures named in ``wanted``: half drawn in a forked process.
 
@@ -73,7 +67,7 @@ def _figures(trial, plan, wanted) -> dict:
     """
     # Only a single-threaded process forks: a lock another thread holds at the fork (in a
     # notebook kernel, say) would stay locked in the child forever.
-    if (len(wanted) < 4 or _cores() < 2 or not hasattr(os, "fork")
+    if (len(wanted) < 4 or usable_cores() < 2 or not hasattr(os, "fork")
             or threading.active_count() > 1):
         return _draw(trial, plan, wanted)
     from trialplan.render.plan_figures import _matplotlib

@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 
 import numpy as np
 
 from trialplan import __version__
 from trialplan.errors import InputError, TrialplanError, UnreachableTargetError
+from trialplan.machine import usable_cores
 from trialplan.simulation.analyse import analyse, estimand_names
 from trialplan.simulation.executor import chunk_seed, connect, run_chunks
 from trialplan.simulation.generate import generate
@@ -248,13 +248,6 @@ def fingerprint(trial, settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def seconds_per_replicate(spec, seed: int) -> float:
     """Time one replicate in this process (a warm-up first), for the run-time estimate."""
     from threadpoolctl import threadpool_limits
@@ -320,7 +313,7 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
     plan = plan if plan is not None else build_plan(trial)
     seed = trial.model.assumptions.seed if seed is None else int(seed)
     scenarios = scenarios or [{}]
-    workers = default_workers() if workers is None else int(workers)
+    workers = usable_cores() if workers is None else int(workers)
     if workers < 1:
         raise InputError(f"--workers must be at least 1; got {workers}")
     parallel = workers
