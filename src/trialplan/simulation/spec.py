@@ -11,8 +11,7 @@ The analysis of each estimand is decided here, in one place
 analysis is the statistical analysis plan's own: its model code is read from
 :func:`trialplan.planning.analysis.analysis_specs`, the specification the
 protocol and SAP are written from, so the documents and the simulation cannot
-name different models.  Where the simulation fits something other than the
-planned model, :data:`FITTED_AS` says what, and the spec carries a note.
+name different models; :data:`FITTED_AS` names the fitter of each.
 """
 
 from __future__ import annotations
@@ -30,13 +29,11 @@ SCENARIO_KEYS = ("icc", "cluster_size", "effect", "attrition", "n")
 PRIMARY_MODELS = ("ols", "logit", "glmm", "gee-exchangeable", "lmm-heteroscedastic",
                   "lmm-cluster", "cluster-level")
 #: For each SAP model code (:data:`trialplan.planning.analysis.MODELS`) of a continuous or
-#: binary primary outcome, the model the simulation fits (one of :data:`PRIMARY_MODELS`).
+#: binary primary outcome, the simulation's fitter of that model (one of
+#: :data:`PRIMARY_MODELS`); every one is fitted as the SAP plans it.
 FITTED_AS = {"linear": "ols", "logistic": "logit", "glmm-logistic": "glmm",
              "gee-logistic": "gee-exchangeable", "lmm-heteroscedastic": "lmm-heteroscedastic",
              "lmm-cluster": "lmm-cluster", "cluster-level": "cluster-level"}
-#: SAP models the simulation fits as planned; the others are approximated (see notes).
-FITTED_AS_PLANNED = ("linear", "logistic", "glmm-logistic", "gee-logistic",
-                     "lmm-heteroscedastic", "lmm-cluster", "cluster-level")
 A_MODELS = ("ols", "caseload-summary")
 B_MODELS = ("ols", "logit", "within-ols", "within-logit")
 MEDIATION_TESTS = ("joint", "sobel", "aroian", "mc")
@@ -535,9 +532,6 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     planned = next(s for s in analysis_specs(trial, plan) if s.outcome_id == primary.id)
     primary_analysis = _primary_analysis(
         pv, planned, alpha, pv.effect + sum(b * by_id[mm].effect for mm, b in pv.parents))
-    if planned.model not in FITTED_AS_PLANNED:
-        notes.append(f"the SAP's primary analysis is {planned.model_text}; the simulation "
-                     f"fits {primary_analysis.description} instead")
     mechanisms, skipped = [], []
     for i, entry in enumerate(plan["mechanisms"]):
         analysis, reason = _mechanism_analysis(entry, by_id, clustering, a, null)
