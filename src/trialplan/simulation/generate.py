@@ -66,12 +66,12 @@ def _baseline_cluster_effect(v, icc: float, part: np.ndarray, var: float,
     """Cluster effects of a baseline with ICC ``icc``, correlated ``baseline_cluster_corr``
     with the variable's own cluster effects ``part`` (variance ``var``)."""
     sd = math.sqrt(icc / (1.0 - icc))
-    rho = v.baseline_cluster_corr
     z = rng.standard_normal(part.size)
-    shared = part / math.sqrt(var) if var > 0 else np.zeros_like(part)
-    if var <= 0:
-        rho = 0.0
-    out = sd * (rho * shared + math.sqrt(1.0 - rho * rho) * z)
+    if var <= 0:  # no cluster effect to correlate with
+        out = sd * z
+    else:
+        rho = v.baseline_cluster_corr
+        out = sd * (rho * part / math.sqrt(var) + math.sqrt(1.0 - rho * rho) * z)
     out[0] = 0.0
     return out
 

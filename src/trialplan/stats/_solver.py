@@ -1,4 +1,4 @@
-"""One vectorised root finder shared by every closed-form design.
+"""One vectorised root finder shared by every closed-form design, and one whole-number search.
 
 Every design answers "solve for the one missing quantity" through
 :func:`solve_increasing`: the unknown (a sample size, an effect magnitude) is
@@ -175,3 +175,20 @@ def solve_increasing(
     if values:
         return x.reshape(shape), fx.reshape(shape)
     return x.reshape(shape)
+
+
+def smallest_whole(reaches: Callable[[int], bool], lo: int, hi: int) -> int:
+    """The smallest whole number in ``(lo, hi]`` for which ``reaches`` is true.
+
+    ``reaches`` must be monotone (false up to some point, true from there on),
+    false at ``lo`` and true at ``hi``; bisection then asks it about
+    log2(hi - lo) numbers.  Used where the unknown is a count (participants,
+    clusters) and each power evaluation is costly or simulated.
+    """
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _validate as v
+from trialplan.stats._solver import smallest_whole
 from trialplan.stats.mediation import (
     ALPHA_MIN,
     CLUSTER_SIZE_MAX,
@@ -450,10 +451,4 @@ def _solve_clusters(power_of, target: float, low: int) -> int:
                 f"clusters reaches {target:g} (a larger cluster size does not help once the "
                 "between-cluster variance dominates)")
         lo = hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if power_of(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_whole(lambda j: power_of(j) >= target, lo, hi)

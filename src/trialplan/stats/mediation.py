@@ -32,6 +32,7 @@ from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.stats import _dist as sp
 from trialplan.stats import _medsim
 from trialplan.stats import _validate as v
+from trialplan.stats._solver import smallest_whole
 
 ICC_Y_TYPES = ("conditional", "unconditional")
 N_MAX = 1_000_000
@@ -1162,13 +1163,7 @@ def _solve_n(power_of, target, lo, simulated, analytic_joint):
             lo_ = hi
             step *= 2
     # invariant: p(lo_) < target <= p(hi)
-    while hi - lo_ > 1:
-        mid = (lo_ + hi) // 2
-        if p(mid) >= target:
-            hi = mid
-        else:
-            lo_ = mid
-    return hi
+    return smallest_whole(lambda n: p(n) >= target, lo_, hi)
 
 
 def _solve_path(which, other, n, target, scale, x, allocation, make_spec, power_at):
