@@ -61,9 +61,9 @@ def _figures(trial, plan, wanted) -> dict:
     Drawing is most of a document's time and each figure is independent, so with
     two or more cores, in a process with no other thread (the command line), a
     child forked after matplotlib is imported draws every other figure and sends
-    its PNGs back through a pipe.  The figures are the same
-    bytes either way; if the child fails for any reason, this process draws its
-    share, so an error surfaces here as it would without the child.
+    its PNGs back through a pipe.  The figures are the same bytes either way; if
+    the child fails for any reason, this process draws its share, so an error
+    surfaces here as it would without the child.
     """
     # Only a single-threaded process forks: a lock another thread holds at the fork (in a
     # notebook kernel, say) would stay locked in the child forever.
@@ -73,7 +73,7 @@ def _figures(trial, plan, wanted) -> dict:
     from trialplan.render.plan_figures import _matplotlib
 
     _matplotlib()  # imported once, before the fork, for both processes
-    theirs, mine = list(wanted[1::2]), list(wanted[0::2])
+    theirs, mine = wanted[1::2], wanted[0::2]
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: draw, send, and leave without running any cleanup
