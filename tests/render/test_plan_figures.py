@@ -32,7 +32,7 @@ def _texts(fig):
 
 def test_participant_flow_shows_the_plans_numbers(case):
     trial, plan = case
-    plt = plan_figures._matplotlib()
+    plt = plan_figures.pyplot()
     fig = plan_figures._consort(plt, trial, plan)
     if plan["recruitment"] is None:  # no recruitment model: no flow to draw
         assert fig is None
@@ -51,7 +51,7 @@ def test_participant_flow_shows_the_plans_numbers(case):
 
 def test_timeline_has_every_phase_and_recruitment_ends_at_the_target(case):
     trial, plan = case
-    plt = plan_figures._matplotlib()
+    plt = plan_figures.pyplot()
     fig = plan_figures._timeline(plt, trial, plan)
     if plan["recruitment"] is None:
         assert fig is None
@@ -82,7 +82,7 @@ def test_timeline_has_every_phase_and_recruitment_ends_at_the_target(case):
 
 def test_figures_use_words_not_ids(case):
     trial, plan = case
-    plt = plan_figures._matplotlib()
+    plt = plan_figures.pyplot()
     ids = {v.id for v in trial.model.change_model.process_variables} | \
         {o.id for o in trial.model.change_model.outcomes} | \
         {m.id for m in trial.model.change_model.mechanisms}

@@ -322,14 +322,12 @@ def draw(lay: Layout, fmt: str, *, emphasise=frozenset()) -> bytes:
     """Render a :class:`Layout` to PNG or SVG bytes (fixed metadata: same bytes each run)."""
     import io
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
     from matplotlib.path import Path as MPath
 
-    matplotlib.rcParams["svg.hashsalt"] = "trialplan"
+    from trialplan.render.plots import pyplot
+
+    plt = pyplot()
     fig = plt.figure(figsize=(lay.width, lay.height))  # exactly A4 text width
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(-0.05, lay.width + 0.05)

@@ -70,9 +70,9 @@ def _figures(trial, plan, wanted) -> dict:
     if (len(wanted) < 4 or usable_cores() < 2 or not hasattr(os, "fork")
             or threading.active_count() > 1):
         return _draw(trial, plan, wanted)
-    from trialplan.render.plan_figures import _matplotlib
+    from trialplan.render.plots import pyplot
 
-    _matplotlib()  # imported once, before the fork, for both processes
+    pyplot()  # imported once, before the fork, for both processes
     theirs, mine = wanted[1::2], wanted[0::2]
     read_end, write_end = os.pipe()
     pid = os.fork()

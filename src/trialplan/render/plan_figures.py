@@ -15,6 +15,7 @@ import numpy as np
 
 from trialplan.errors import InputError, UnreachableTargetError
 from trialplan.fileio import write_directory
+from trialplan.render.plots import pyplot
 
 # Assumption names in words, for axes and tables ("ICC", not "icc").
 PARAMETER_WORDS = {"icc": "ICC", "attrition": "attrition", "control_rate": "control-arm rate",
@@ -28,16 +29,6 @@ ARM_COLOURS = {"intervention": "#fdebd0", "control": "#d6e4f0"}
 def parameter_words(name: str) -> str:
     """An assumption's name as words for a reader (unknown names: underscores to spaces)."""
     return PARAMETER_WORDS.get(name, str(name).replace("_", " "))
-
-
-def _matplotlib():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matplotlib.rcParams["svg.hashsalt"] = "trialplan"
-    return plt
 
 
 FORMATS = ("svg", "png")
@@ -403,7 +394,7 @@ def draw_plan_figures(trial, plan: dict, names=FIGURE_NAMES, formats=FORMATS) ->
     an SVG as well costs as much again); a figure the plan has nothing for is
     left out.
     """
-    plt = _matplotlib()
+    plt = pyplot()
     figures = {
         "primary-power": lambda: _primary_curve(plt, trial, plan),
         "mechanism-power": lambda: _mechanism_curves(plt, plan),

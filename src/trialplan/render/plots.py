@@ -11,6 +11,24 @@ from trialplan.errors import InputError
 from trialplan.fileio import write_output
 
 
+def pyplot():
+    """matplotlib's pyplot, set up once for every trialplan figure.
+
+    The Agg backend (no display) and a fixed SVG hash salt make the same figure
+    the same bytes.  Labels carry trial-file text (arm, outcome and mechanism
+    names), so text is never parsed as mathtext or handed to LaTeX: a ``$`` in a
+    label is a dollar sign, not an error or a command.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams.update({"svg.hashsalt": "trialplan", "text.parse_math": False,
+                                "text.usetex": False})
+    return plt
+
+
 def _figure_bytes(fig, suffix: str) -> bytes:
     buf = io.BytesIO()
     # Fixed metadata keeps the files byte-identical for the same input.
@@ -31,12 +49,7 @@ def power_curve(fn, kwargs: dict, result, path, *, force: bool = False) -> None:
     suffix = _suffix(path)
     if Path(path).exists() and not force:
         write_output(path, b"", force=False)  # raises the standard "exists" error
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matplotlib.rcParams["svg.hashsalt"] = "trialplan"
+    plt = pyplot()
     survival = result.design == "survival"
     if survival:
         centre = float(result.events)
@@ -88,12 +101,7 @@ def mediation_curve(fn, kwargs: dict, result, path, *, tests=None, force: bool =
     suffix = _suffix(path)
     if Path(path).exists() and not force:
         write_output(path, b"", force=False)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matplotlib.rcParams["svg.hashsalt"] = "trialplan"
+    plt = pyplot()
     centre = float(result.n_total)
     tests = tests or [result.test]
     args = {k: val for k, val in kwargs.items() if k not in ("n", "power", "test")}

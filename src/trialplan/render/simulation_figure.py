@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trialplan.fileio import write_output
-from trialplan.render.plots import _figure_bytes, _suffix
+from trialplan.render.plots import _figure_bytes, _suffix, pyplot
 
 #: Scenarios drawn in one figure (the JSON has them all).
 MAX_PANELS = 8
@@ -13,12 +13,7 @@ def simulation_figure(result: dict, path, *, force: bool = False) -> None:
     """One panel per scenario: each estimand's simulated rate with its 95% Monte Carlo
     interval (dots) and the analytic value (open diamonds); flagged rows in red."""
     suffix = _suffix(path)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matplotlib.rcParams["svg.hashsalt"] = "trialplan"
+    plt = pyplot()
     scenarios = [s for s in result["scenarios"] if s.get("estimands")][:MAX_PANELS]
     if not scenarios:
         scenarios = [{"label": "no scenario could be simulated", "estimands": []}]
