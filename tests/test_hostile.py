@@ -286,3 +286,45 @@ def test_cluster_mediation_edge_values_are_refused(args, message, capsys):
     got, _, err = main_exit([*base, *args], capsys)
     assert got == 1 and "internal error" not in err
     assert message in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Priors: a distribution's parameters may be anything a YAML value can be
+
+
+@pytest.mark.parametrize("prior, message", [
+    ("{distribution: [beta], events: 83, total: 216}", "distribution must be one of"),
+    ("{distribution: {a: 1}, events: 83, total: 216}", "distribution must be one of"),
+    # beta(1e300, 9e300): its mean and sd came out NaN (an internal error writing the plan).
+    ("{distribution: beta, events: 1.0e+300, total: 1.0e+301}", "too narrow"),
+    # sd * sd underflowed to 0: a division by zero.
+    ("{distribution: beta, mean: 1.0e-300, sd: 1.0e-301}", "too narrow"),
+    ("{distribution: beta, a: 1.0e+300, b: 1.0e+300}", "too narrow"),
+])
+def test_hostile_prior_parameters_are_refused_at_their_line(prior, message):
+    from trialplan.errors import TrialFileError
+    from trialplan.model.checks import load_trial_text
+
+    text = example_text().replace("{distribution: beta, events: 83, total: 216}", prior)
+    assert prior in text
+    with pytest.raises(TrialFileError) as exc:
+        load_trial_text(text, "t.yaml")
+    assert "t.yaml:247: assumptions.primary.control_rate:" in str(exc.value)
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("prior, message", [
+    # exp() of the draws overflowed: an internal error.
+    ("{distribution: lognormal, median: 1.2, sd_log: 700}", "sd_log 700 is more than 10"),
+    ("{distribution: normal, estimate: 0.05, ci: [-1.0e+308, 1.0e+308]}", "not finite"),
+])
+def test_priors_whose_draws_overflow_are_refused_at_their_line(prior, message):
+    from trialplan.errors import TrialFileError
+    from trialplan.model.checks import load_trial_text
+
+    text = example_text().replace("{distribution: beta, mean: 0.03, sd: 0.02}", prior)
+    assert prior in text
+    with pytest.raises(TrialFileError) as exc:
+        load_trial_text(text, "t.yaml")
+    assert "assumptions.clustering.icc:" in str(exc.value)
+    assert message in str(exc.value)

@@ -117,12 +117,20 @@ def _lognormal(v) -> tuple[tuple, float]:
         median, sigma = v["median"], v["sd_log"]
         if median <= 0 or sigma <= 0:
             raise ValueError("median and sd_log must be positive")
+    if sigma > _SD_LOG_MAX:
+        raise ValueError(f"sd_log {sigma:.3g} is more than {_SD_LOG_MAX:g}: a 95% interval over "
+                         "a factor of 10^17 or more")
     return (("mu", math.log(median)), ("sigma", sigma)), median
 
 
 # An sd below this share of the scale (mean, or mean (1 - mean) for a beta) is a fixed value
 # written as a distribution: its parameters overflow (1e-300 squared is 0).
 _SD_MIN = 1e-6
+# The largest a + b of a beta: 1e12 puts its sd at a millionth of sqrt(mean (1 - mean)).
+_BETA_MAX = 1e12
+# The largest sd_log of a log-normal: a 95% interval over a factor of 10^17 is no belief about
+# a ratio, and exp() of its draws overflows.
+_SD_LOG_MAX = 10.0
 
 
 def _too_narrow(sd: float) -> str:
@@ -137,7 +145,7 @@ def _gamma(v) -> tuple[tuple, float]:
             raise ValueError("mean and sd must be positive")
         if sd < _SD_MIN * mean:
             raise ValueError(_too_narrow(sd))
-        shape, scale = (mean / sd) ** 2, sd * sd / mean
+        shape, scale = (mean / sd) ** 2, sd * (sd / mean)  # sd * sd underflows for tiny sd
     else:
         shape, scale = v["shape"], v["scale"]
         if shape <= 0 or scale <= 0:
@@ -162,12 +170,16 @@ def _beta(v) -> tuple[tuple, float]:
                              f"{top:.4g}")
         if sd < _SD_MIN * mean * (1 - mean):
             raise ValueError(_too_narrow(sd))
-        k = mean * (1 - mean) / (sd * sd) - 1
+        k = mean * (1 - mean) / sd / sd - 1  # sd * sd underflows for tiny sd
         a, b = mean * k, (1 - mean) * k
     else:
         a, b = v["a"], v["b"]
         if a <= 0 or b <= 0:
             raise ValueError("a and b must be positive")
+    if a + b > _BETA_MAX:
+        # Its sd is below a millionth of its scale: a fixed value (and a + b overflows).
+        raise ValueError(f"this beta (a = {a:.3g}, b = {b:.3g}) is too narrow for a "
+                         "distribution; give the value as a plain number if it is fixed")
     return (("a", a), ("b", b)), a / (a + b)
 
 
@@ -185,7 +197,7 @@ _PARSERS = {"normal": _normal, "lognormal": _lognormal, "gamma": _gamma, "beta":
 def _canonical(mapping: dict) -> tuple[str, tuple, float]:
     """(family, canonical params, centre) or ValueError saying what is wrong."""
     family = mapping.get("distribution")
-    if family not in FORMS:
+    if not isinstance(family, str) or family not in FORMS:
         raise ValueError(f"distribution must be one of {', '.join(FORMS)}; got {family!r}")
     keys = set(mapping) - {"distribution"}
     extra_ok = set(_TRUNCATION) if family == "normal" else set()
@@ -206,6 +218,11 @@ def _canonical(mapping: dict) -> tuple[str, tuple, float]:
         elif not _number(val):
             raise ValueError(f"{k} must be a finite number; got {val!r}")
     params, centre = _PARSERS[family](v)
+    spread = [value for name, value in params if name not in _TRUNCATION]
+    if not all(math.isfinite(x) for x in (*spread, centre)):
+        raise ValueError(f"this {family} distribution's parameters are not finite numbers "
+                         f"({', '.join(f'{k} = {x:.3g}' for k, x in params)}); its values are "
+                         "too extreme")
     return family, params, centre
 
 
