@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from trialplan.errors import OutputError
+from trialplan.errors import InputError, OutputError
 from trialplan.model.checks import example_text
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
@@ -328,3 +328,119 @@ def test_priors_whose_draws_overflow_are_refused_at_their_line(prior, message):
         load_trial_text(text, "t.yaml")
     assert "assumptions.clustering.icc:" in str(exc.value)
     assert message in str(exc.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# simulate and analysis-code: limits, files and checkpoints, all before any work
+
+
+@pytest.fixture
+def example_file(tmp_path):
+    path = tmp_path / "trial.yaml"
+    path.write_text(example_text())
+    return path
+
+
+@pytest.mark.parametrize("args, code, message", [
+    # Twenty-eight repeats of one key made a grid of 2**28 scenarios: out of memory.
+    (["--scenarios", " ".join(["icc=0.01,0.02"] * 28)], 2, "icc is given twice"),
+    (["--scenarios", "icc=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1,0.11 "
+                     "cluster_size=1,2,3,4,5,6,7,8,9,10"], 2, "the grid has 110 scenarios"),
+    # NaN reached the JSON writer: an internal error.
+    (["--scenarios", "icc=nan"], 2, "values must be finite numbers"),
+    (["--scenarios", "effect=inf"], 2, "values must be finite numbers"),
+    # An array of 1e300 participants: an internal error.
+    (["--scenarios", "n=1e300"], 1, "must be a whole number in [8, 1,000,000]"),
+    (["--scenarios", "cluster_size=1e300"], 1, "cluster_size must be in [1, 10,000]"),
+    # A list of 4e10 chunks: out of memory.
+    (["--reps", "1000000000000"], 1, "--reps must be in [2, 1,000,000]"),
+    (["--reps", "1000000", "--chunk-size", "1"], 1, "raise --chunk-size"),
+    # With fork, the process pool starts every worker at once.
+    (["--workers", "100000"], 1, "--workers must be in [1, 256]"),
+])
+def test_simulate_refuses_runs_too_large_before_any_work(example_file, args, code, message,
+                                                        capsys):
+    start = time.monotonic()
+    got, out, err = main_exit(["simulate", str(example_file), "--quiet", *args], capsys)
+    assert (got, "internal error" in err) == (code, False), err
+    assert message in err
+    assert "estimated run time" not in err  # refused before the first replicate
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize("scenario, message", [
+    ("cluster_size=5000", "leaves fewer than two peer workers"),
+    ("n=500000", "too large a trial to simulate"),
+    ("effect=1e308", "outside (0, 1)"),
+])
+def test_simulate_with_no_scenario_it_can_run_exits_1(example_file, scenario, message,
+                                                      capsys):
+    # It printed "every simulated power agrees with the analytic value" with exit 0.
+    got, out, err = main_exit(["simulate", str(example_file), "--quiet", "--reps", "2",
+                               "--no-null", "--scenarios", scenario], capsys)
+    assert got == 1 and "no scenario could be simulated" in err and message in err, err
+    assert out == ""
+
+
+def test_simulate_checks_every_output_before_the_run(example_file, tmp_path, capsys):
+    (tmp_path / "taken.json").write_text("mine")
+    for args, message in (
+            (["-o", tmp_path / "taken.json"], "exists; use --force"),
+            (["-o", "/dev/full", "--force"], "it is a device"),
+            (["--figure", tmp_path / "sim.pdf"], "must end in .svg or .png"),
+            (["-o", tmp_path / "no" / "sim.json"], "does not exist"),
+            (["--dummy-data", tmp_path / "no" / "d.csv"], "does not exist"),
+            (["--dummy-data", "/dev/full", "--force"], "it is a device")):
+        got, out, err = main_exit(["simulate", str(example_file), "--quiet", "--reps", "2",
+                                   *map(str, args)], capsys)
+        assert got == 1 and message in err, err
+        assert "estimated run time" not in err and "wrote" not in err
+    assert (tmp_path / "taken.json").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.json", "trial.yaml"]
+
+
+def test_a_checkpoint_that_is_not_a_checkpoint_is_refused_and_left_as_it_is(example_file,
+                                                                           tmp_path):
+    fifo = tmp_path / "run.fifo"
+    os.mkfifo(fifo)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\nlast line without a newline")
+    # The FIFO blocked the run for ever; the notes lost their last line before the refusal.
+    for path, message in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular"),
+                          (notes, "not a trialplan simulation checkpoint")):
+        proc = run("simulate", example_file, "--reps", "2", "--checkpoint", path, timeout=60)
+        assert_clean(proc, 1, message)
+    assert notes.read_text() == "my notes\nlast line without a newline"
+
+
+def test_a_damaged_checkpoint_line_is_reported_with_its_number(tmp_path):
+    from trialplan.simulation.executor import Checkpoint, run_chunks
+
+    path = tmp_path / "run.jsonl"
+    run_chunks(_chunk_square, {"x": 3}, {"x": 3}, seed=1, checkpoint=path, fingerprint="A")
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(Checkpoint(path, "A").done) == 3
+    # Garbage, a line without its result, and a result edited by hand: each was read into
+    # the results (a wrong answer) or crashed the run with an internal error.
+    for bad in ("garbage{\n", '{"job": "x", "chunk": 5}\n',
+                lines[2].replace('"result":16', '"result":17')):
+        assert bad not in lines
+        path.write_text("".join(lines[:2]) + bad + "".join(lines[3:]))
+        with pytest.raises(InputError, match="line 3 is damaged"):
+            Checkpoint(path, "A")
+
+
+def _chunk_square(payload, chunk, seed_sequence):
+    return (payload + chunk) ** 2
+
+
+def test_analysis_code_writes_a_script_whatever_the_file_name(example_file, tmp_path):
+    import ast
+
+    name = 'a"); import os; os.system("echo owned"); ("\nb.py'
+    proc = run("analysis-code", example_file, "-o", tmp_path / name)
+    assert_clean(proc, 0)
+    tree = ast.parse((tmp_path / name).read_text())
+    calls = [n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Attribute)]
+    assert "system" not in calls

@@ -18,26 +18,42 @@ def chunk_progress(quiet: bool = False, stream=None, clock=None):
 
 
 def parse_scenarios(text: str | None) -> list[dict]:
-    """``"icc=0.01,0.03 cluster_size=6,9 effect=1,0.8"`` -> the grid of every combination."""
-    from trialplan.simulation.spec import SCENARIO_KEYS
+    """``"icc=0.01,0.03 cluster_size=6,12 effect=1,0.8"`` -> the grid of every combination.
+
+    Each key at most once, each value a finite number, and the grid no larger
+    than :data:`~trialplan.simulation.spec.MAX_SCENARIOS` cells (counted before
+    it is built).
+    """
+    import math
+
+    from trialplan.simulation.spec import MAX_SCENARIOS, SCENARIO_KEYS
 
     if not text:
         return [{}]
+
+    def bad(message):
+        return click.BadParameter(message, param_hint="'--scenarios'")
+
     axes = []
     for part in text.replace(";", " ").split():
         key, sep, values = part.partition("=")
         if not sep or not values:
-            raise click.BadParameter(f"expected KEY=V1,V2,...; got {part!r}",
-                                     param_hint="'--scenarios'")
+            raise bad(f"expected KEY=V1,V2,...; got {part!r}")
         if key not in SCENARIO_KEYS:
-            raise click.BadParameter(f"unknown setting {key!r}; expected one of "
-                                     f"{', '.join(SCENARIO_KEYS)}", param_hint="'--scenarios'")
+            raise bad(f"unknown setting {key!r}; expected one of {', '.join(SCENARIO_KEYS)}")
+        if any(key == k for k, _ in (axis[0] for axis in axes)):
+            raise bad(f"{key} is given twice; list all its values once: {key}=V1,V2,...")
         try:
             nums = [float(v) for v in values.split(",") if v]
         except ValueError:
-            raise click.BadParameter(f"{key}: values must be numbers; got {values!r}",
-                                     param_hint="'--scenarios'") from None
+            raise bad(f"{key}: values must be numbers; got {values!r}") from None
+        if not nums or not all(math.isfinite(v) for v in nums):
+            raise bad(f"{key}: values must be finite numbers; got {values!r}")
         axes.append([(key, v) for v in nums])
+    cells = math.prod(len(axis) for axis in axes)
+    if cells > MAX_SCENARIOS:
+        raise bad(f"the grid has {cells:,} scenarios, more than the limit of {MAX_SCENARIOS}; "
+                  "each is a full simulation")
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
@@ -170,13 +186,31 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
       trialplan simulate trial.yaml --scheduler tcp://10.0.0.5:8786 --checkpoint run.jsonl
       trialplan simulate trial.yaml --dummy-data dummy.csv
     """
+    from trialplan.cli._errors import flag_names
     from trialplan.cli._output import json_text
     from trialplan.cli._progress import duration
-    from trialplan.fileio import write_output
+    from trialplan.errors import InputError
+    from trialplan.fileio import check_target, write_output
     from trialplan.model.checks import load_trial
     from trialplan.planning import build_plan
+    from trialplan.simulation.executor import Checkpoint
 
     grid = parse_scenarios(scenarios)
+    # Every file is checked before the work: a run can take hours.
+    if dummy_data:
+        target = Path(dummy_data)
+        dict_path = target.with_name(target.stem + ".dictionary.csv")
+        for path in (target, dict_path):
+            check_target(path, force=force)
+    for path in (output, figure):
+        if path:
+            check_target(path, force=force)
+    if figure:
+        from trialplan.render.plots import _suffix
+
+        _suffix(figure)
+    if checkpoint:
+        Checkpoint.check(checkpoint)
     trial = load_trial(trial_file)
     plan = build_plan(trial)
     if dummy_data:
@@ -186,13 +220,6 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
         spec = build_spec(trial, plan, grid[0], missing=missing, baseline_corr=baseline_corr)
         data, _ = dummy.dummy_dataset(spec, trial.model.assumptions.seed if seed is None
                                       else seed)
-        target = Path(dummy_data)
-        dict_path = target.with_name(target.stem + ".dictionary.csv")
-        for path in (target, dict_path):
-            if path.exists() and not force:
-                from trialplan.errors import OutputExistsError
-
-                raise OutputExistsError(f"{path} exists; use --force to overwrite it")
         write_output(target, dummy.to_csv(data), force=force)
         write_output(dict_path, dummy.dictionary(spec, data), force=force)
         click.echo(f"wrote {target} ({len(data['id'])} participants) and {dict_path}", err=True)
@@ -206,10 +233,12 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
                    f"{duration(seconds)}", err=True)
 
     try:
-        result = simulate(trial, plan, reps=reps, seed=seed, scenarios=grid, null=not no_null,
-                          missing=missing, baseline_corr=baseline_corr, workers=workers,
-                          scheduler=scheduler, checkpoint=checkpoint, chunk_size=chunk_size,
-                          progress=chunk_progress(quiet), on_estimate=estimate)
+        with flag_names():
+            result = simulate(trial, plan, reps=reps, seed=seed, scenarios=grid,
+                              null=not no_null, missing=missing, baseline_corr=baseline_corr,
+                              workers=workers, scheduler=scheduler, checkpoint=checkpoint,
+                              chunk_size=chunk_size, progress=chunk_progress(quiet),
+                              on_estimate=estimate)
     except KeyboardInterrupt:
         if checkpoint and Path(checkpoint).exists():
             done = max(0, len(Path(checkpoint).read_bytes().splitlines()) - 1)
@@ -219,6 +248,10 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
             hint = "no chunk was kept (use --checkpoint FILE to keep finished chunks)"
         click.echo(f"\ninterrupted: {hint}", err=True)
         raise click.Abort() from None
+    if not any(scen.get("estimands") for scen in result["scenarios"]):
+        raise InputError("no scenario could be simulated: " + "; ".join(
+            f"{scen['label']}: {scen.get('error', 'nothing to simulate')}"
+            for scen in result["scenarios"]))
     text = json_text(result)
     if output:
         write_output(output, text, force=force)
@@ -250,12 +283,13 @@ def analysis_code_cmd(trial_file, output, force):
       trialplan analysis-code trial.yaml -o analysis.py
       trialplan simulate trial.yaml --dummy-data dummy.csv && python analysis.py dummy.csv
     """
-    from trialplan.fileio import write_output
+    from trialplan.fileio import check_target, write_output
     from trialplan.model.checks import load_trial
     from trialplan.planning import build_plan
     from trialplan.simulation.script import analysis_script
     from trialplan.simulation.spec import build_spec
 
+    check_target(output, force=force)  # before any work
     trial = load_trial(trial_file)
     spec = build_spec(trial, build_plan(trial))
     text = analysis_script(spec, title=trial.model.trial.acronym or trial.model.trial.title,

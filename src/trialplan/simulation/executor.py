@@ -23,8 +23,10 @@ whatever the number of workers, where they run and the order they finish in.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,7 @@ import numpy as np
 
 from trialplan.errors import InputError
 
-CHECKPOINT_FORMAT = "trialplan-simulate-checkpoint/1"
+CHECKPOINT_FORMAT = "trialplan-simulate-checkpoint/2"
 #: Seconds to wait for a Dask scheduler before reporting it unreachable.
 CONNECT_TIMEOUT = 5.0
 
@@ -64,39 +66,80 @@ class Checkpoint:
 
     The first line names the format and a fingerprint of the run (inputs,
     seed, replicates, chunk size); resuming with a different fingerprint is
-    refused, so chunks of different runs are never mixed.
+    refused, so chunks of different runs are never mixed.  Each chunk's line
+    carries a hash of its result, so a damaged or edited line is reported
+    (with its line number) rather than read into the results.
     """
 
     def __init__(self, path, fingerprint: str):
         self.path = Path(path)
         self.fingerprint = fingerprint
         self.done: dict = {}
-        if self.path.exists() and self.path.stat().st_size > 0:
+        if self.check(self.path):
             self._load()
         else:
             self._write_line({"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint}, "w")
 
+    @staticmethod
+    def check(path) -> bool:
+        """Whether ``path`` holds a checkpoint to resume (False: none yet); refuse anything else.
+
+        Refused before any work: a path that is not a regular file (a FIFO would
+        block the run, a device swallow it) and a file that is not a trialplan
+        checkpoint (it is never truncated or appended to).
+        """
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise InputError(f"--checkpoint {path}: cannot read it ({exc.strerror})") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise InputError(f"--checkpoint {path}: not a regular file (a directory, "
+                                 "device, FIFO or socket); name a file")
+            head = os.read(fd, _HEAD_BYTES) if st.st_size else b""
+        finally:
+            os.close(fd)
+        if not head:
+            return False
+        try:
+            first = json.loads(head.split(b"\n", 1)[0])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            first = None
+        if not isinstance(first, dict) or first.get("format") != CHECKPOINT_FORMAT:
+            raise InputError(f"--checkpoint {path}: not a trialplan simulation checkpoint "
+                             f"({CHECKPOINT_FORMAT}); name a new file")
+        return True
+
     def _load(self):
         raw = self.path.read_bytes()
-        complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) != len(raw):
-            # The last line was cut off (the run was killed mid-write): drop it.
-            with open(self.path, "r+b") as fh:
-                fh.truncate(len(complete))
-        lines = complete.decode("utf-8").splitlines()
-        try:
-            head = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            head = {}
-        if head.get("format") != CHECKPOINT_FORMAT:
-            raise InputError(f"--checkpoint {self.path}: not a trialplan simulation checkpoint")
-        if head.get("fingerprint") != self.fingerprint:
+        lines = raw[: raw.rfind(b"\n") + 1].decode("utf-8", errors="replace").splitlines()
+        if not lines:  # killed while writing the header: start afresh
+            self._write_line({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint}, "w")
+            return
+        if json.loads(lines[0]).get("fingerprint") != self.fingerprint:
             raise InputError(f"--checkpoint {self.path} was written by a different run (trial "
                              "file, scenarios, seed, replicates or chunk size differ); remove "
                              "it or name another file")
-        for line in lines[1:]:
-            rec = json.loads(line)
-            self.done[(rec["job"], rec["chunk"])] = rec["result"]
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                rec = json.loads(line)
+                key, result = (rec["job"], rec["chunk"]), rec["result"]
+                intact = rec["sha256"] == _digest(result)
+            except (json.JSONDecodeError, TypeError, KeyError):
+                intact = False
+            if not intact:
+                raise InputError(f"--checkpoint {self.path}: line {number} is damaged (not a "
+                                 "finished chunk as trialplan wrote it); remove that line to "
+                                 "recompute its chunk, or name a new file")
+            self.done[key] = result
+        if len(raw) and not raw.endswith(b"\n"):
+            # The last line was cut off (the run was killed mid-write): drop it.
+            with open(self.path, "r+b") as fh:
+                fh.truncate(raw.rfind(b"\n") + 1)
 
     def _write_line(self, obj, mode="a"):
         with open(self.path, mode, encoding="utf-8") as fh:
@@ -105,7 +148,18 @@ class Checkpoint:
             os.fsync(fh.fileno())
 
     def add(self, job, chunk: int, result):
-        self._write_line({"job": job, "chunk": chunk, "result": result})
+        self._write_line({"job": job, "chunk": chunk, "result": result,
+                          "sha256": _digest(result)})
+
+
+# The header line is far shorter; a longer first line is not a checkpoint.
+_HEAD_BYTES = 4096
+
+
+def _digest(result) -> str:
+    """A hash of one chunk's result as JSON (what the checkpoint line stores it as)."""
+    text = json.dumps(result, allow_nan=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def run_chunks(fn: Callable, payloads: dict, chunks: dict, *, seed: int, workers: int = 1,
@@ -191,7 +245,8 @@ def _run_pool(fn, payloads, todo, seed, workers, retries, finished, failed, outc
     attempts = {unit: 0 for unit in todo}
     pending = list(todo)
     while pending:
-        pool = ProcessPoolExecutor(max_workers=workers)
+        # No more processes than chunks: with fork, the pool starts all of them at once.
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)))
         try:
             running = {pool.submit(run_chunk, fn, payloads[job], c, seed): (job, c)
                        for job, c in pending if outcomes[job].error is None}

@@ -29,9 +29,19 @@ from trialplan.machine import usable_cores
 from trialplan.simulation.analyse import analyse, estimand_names
 from trialplan.simulation.executor import chunk_seed, connect, run_chunks
 from trialplan.simulation.generate import generate
-from trialplan.simulation.spec import build_spec
+from trialplan.simulation.spec import MAX_SCENARIOS, build_spec, check_scenario
 
 SIMULATION_SCHEMA = "trialplan-simulation/1"
+#: Replicates per scenario (as ``trialplan mediation --reps``).
+MAX_REPS = 1_000_000
+#: Chunks of one run (scenarios, their null twins, and chunks of each): the run keeps a list
+#: of them and each is a task for the pool or the cluster.
+MAX_CHUNKS = 200_000
+#: Local worker processes (each is started at once, a copy of this one).
+MAX_WORKERS = 256
+#: Participants times (clusters + 1) of one simulated trial: the analyses with a fixed effect
+#: per caseload build a design matrix of this many numbers (8 bytes each: 400 MB).
+MAX_DESIGN_CELLS = 50_000_000
 CHUNK_SIZE = 25
 FLAG_MC_SE = 3.0
 # Per-chunk statistics of each estimand, in this order.
@@ -260,6 +270,42 @@ def seconds_per_replicate(spec, seed: int) -> float:
     return time.perf_counter() - start
 
 
+def _check_size(reps, chunk_size, workers, scenarios, null) -> None:
+    """Refuse a run too large to hold or start, before any work (each limit says why)."""
+    if not 2 <= reps <= MAX_REPS:
+        raise InputError(f"reps must be in [2, {MAX_REPS:,}]; got {reps:,}", names=("reps",))
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be at least 1; got {chunk_size}",
+                         names=("chunk_size",))
+    if not 1 <= workers <= MAX_WORKERS:
+        raise InputError(f"workers must be in [1, {MAX_WORKERS}]; got {workers:,} (each is a "
+                         "process started at once)", names=("workers",))
+    if len(scenarios) > MAX_SCENARIOS:
+        raise InputError(f"the grid of scenarios has {len(scenarios):,} cells, more than the "
+                         f"limit of {MAX_SCENARIOS}; each is a full simulation",
+                         names=("scenarios",))
+    for scen in scenarios:
+        try:
+            check_scenario(scen)
+        except InputError as exc:
+            raise InputError(f"scenario {scen}: {exc}", names=("scenarios",)) from None
+    chunks = math.ceil(reps / chunk_size) * len(scenarios) * (2 if null else 1)
+    if chunks > MAX_CHUNKS:
+        raise InputError(f"the run would have {chunks:,} chunks, more than the limit of "
+                         f"{MAX_CHUNKS:,}; raise chunk_size", names=("chunk_size",))
+
+
+def _simulable(spec):
+    """``spec`` if its analyses fit in memory; else an InputError saying why."""
+    n = spec.n_control + spec.n_intervention
+    cells = n * (spec.clusters_control + spec.clusters_intervention + 1)
+    if cells > MAX_DESIGN_CELLS:
+        raise InputError(f"{n:,} participants in {cells // n - 1:,} clusters is too large a "
+                         f"trial to simulate: its analyses would build design matrices of "
+                         f"{cells:,} numbers (the limit is {MAX_DESIGN_CELLS:,})")
+    return spec
+
+
 def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | None = None,
              scenarios: list[dict] | None = None, null: bool = True, missing: str = "mcar",
              baseline_corr: float = 0.0, workers: int | None = None,
@@ -306,16 +352,11 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
     """
     from trialplan.planning import build_plan
 
-    if reps < 2:
-        raise InputError(f"reps must be at least 2; got {reps}")
-    if chunk_size < 1:
-        raise InputError(f"chunk_size must be at least 1; got {chunk_size}")
-    plan = plan if plan is not None else build_plan(trial)
-    seed = trial.model.assumptions.seed if seed is None else int(seed)
     scenarios = scenarios or [{}]
     workers = usable_cores() if workers is None else int(workers)
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1; got {workers}")
+    _check_size(reps, chunk_size, workers, scenarios, null)
+    plan = plan if plan is not None else build_plan(trial)
+    seed = trial.model.assumptions.seed if seed is None else int(seed)
     parallel = workers
     if scheduler:
         # Fail fast on an unreachable scheduler, and learn its size for the estimate.
@@ -326,8 +367,8 @@ def simulate(trial, plan: dict | None = None, *, reps: int = 1000, seed: int | N
     for i, scen in enumerate(scenarios):
         entry = {"scenario": dict(scen)}
         try:
-            entry["spec"] = build_spec(trial, plan, scen, missing=missing,
-                                       baseline_corr=baseline_corr)
+            entry["spec"] = _simulable(build_spec(trial, plan, scen, missing=missing,
+                                                  baseline_corr=baseline_corr))
             specs[f"{i}"] = entry["spec"]
             if null:
                 specs[f"{i}-null"] = build_spec(trial, plan, scen, null=True, missing=missing,

@@ -315,11 +315,12 @@ def analysis_script(spec: SimulationSpec, *, title: str, source: str,
     parts = [text, "\n", _primary_code(spec)]
     for m in spec.mechanisms:
         parts += ["\n\n", _mechanism_code(m)]
+    usage = f"usage: python {name} DATA.csv"  # a Python literal: a file name is any text
     calls = [f'    results["primary: {spec.primary.outcome}"] = primary(data)']
     for m in spec.mechanisms:
         calls += [f'    results["{m.key}"] = {_function_name(m)}(data)']
     parts += ["\n\ndef main(path):\n", "    data = pd.read_csv(path)\n", "    results = {}\n",
               "\n".join(calls), "\n    print(json.dumps(results, indent=2))\n",
               '\n\nif __name__ == "__main__":\n', "    if len(sys.argv) != 2:\n",
-              f'        sys.exit("usage: python {name} DATA.csv")\n', "    main(sys.argv[1])\n"]
+              f"        sys.exit({usage!r})\n", "    main(sys.argv[1])\n"]
     return "".join(parts)

@@ -295,23 +295,39 @@ def _continuous_tau(icc: float, parents, mediators) -> float:
 # The specification
 
 
-def _check_scenario(scenario: dict) -> dict:
+#: Scenarios one run simulates (each with its null twin): every one is a full simulation.
+MAX_SCENARIOS = 100
+#: Participants one simulated trial may have (scenario ``n``).
+MAX_N = 1_000_000
+#: Participants per peer worker or cluster (scenario ``cluster_size``): the calculators' limit.
+MAX_CLUSTER_SIZE = 10_000
+
+
+def check_scenario(scenario: dict) -> dict:
+    """``scenario`` checked value by value (each finite and in range); raise InputError if not.
+
+    Whether the values work together with the trial file (an effect that keeps
+    a rate inside (0, 1), say) is decided when the specification is built.
+    """
     unknown = sorted(set(scenario) - set(SCENARIO_KEYS))
     if unknown:
         raise InputError(f"unknown scenario setting {', '.join(unknown)}; expected one of "
                          f"{', '.join(SCENARIO_KEYS)}")
     out = dict(scenario)
+    for key, value in out.items():
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not math.isfinite(value)):
+            raise InputError(f"{key} must be a finite number; got {value!r}")
     if "icc" in out and not 0 <= out["icc"] < 1:
         raise InputError(f"icc must be in [0, 1); got {out['icc']:g}")
-    if "cluster_size" in out and not out["cluster_size"] >= 1:
-        raise InputError(f"cluster_size must be at least 1; got {out['cluster_size']:g}")
+    if "cluster_size" in out and not 1 <= out["cluster_size"] <= MAX_CLUSTER_SIZE:
+        raise InputError(f"cluster_size must be in [1, {MAX_CLUSTER_SIZE:,}]; got "
+                         f"{out['cluster_size']:g}")
     if "attrition" in out and not 0 <= out["attrition"] < 1:
         raise InputError(f"attrition must be in [0, 1); got {out['attrition']:g}")
-    if "n" in out and (out["n"] < 8 or out["n"] != int(out["n"])):
-        raise InputError(f"n (participants recruited) must be a whole number of at least 8; "
-                         f"got {out['n']:g}")
-    if "effect" in out and not math.isfinite(out["effect"]):
-        raise InputError("effect must be a finite multiplier")
+    if "n" in out and not (8 <= out["n"] <= MAX_N and out["n"] == int(out["n"])):
+        raise InputError(f"n (participants recruited) must be a whole number in [8, "
+                         f"{MAX_N:,}]; got {out['n']:g}")
     return out
 
 
@@ -475,7 +491,7 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     InputError
         A scenario the simulation cannot represent (the message says why).
     """
-    scenario = _check_scenario(scenario or {})
+    scenario = check_scenario(scenario or {})
     if missing not in MISSING:
         raise InputError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}")
     if not -1 < baseline_corr < 1:
@@ -543,6 +559,11 @@ def build_spec(trial, plan: dict, scenario: dict | None = None, *, null: bool = 
     # workers and clusters: ceil(n recruited / caseload) of them.
     def n_clusters(n_arm):
         return max(2, math.ceil(n_arm / size - 1e-9)) if size else 0
+
+    smallest = min(n_t, n_c) if clustering == "cluster" else n_t
+    if size is not None and size > smallest / 2:
+        raise InputError(f"a caseload (cluster size) of {size:g} leaves fewer than two peer "
+                         f"workers or clusters for the {smallest:,} participants of an arm")
 
     return SimulationSpec(
         label=_label(scenario, null), scenario=dict(scenario, null=null), n_control=n_c,
