@@ -254,3 +254,93 @@ def test_total_indirect_effect_variance_by_hand():
     se = math.sqrt(0.01 * brb + arinva / 400)
     assert r.total_indirect["se"] == pytest.approx(se, rel=1e-12)
     assert r.total_indirect["estimate"] == pytest.approx(0.3 * 0.3 + 0.25 * 0.2)
+
+
+# ---- several mediators under partial nesting ------------------------------------------------
+
+_PN = dict(icc_m=0.10, icc_y=0.05, cluster_size=10)
+
+
+@pytest.mark.parametrize("b_level", ["individual", "caseload"])
+@pytest.mark.parametrize("control_variance", ["within", "total"])
+def test_one_nested_mediator_through_the_multi_engine_is_the_single_engine(b_level,
+                                                                           control_variance):
+    kw = dict(n=300, control_variance=control_variance, b_level=b_level, **_PN)
+    multi = mediation_multi([("h", 0.4, 0.3)], **kw)
+    single = mediation(0.4, 0.3, **kw)
+    assert multi.effects[0]["power"] == pytest.approx(single.power, rel=1e-12)
+    sobel = mediation(0.4, 0.3, test="sobel", **kw)
+    assert multi.total_indirect["power"] == pytest.approx(sobel.power, rel=1e-9)
+
+
+def _simulate_nested_parallel(a, b, rho, n_c, workers, m, icc_m, icc_y, reps, seed):
+    """Each specific effect's joint-test power, simulated and analysed plainly as planned.
+
+    Within convention: unit within-caseload variances, peer-worker variances
+    icc / (1 - icc) in the intervention arm.  Each a_j: Welch t test of the
+    caseload means of M_j against the controls' M_j (the heteroscedastic
+    partially nested model with equal caseloads); b: OLS of Y on the mediators
+    with a caseload fixed effect (the control arm one group), t test of each b_j.
+    """
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    k = len(a)
+    corr = np.full((k, k), rho) + (1 - rho) * np.eye(k)
+    chol = np.linalg.cholesky(corr)
+    n_i = workers * m
+    group = np.r_[np.zeros(n_c, int), 1 + np.repeat(np.arange(workers), m)]
+    dummies = (group[:, None] == np.arange(workers + 1)).astype(float)
+    tau_m, tau_y = icc_m / (1 - icc_m), icc_y / (1 - icc_y)
+    df = n_c + n_i - (workers + 1) - k
+    crit = stats.t.ppf(0.975, df)
+    hits = np.zeros(k)
+    for _ in range(reps):
+        e = rng.standard_normal((n_c + n_i, k)) @ chol.T
+        u = np.repeat(rng.standard_normal((workers, k)) * np.sqrt(tau_m), m, axis=0)
+        med = e.copy()
+        med[n_c:] += np.asarray(a) + u
+        uy = np.repeat(rng.standard_normal(workers) * np.sqrt(tau_y), m)
+        y = med @ np.asarray(b) + rng.standard_normal(n_c + n_i)
+        y[n_c:] += uy
+        xd = np.column_stack([dummies, med])
+        coef, *_ = np.linalg.lstsq(xd, y, rcond=None)
+        resid = y - xd @ coef
+        cov = np.linalg.inv(xd.T @ xd) * (resid @ resid / df)
+        tb = np.abs(coef[-k:] / np.sqrt(np.diag(cov)[-k:])) > crit
+        ta = np.array([stats.ttest_ind(med[n_c:, j].reshape(workers, m).mean(1), med[:n_c, j],
+                                       equal_var=False).pvalue < 0.05 for j in range(k)])
+        hits += ta & tb
+    return hits / reps
+
+
+def test_nested_parallel_mediators_match_a_simulation_of_the_planned_analysis():
+    # 40 peer workers: PowerUpR's a-path variance divides by J - 1 (its df) where the
+    # caseload means' variance divides by J, a conservative difference of 2.5% here.
+    a, b, rho = (0.35, 0.3), (0.2, 0.12), 0.4
+    n_c, workers, m, reps = 200, 40, 5, 2000
+    nest = dict(_PN, cluster_size=m)
+    meds = [("h", a[0], b[0]), ("s", a[1], b[1])]
+    corr = [[1, rho], [rho, 1]]
+    planned = mediation_multi(meds, n=n_c + workers * m, correlation=corr,
+                              b_level="individual", **nest)
+    sim = _simulate_nested_parallel(a, b, rho, n_c, workers, m, nest["icc_m"], nest["icc_y"],
+                                    reps, seed=14)
+    plain = mediation_multi(meds, n=n_c + workers * m, correlation=corr)
+    for j in range(2):
+        mc_se = math.sqrt(sim[j] * (1 - sim[j]) / reps)
+        assert abs(planned.effects[j]["power"] - sim[j]) < 4 * mc_se
+        # ignoring the peer workers overstates the power of the specific effect
+        assert plain.effects[j]["power"] > sim[j] + 4 * mc_se
+
+
+def test_nested_parallel_needs_all_three_and_the_joint_test():
+    meds = [("h", 0.3, 0.3), ("s", 0.25, 0.2)]
+    with pytest.raises(InputError, match="cluster_size not given"):
+        mediation_multi(meds, n=400, icc_m=0.05, icc_y=0.05)
+    with pytest.raises(InputError, match="analytic joint test"):
+        mediation_multi(meds, n=400, test="mc", **_PN)
+    r = mediation_multi(meds, power=0.8, b_level="individual", **_PN)
+    # the solved n is the smallest reaching the target for all effects together
+    lower = mediation_multi(meds, n=r.n_total - 2, b_level="individual", **_PN)
+    assert lower.all["power"] < 0.8 <= r.all["power"]

@@ -453,8 +453,8 @@ def _sample_size(trial, plan) -> dict:
             f"detected with probability {t['power']:.3f} with {_n(g['planned_n'])} participants "
             f"analysed; the probability of detecting every specific indirect effect is "
             f"{g['power_all']:.3f}"
-            + (" (ignoring the peer-worker clustering)." if any("ignores the peer-worker" in n
-                                                                for n in g["notes"]) else "."))
+            + (", allowing for the clustering by peer worker of each path." if "cluster_size"
+               in g.get("arguments", {}) else "."))
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
                                    if m.get("status") == "computed"]

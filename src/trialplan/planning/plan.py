@@ -576,19 +576,38 @@ def _parallel(trial, mechanisms: list[dict]) -> list[dict]:
                   alpha=a.alpha, allocation=group[0]["arguments"]["allocation"], test=test)
         if test != "joint":
             kw["seed"] = a.seed
-        n = min(g["planned_n"] for g in group)
+        smallest = min(group, key=lambda g: g["planned_n"])
+        n = smallest["planned_n"]
+        if cl.kind == "partial":
+            kw.update(_nesting_of(group, smallest, entry["notes"]))
         call = Call.of("mediation_multi", **kw, n=n)
         res = call.run()
-        if cl.kind == "partial":
-            entry["notes"].append("several-mediator power ignores the peer-worker clustering "
-                                  "(no partially nested form); the single-mediator powers "
-                                  "allow for it")
         entry.update(status="computed", test=test, planned_n=n, command=call.command(),
+                     arguments={k: v for k, v in kw.items() if k != "mediators"},
                      effects=[{"mediator": g["mediator"], "power": e["power"]}
                               for g, e in zip(group, res.effects, strict=True)],
                      power_all=res.all["power"], total_indirect=res.total_indirect,
                      notes=entry["notes"] + list(res.notes))
         out.append(entry)
+    return out
+
+
+def _nesting_of(group: list[dict], smallest: dict, notes: list) -> dict:
+    """The peer-worker clustering of mediators analysed together: the paths' own.
+
+    The caseload is that of the mechanism analysed on the fewest (its complete
+    cases); where the paths' ICCs differ the largest is used, which is
+    conservative for every path.
+    """
+    args = [g["arguments"] for g in group]
+    out = {"icc_m": max(x["icc_m"] for x in args), "icc_y": max(x["icc_y"] for x in args),
+           "cluster_size": smallest["arguments"]["cluster_size"],
+           "control_variance": args[0]["control_variance"],
+           "b_level": args[0].get("b_level", "caseload")}
+    for key in ("icc_m", "icc_y"):
+        if len({x[key] for x in args}) > 1:
+            notes.append(f"the paths' {key} differ; analysed together with the largest, "
+                         f"{out[key]:g}")
     return out
 
 
