@@ -418,8 +418,9 @@ def _sample_size(trial, plan) -> dict:
         verdict = ("so the trial can expect to detect it" if m["detectable"] else
                    f"below the {_pct(m['target_power'])} target: the trial cannot expect to "
                    f"detect it ({need})")
-        at = (f"{_n(clusters)} clusters of {_g(m['arguments']['cluster_size'])} ({m['design']} "
-              "multilevel mediation)" if clusters else
+        unequal = " (harmonic mean) analysed" if plan["final"].get("cluster_cv") else ""
+        at = (f"{_n(clusters)} clusters of {m['arguments']['cluster_size']:.3g}{unequal} "
+              f"({m['design']} multilevel mediation)" if clusters else
               f"{_n(m['planned_n'])} participants analysed")
         where = (f" ({m['outcome_label'].lower()} from month {_g(m['landmark']['from_month'])} "
                  f"to month {_g(m['landmark']['to_month'])} among those without the event by "
