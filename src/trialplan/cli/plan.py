@@ -143,7 +143,11 @@ def summary(plan: dict) -> str:
         lines.append(f"    analysed: {m['mediator']} at {m['mediator_timepoint']}, "
                      f"{m['outcome']} at {m['outcome_timepoint']}"
                      + (f" (landmark: events after month {m['landmark']['from_month']:g})"
-                        if m.get("landmark") else ""))
+                        if m.get("landmark") else "")
+                     + ("; no baseline R2 assumed (r2_m = r2_y = 0)"
+                        if not any(m["covariate_r2"][k] for k in ("r2_m", "r2_y")) else
+                        f"; baseline R2 {m['covariate_r2']['r2_m']:g} (process variable), "
+                        f"{m['covariate_r2']['r2_y']:g} (outcome)"))
         effect = f"    indirect effect ab {m['indirect_effect']:.4g}"
         if m.get("total_effect") is not None:
             effect += (f"; total effect {m['total_effect']:.4g} ({m['total_effect_from']}); "

@@ -456,6 +456,16 @@ def _sample_size(trial, plan) -> dict:
             f"{g['power_all']:.3f}"
             + (", allowing for the clustering by peer worker of each path." if "cluster_size"
                in g.get("arguments", {}) else "."))
+    plain = [m["mediator_label"].lower() for m in plan["mechanisms"]
+             if m.get("status") == "computed"
+             and not (m["covariate_r2"]["r2_m"] or m["covariate_r2"]["r2_y"])]
+    if plain:
+        mech.append(
+            "These powers assume that adjustment for baseline values explains none of the "
+            "variance of the process variable and the outcome (for the mechanism"
+            f"{'s' if len(set(plain)) > 1 else ''} through {_join(dict.fromkeys(plain))}), "
+            "so they are conservative where baseline values "
+            "predict the follow-up values.")
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
                                    if m.get("status") == "computed"]

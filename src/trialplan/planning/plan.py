@@ -374,6 +374,13 @@ def _mechanism(trial, i, path, nodes, months, recruited, allocation) -> dict:
                  f"and {path.outcome} ({entry['outcome_timepoint']}): {att:.0%} lost, the larger "
                  "of the two variables' attrition (those lost on one are assumed lost on both)")
     keep = {arm: 1.0 - att for arm in recruited}
+    entry["covariate_r2"] = {"r2_m": path.r2_m, "r2_y": path.r2_y, "r2_m2": path.r2_m2,
+                             "r2_y2": path.r2_y2}
+    if path.r2_m == 0 and path.r2_y == 0:
+        notes.append("no variance of the process variable or the outcome is assumed explained "
+                     "by the baseline covariates (r2_m = r2_y = 0), though the mediation models "
+                     "adjust for their baseline values: conservative; give r2_m and r2_y in "
+                     "the path (e.g. the squared baseline-follow-up correlation) to count it")
     total, total_from = _total_effect(trial, path, node)
     kw = dict(a=path.a, b=path.b, cprime=path.cprime)
     if node.type == "binary":
