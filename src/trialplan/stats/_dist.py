@@ -98,17 +98,25 @@ def _stdtrit_many(sc, df: np.ndarray, p: float) -> np.ndarray:
 
 
 def _lagrange(values: np.ndarray, s: np.ndarray, cells: int) -> np.ndarray:
-    """Interpolate equally spaced ``values`` at positions ``s`` (in grid steps)."""
+    """Interpolate equally spaced ``values`` at positions ``s`` (in grid steps).
+
+    Each position uses the polynomial through the six grid values around it,
+    written as coefficients in the offset from its first node and evaluated by
+    Horner's rule.
+    """
     first = np.clip(np.floor(s).astype(np.intp) - (_NODES // 2 - 1), 0, cells - 1)
     t = s - first
-    out = np.zeros(s.shape)
-    for j in range(_NODES):
-        w = np.ones(s.shape)
-        for m in range(_NODES):
-            if m != j:
-                w *= (t - m) / (j - m)
-        out += w * values[first + j]
+    windows = np.lib.stride_tricks.sliding_window_view(values, _NODES)[:cells]
+    coef = windows @ _POWER_BASIS  # (cells, nodes): coefficients of t**0 ... t**5
+    out = coef[first, _NODES - 1]
+    for k in range(_NODES - 2, -1, -1):
+        out = out * t + coef[first, k]
     return out
+
+
+# Values at the nodes 0..5 times this matrix give the interpolating polynomial's
+# coefficients: the inverse of the Vandermonde matrix of the nodes, transposed.
+_POWER_BASIS = np.linalg.inv(np.vander(np.arange(float(_NODES)), increasing=True)).T
 
 
 def nctdtr(df, delta, t):
