@@ -280,7 +280,8 @@ def _simulate_nested_parallel(a, b, rho, n_c, workers, m, icc_m, icc_y, reps, se
     icc / (1 - icc) in the intervention arm.  Each a_j: Welch t test of the
     caseload means of M_j against the controls' M_j (the heteroscedastic
     partially nested model with equal caseloads); b: OLS of Y on the mediators
-    with a caseload fixed effect (the control arm one group), t test of each b_j.
+    with a caseload fixed effect (the control arm one group), fitted by
+    demeaning within groups, t test of each b_j.  Vectorised over replicates.
     """
     from scipy import stats
 
@@ -289,36 +290,43 @@ def _simulate_nested_parallel(a, b, rho, n_c, workers, m, icc_m, icc_y, reps, se
     corr = np.full((k, k), rho) + (1 - rho) * np.eye(k)
     chol = np.linalg.cholesky(corr)
     n_i = workers * m
-    group = np.r_[np.zeros(n_c, int), 1 + np.repeat(np.arange(workers), m)]
-    dummies = (group[:, None] == np.arange(workers + 1)).astype(float)
     tau_m, tau_y = icc_m / (1 - icc_m), icc_y / (1 - icc_y)
+    med = rng.standard_normal((reps, n_c + n_i, k)) @ chol.T
+    med[:, n_c:] += np.asarray(a) + np.repeat(
+        rng.standard_normal((reps, workers, k)) * np.sqrt(tau_m), m, axis=1)
+    y = med @ np.asarray(b) + rng.standard_normal((reps, n_c + n_i))
+    y[:, n_c:] += np.repeat(rng.standard_normal((reps, workers)) * np.sqrt(tau_y), m, axis=1)
+
+    def demean(x):
+        ctrl = x[:, :n_c] - x[:, :n_c].mean(axis=1, keepdims=True)
+        shape = (reps, workers, m) + x.shape[2:]
+        grp = x[:, n_c:].reshape(shape)
+        return np.concatenate([ctrl, (grp - grp.mean(axis=2, keepdims=True))
+                               .reshape(x[:, n_c:].shape)], axis=1)
+
+    mw, yw = demean(med), demean(y)
+    xtx = np.einsum("rnj,rnl->rjl", mw, mw)
+    coef = np.linalg.solve(xtx, np.einsum("rnj,rn->rj", mw, yw)[..., None])[..., 0]
+    resid = yw - np.einsum("rnj,rj->rn", mw, coef)
     df = n_c + n_i - (workers + 1) - k
-    crit = stats.t.ppf(0.975, df)
-    hits = np.zeros(k)
-    for _ in range(reps):
-        e = rng.standard_normal((n_c + n_i, k)) @ chol.T
-        u = np.repeat(rng.standard_normal((workers, k)) * np.sqrt(tau_m), m, axis=0)
-        med = e.copy()
-        med[n_c:] += np.asarray(a) + u
-        uy = np.repeat(rng.standard_normal(workers) * np.sqrt(tau_y), m)
-        y = med @ np.asarray(b) + rng.standard_normal(n_c + n_i)
-        y[n_c:] += uy
-        xd = np.column_stack([dummies, med])
-        coef, *_ = np.linalg.lstsq(xd, y, rcond=None)
-        resid = y - xd @ coef
-        cov = np.linalg.inv(xd.T @ xd) * (resid @ resid / df)
-        tb = np.abs(coef[-k:] / np.sqrt(np.diag(cov)[-k:])) > crit
-        ta = np.array([stats.ttest_ind(med[n_c:, j].reshape(workers, m).mean(1), med[:n_c, j],
-                                       equal_var=False).pvalue < 0.05 for j in range(k)])
-        hits += ta & tb
-    return hits / reps
+    se = np.sqrt(np.diagonal(np.linalg.inv(xtx), axis1=1, axis2=2)
+                 * ((resid**2).sum(axis=1) / df)[:, None])
+    tb = np.abs(coef / se) > stats.t.ppf(0.975, df)
+    means = med[:, n_c:].reshape(reps, workers, m, k).mean(axis=2)
+    ctrl = med[:, :n_c]
+    v1, v0 = means.var(axis=1, ddof=1) / workers, ctrl.var(axis=1, ddof=1) / n_c
+    t = (means.mean(axis=1) - ctrl.mean(axis=1)) / np.sqrt(v1 + v0)
+    welch_df = (v1 + v0) ** 2 / (v1**2 / (workers - 1) + v0**2 / (n_c - 1))
+    ta = 2 * stats.t.sf(np.abs(t), welch_df) < 0.05
+    return (ta & tb).mean(axis=0)
 
 
 def test_nested_parallel_mediators_match_a_simulation_of_the_planned_analysis():
     # 40 peer workers: PowerUpR's a-path variance divides by J - 1 (its df) where the
-    # caseload means' variance divides by J, a conservative difference of 2.5% here.
+    # caseload means' variance divides by J, a conservative difference of 2.5% in variance
+    # (about 0.01 in power here: 0.8018 simulated over 20,000 replicates against 0.7907).
     a, b, rho = (0.35, 0.3), (0.2, 0.12), 0.4
-    n_c, workers, m, reps = 200, 40, 5, 2000
+    n_c, workers, m, reps = 200, 40, 5, 4000
     nest = dict(_PN, cluster_size=m)
     meds = [("h", a[0], b[0]), ("s", a[1], b[1])]
     corr = [[1, rho], [rho, 1]]
