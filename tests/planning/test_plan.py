@@ -268,3 +268,24 @@ def test_mechanism_power_says_when_no_baseline_r2_is_assumed():
     caveat = [s for s in build_context(trial, plan2)["sample_size"]["mechanisms"]
               if s.startswith("These powers assume")]
     assert caveat and "hope" not in caveat[0] and "self-efficacy" in caveat[0]
+
+
+@pytest.mark.parametrize("convention, words", [
+    ("within", "the within-caseload variance"),
+    ("total", "the intervention arm's total variance"),
+])
+def test_mechanism_text_states_the_partial_nesting_convention(convention, words, tmp_path):
+    from trialplan.planning.context import build_context
+
+    text = example_text().replace("control_variance: within", f"control_variance: {convention}")
+    trial = load_trial_text(text, "t.yaml")
+    plan = build_plan(trial)
+    hope = plan["mechanisms"][0]
+    assert hope["arguments"]["control_variance"] == convention
+    sentences = build_context(trial, plan)["sample_size"]["mechanisms"]
+    assert any(s.startswith("Under the partially nested design") and words in s
+               for s in sentences)
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    out = CliRunner().invoke(cli, ["plan", str(path)])
+    assert f"control-arm variance {convention}" in out.stdout

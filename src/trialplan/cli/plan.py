@@ -122,6 +122,11 @@ def summary(plan: dict) -> str:
     lines.append(f"  same as: {p['command']}")
     lines += ["", f"MECHANISMS  target power {a['mediation_power']:g} for each indirect effect"
               if a["mediation_power"] else "MECHANISMS"]
+    nested = next((m for m in plan["mechanisms"] if m.get("design") == "partially nested"), None)
+    if nested:
+        lines.append(f"  partial nesting: paths in control-arm SDs, control-arm variance "
+                     f"{nested['arguments']['control_variance']}; --icc-y is the outcome's ICC "
+                     "given the process variable (conditional)")
     if not plan["mechanisms"]:
         lines.append("  no path assumptions in the file (assumptions.paths)")
     for m in plan["mechanisms"]:

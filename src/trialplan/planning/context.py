@@ -456,6 +456,18 @@ def _sample_size(trial, plan) -> dict:
             f"{g['power_all']:.3f}"
             + (", allowing for the clustering by peer worker of each path." if "cluster_size"
                in g.get("arguments", {}) else "."))
+    nested = [m for m in plan["mechanisms"] if m.get("status") == "computed"
+              and m.get("design") == "partially nested"]
+    if nested:
+        within = nested[0]["arguments"]["control_variance"] == "within"
+        mech.append(
+            "Under the partially nested design the paths a and b are in standard deviations "
+            "of the control arm, whose variance is taken to be "
+            + ("the within-caseload variance, so that peer workers add variance in the "
+               "intervention arm (the convention of PowerUpR)" if within else
+               "the intervention arm's total variance")
+            + "; each path has its own intraclass correlations by peer worker, the outcome's "
+            "being that of its residual given the process variable.")
     plain = [m["mediator_label"].lower() for m in plan["mechanisms"]
              if m.get("status") == "computed"
              and not (m["covariate_r2"]["r2_m"] or m["covariate_r2"]["r2_y"])]
