@@ -348,6 +348,13 @@ def test_nested_parallel_needs_all_three_and_the_joint_test():
         mediation_multi(meds, n=400, icc_m=0.05, icc_y=0.05)
     with pytest.raises(InputError, match="analytic joint test"):
         mediation_multi(meds, n=400, test="mc", **_PN)
+    with pytest.raises(InputError, match="use b_level 'individual'"):
+        mediation_multi(meds, n=400, outcome="binary", base_rate=0.3, **_PN)
+    # a binary outcome through the multi engine is the single engine's, mediator by mediator
+    kw = dict(n=600, outcome="binary", base_rate=0.3, b_level="individual", **_PN)
+    one = mediation_multi([("h", 0.4, 0.3)], **kw)
+    assert one.effects[0]["power"] == pytest.approx(mediation(0.4, 0.3, **kw).power,
+                                                    rel=1e-12)
     r = mediation_multi(meds, power=0.8, b_level="individual", **_PN)
     # the solved n is the smallest reaching the target for all effects together
     lower = mediation_multi(meds, n=r.n_total - 2, b_level="individual", **_PN)

@@ -442,6 +442,9 @@ def _validate(mediators, *, cprime, correlation, serial, n, power, alpha, test, 
         seed = _count("seed", seed, 0, 2**63 - 1)
     nesting = _validate_nesting(icc_m, icc_y, cluster_size, control_variance, b_level,
                                 sim=sim, serial=serial, x=x)
+    if nesting is not None and outcome == "binary" and nesting.b_level != "individual":
+        raise InputError("with a binary outcome under partial nesting, b is estimated within "
+                         "caseloads: use b_level 'individual'", names=("b_level",))
     return _Question(solved, tuple(names), a, b, cprime, tuple(map(tuple, corr.tolist())),
                      serial, n, power, alpha, test, sim, x, allocation, outcome, base_rate,
                      reps, draws, boot, seed, nesting)
