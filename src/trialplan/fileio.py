@@ -156,6 +156,28 @@ def write_directory(directory, files: dict, *, force: bool) -> list[str]:
     return [str(t) for t in targets]
 
 
+def check_input(path, *, what: str, max_bytes: int) -> Path:
+    """Refuse an input file that is missing, not a regular file, or over ``max_bytes``.
+
+    For the files handed to other programs (pandoc reads a citation style or a
+    reference document whole): a FIFO would block it, a device never end, and
+    a huge file take its memory.  ``what`` names the file in the message.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} {path} is {_kind(st.st_mode)}, not a file")
+    if st.st_size > max_bytes:
+        raise InputError(f"{what} {path} is {st.st_size:,} bytes; at most {max_bytes:,} are "
+                         "accepted")
+    return path
+
+
 def source_date() -> int | None:
     """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) when set to a valid time, else None."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()

@@ -267,3 +267,25 @@ def test_diagram_text_formats_quote_user_labels_safely():
     assert label, line
     flow = mermaid(trial)
     assert "<img" not in flow and "#lt;img src=x onerror=alert(2)#gt;" in flow
+
+
+def test_style_files_pandoc_would_choke_on_are_refused_before_any_work(tmp_path):
+    from trialplan.render.drafts import write_draft
+
+    trial = load_trial_text(example_text())
+    fifo = tmp_path / "style.csl"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.csl"
+    huge.write_bytes(b" " * 2_000_001)
+    # A 300 MB styles.xml in 0.3 MB: pandoc unpacked it into 0.9 GB of memory.
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/styles.xml", b"<" + b" " * 300_000_000 + b"/>")
+    for kwargs, message in (({"csl": fifo}, "citation style .* is a FIFO"),  # was "missing"
+                            ({"csl": "/dev/zero"}, "is a device, not a file"),
+                            ({"csl": huge}, "2,000,001 bytes; at most 2,000,000"),
+                            ({"reference_doc": bomb}, "unpacks to 300,000,003 bytes"),
+                            ({"reference_doc": "/dev/zero"}, "is a device, not a file")):
+        with pytest.raises(InputError, match=message):
+            write_draft(trial, tmp_path / "p.docx", **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.docx", "huge.csl", "style.csl"]

@@ -38,6 +38,7 @@ from pathlib import Path
 from trialplan.errors import InputError, OutputExistsError
 from trialplan.fileio import (
     check_directory,
+    check_input,
     check_target,
     source_date,
     write_directory,
@@ -565,17 +566,34 @@ def _figure_files(figures: dict, workdir: Path) -> list[str]:
     return ["--metadata", f"trialplan-figure-dir={workdir}"]
 
 
+# A house style is a few hundred kilobytes; a citation style tens.  pandoc reads each whole
+# (and unpacks the reference document), so larger files are refused before it runs.
+MAX_REFERENCE_DOC_BYTES = 50_000_000
+MAX_REFERENCE_DOC_UNPACKED = 200_000_000
+MAX_CSL_BYTES = 2_000_000
+
+
 def _reference_doc(reference_doc) -> Path:
-    ref = Path(reference_doc)
+    ref = check_input(reference_doc, what="reference document",
+                      max_bytes=MAX_REFERENCE_DOC_BYTES)
     try:
-        st = ref.stat()
-    except OSError:
-        raise InputError(f"reference document {ref} does not exist") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"reference document {ref} is not a regular file")
-    if not zipfile.is_zipfile(ref):
-        raise InputError(f"reference document {ref} is not a .docx file (not a ZIP archive)")
+        with zipfile.ZipFile(ref) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise InputError(f"reference document {ref} is not a .docx file (not a ZIP archive)"
+                         ) from None
+    if unpacked > MAX_REFERENCE_DOC_UNPACKED:
+        raise InputError(f"reference document {ref} unpacks to {unpacked:,} bytes; a house "
+                         f"style is far smaller (at most {MAX_REFERENCE_DOC_UNPACKED:,})")
     return ref
+
+
+def check_style_files(reference_doc=None, csl=None) -> None:
+    """Refuse a reference document or citation style pandoc could not read safely."""
+    if reference_doc is not None:
+        _reference_doc(reference_doc)
+    if csl is not None:
+        check_input(csl, what="citation style", max_bytes=MAX_CSL_BYTES)
 
 
 def fix_docx_dates(data: bytes, epoch: int | None) -> bytes:
@@ -645,9 +663,7 @@ def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, pap
         raise InputError(f"paper must be one of {', '.join(PAPERS)}; got {paper!r}")
     files = {name: _data_file(name, workdir) for name in _DATA_FILES}
     if csl is not None:
-        csl = Path(csl)
-        if not csl.is_file():
-            raise InputError(f"citation style {csl} does not exist")
+        csl = check_input(csl, what="citation style", max_bytes=MAX_CSL_BYTES)
     args = ["--resource-path", str(workdir), "--shift-heading-level-by=-1",
             "--lua-filter", str(files["trialplan.lua"]), "--citeproc",
             "--bibliography", str(files["references.json"]),
@@ -881,6 +897,7 @@ def write_document(markdown: str, figures: dict, output, *, title: str, force: b
     replaced without ``force``.
     """
     output = check_document_target(output, force=force)
+    check_style_files(reference_doc, csl)
     if output.suffix.lower() == ".md":
         fig_dir = output.with_name(f"{output.stem}-figures")
         files = {Path(name).name: data for name, data in figures.items()}

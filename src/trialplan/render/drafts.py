@@ -146,6 +146,7 @@ def write_draft(trial, output, *, document="protocol", template_dir=None, refere
     from trialplan.errors import InputError
 
     documents.check_document_target(output, force=force)  # before any work
+    documents.check_style_files(reference_doc, csl)
     if paper is not None and paper not in documents.PAPERS:
         raise InputError(f"paper must be one of {', '.join(documents.PAPERS)}; got {paper!r}")
     text, figures = markdown_for(trial, document, template_dir=template_dir)
