@@ -24,7 +24,7 @@ from trialplan.render.documents import (
     render_markdown,
     write_document,
 )
-from trialplan.render.drafts import markdown_for
+from trialplan.render.drafts import csl_references, markdown_for
 
 HOSTILE = Path(__file__).parents[1] / "data" / "hostile"
 
@@ -60,7 +60,8 @@ def hostile_outputs(tmp_path_factory):
     trial = load_trial(HOSTILE / "markup.yaml")
     text, figures = markdown_for(trial, "protocol")
     for suffix in ("html", "docx", "md"):
-        write_document(text, figures, out / f"p.{suffix}", title=trial.model.trial.title)
+        write_document(text, figures, out / f"p.{suffix}", title=trial.model.trial.title,
+                       references=csl_references(trial))
     (out / "figure-count").write_text(str(len(figures)))
     return out
 
@@ -85,6 +86,12 @@ def test_html_from_hostile_user_text_has_nothing_live(hostile_outputs):
                     "[z]{onclick=alert(2)}"):
         assert literal in html, literal
     assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html
+    # The trial file's references are text too: a CSL JSON bibliography's rich text (bold,
+    # italics, superscript, small caps) came out formatted.
+    refs = html[html.index('id="ref-hostile2024"'):]
+    for literal in ("&lt;b&gt;7&lt;/b&gt;", "&lt;i&gt;Homo&lt;/i&gt;", "&lt;sup&gt;2&lt;/sup&gt;",
+                    "[t](javascript:alert(5))", "&lt;span"):
+        assert literal in refs, literal
 
 
 def test_docx_from_hostile_user_text_has_no_link_or_foreign_image(hostile_outputs):
@@ -99,6 +106,9 @@ def test_docx_from_hostile_user_text_has_no_link_or_foreign_image(hostile_output
     assert all("w:anchor=" in h for h in re.findall(r"<w:hyperlink\b[^>]*>", body))
     assert "root:x:0" not in body
     assert "![x](/etc/passwd)" in body and "{{ 7*7 }}" in body
+    assert "&lt;b&gt;7&lt;/b&gt;" in body  # a reference's volume, as typed
+    custom = zipfile.ZipFile(hostile_outputs / "p.docx").read("docProps/custom.xml").decode()
+    assert 'name="references"' not in custom
 
 
 def test_markdown_keeps_user_text_inert(hostile_outputs):

@@ -670,9 +670,14 @@ def _pandoc_args(fmt: str, workdir: Path, *, title: str, reference_doc=None, pap
             "--csl", str(csl or files["vancouver.csl"]),
             "--metadata", "link-citations=true", "--metadata", "link-bibliography=false"]
     if references:
+        # As document metadata, not a CSL JSON bibliography: citeproc reads a bibliography's
+        # strings as rich text (<b>, <i>, <sup>, small caps), while metadata strings are
+        # Markdown, escaped here like every other piece of trial-file text.
         extra = workdir / "trial-references.json"
-        extra.write_text(json.dumps(list(references), ensure_ascii=False))
-        args += ["--bibliography", str(extra)]
+        items = [{k: v if k in ("id", "type") else _escape_tree(v) for k, v in item.items()}
+                 for item in references]
+        extra.write_text(json.dumps({"references": items}, ensure_ascii=False))
+        args += ["--metadata-file", str(extra)]
     if fmt == "html":
         # The stylesheet goes in as a <style> block: in its sandbox pandoc would leave a
         # --css file as a link to a file that no longer exists.
@@ -761,8 +766,9 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
         footer = found.group(1)
     if custom:  # pandoc stores its own settings (and temporary paths) there: not the document's
         parts["docProps/custom.xml"] = re.sub(
-            r'<property [^>]*name="(?:bibliography|csl|link-citations|link-bibliography|'
-            r'toc-title|abstract-title)">.*?</property>', "", custom, flags=re.S).encode()
+            r'<property [^>]*name="(?:bibliography|references|csl|link-citations|'
+            r'link-bibliography|toc-title|abstract-title)">.*?</property>', "", custom,
+            flags=re.S).encode()
     for name in [n for n in parts if re.fullmatch(r"word/footer\d*\.xml", n)]:
         parts[name] = parts[name].replace(b"TRIALPLAN-FOOTER", footer.encode())
     doc = parts["word/document.xml"].decode()
