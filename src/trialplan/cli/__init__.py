@@ -119,10 +119,16 @@ def main(argv=None):
 
 
 def _main(argv=None):
+    import os
+
     from trialplan.errors import TrialplanError
     from trialplan.fileio import source_date
 
     try:
+        if not os.environ.get("SOURCE_DATE_EPOCH", "unset").strip():
+            # Set but blank means unset (as source_date reads it); numpy's f2py, imported
+            # on the way to the documents, would fail on int("").
+            del os.environ["SOURCE_DATE_EPOCH"]
         source_date()  # checked first: numpy and others fail on a malformed value at import
         cli.main(args=argv, prog_name="trialplan", standalone_mode=False)
     except click.exceptions.Abort:
