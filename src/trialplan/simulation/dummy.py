@@ -76,5 +76,11 @@ def dictionary(spec: SimulationSpec, data: dict) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(DICTIONARY_COLUMNS)
-    w.writerows(rows)
+    w.writerows([_inert(cell) for cell in row] for row in rows)
     return out.getvalue()
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text: labels come from the trial file, and a cell that
+    starts with =, +, -, @ or a tab is run as a formula (OWASP's CSV injection advice)."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
