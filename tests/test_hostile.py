@@ -465,3 +465,26 @@ def test_the_dummy_data_dictionary_shows_formula_like_labels_as_text():
     labels = [row[1] for row in rows]
     assert "'" + formula in labels  # a spreadsheet ran it as a formula
     assert not any(cell[:1] in "=+-@" for row in rows for cell in row if cell)
+
+
+@pytest.mark.parametrize("plot, message", [("no/such/dir/m.png", "does not exist"),
+                                           ("/dev/full", "must end in .svg or .png"),
+                                           ("taken.png", "exists; use --force")])
+def test_mediation_plot_target_is_checked_before_the_calculation(plot, message, tmp_path,
+                                                                 monkeypatch, capsys):
+    # The calculation (and the curve's) ran first, minutes with a simulated test, and only
+    # then was the file refused.
+    import importlib
+
+    med = importlib.import_module("trialplan.stats.mediation")  # the module, not the function
+
+    def never(**kwargs):
+        raise AssertionError("the calculation ran before the --plot file was checked")
+
+    monkeypatch.setattr(med, "mediation", never)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken.png").write_bytes(b"mine")
+    got, _, err = main_exit(["mediation", "--a", "0.3", "--b", "0.3", "--power", "0.8",
+                             "--test", "bootstrap", "--plot", plot], capsys)
+    assert got == 1 and message in err, err
+    assert (tmp_path / "taken.png").read_bytes() == b"mine"

@@ -113,6 +113,10 @@ def mediation_cmd(as_json, plot, compare, force, quiet, mediator_specs, paths_fi
     """
     from trialplan.stats.mediation import mediation
 
+    if plot:  # before the work, which can take minutes
+        from trialplan.render.plots import check_figure_target
+
+        check_figure_target(plot, force=force)
     if mediator_specs or paths_file:
         _multi(kwargs, mediator_specs, paths_file, serial, correlation, as_json, plot, quiet)
         return

@@ -202,13 +202,12 @@ def simulate_cmd(trial_file, reps, seed, scenarios, no_null, missing, baseline_c
         dict_path = target.with_name(target.stem + ".dictionary.csv")
         for path in (target, dict_path):
             check_target(path, force=force)
-    for path in (output, figure):
-        if path:
-            check_target(path, force=force)
+    if output:
+        check_target(output, force=force)
     if figure:
-        from trialplan.render.plots import _suffix
+        from trialplan.render.plots import check_figure_target
 
-        _suffix(figure)
+        check_figure_target(figure, force=force)
     if checkpoint:
         Checkpoint.check(checkpoint)
     trial = load_trial(trial_file)

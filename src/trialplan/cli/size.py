@@ -183,6 +183,10 @@ def _run(fn, kwargs, design_keys, as_json, plot, force, aliases=None, given=None
             for text in write(_blocks(fn, axes, fixed, kwargs, cells), list(axes)):
                 click.echo(text, nl=False)
         return
+    if plot:
+        from trialplan.render.plots import check_figure_target
+
+        check_figure_target(plot, force=force)  # before the work
     with flag_names(aliases):
         result = fn(**fixed, **kwargs)
     if plot:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from trialplan.errors import InputError
-from trialplan.fileio import write_output
+from trialplan.fileio import check_target, write_output
 
 
 def pyplot():
@@ -44,11 +44,17 @@ def _suffix(path) -> str:
     return suffix
 
 
+def check_figure_target(path, *, force: bool = False) -> str:
+    """Refuse a figure file that cannot be written (see :func:`~trialplan.fileio.check_target`)
+    or has no figure format's extension, before the work; return the extension."""
+    suffix = _suffix(path)
+    check_target(path, force=force)
+    return suffix
+
+
 def power_curve(fn, kwargs: dict, result, path, *, force: bool = False) -> None:
     """Draw power against n for one design scenario; mark the target and the answer."""
-    suffix = _suffix(path)
-    if Path(path).exists() and not force:
-        write_output(path, b"", force=False)  # raises the standard "exists" error
+    suffix = check_figure_target(path, force=force)
     plt = pyplot()
     survival = result.design == "survival"
     if survival:
@@ -98,9 +104,7 @@ def mediation_curve(fn, kwargs: dict, result, path, *, tests=None, force: bool =
     Analytic tests are drawn as lines over 60 values of n; simulated tests as
     points at 9 values of n with +/- 2 Monte Carlo SE bars.
     """
-    suffix = _suffix(path)
-    if Path(path).exists() and not force:
-        write_output(path, b"", force=False)
+    suffix = check_figure_target(path, force=force)
     plt = pyplot()
     centre = float(result.n_total)
     tests = tests or [result.test]
