@@ -488,3 +488,24 @@ def test_mediation_plot_target_is_checked_before_the_calculation(plot, message, 
                              "--test", "bootstrap", "--plot", plot], capsys)
     assert got == 1 and message in err, err
     assert (tmp_path / "taken.png").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("args", [
+    # scipy's ncfdtr gave nan far in the tail: "b nan" printed with exit 0, an internal error
+    # with --json.
+    ["--a", "0.3", "--b", "-1", "--test", "sobel", "--alpha", "1e-9", "--power", "0.5"],
+    # Caseload 1 leaves the b path no within-caseload df: the n search divided by zero.
+    ["--a", "-0.5", "--b", "0.01", "--test", "sobel", "--allocation", "0.9", "--icc-m", "0",
+     "--icc-y", "0.5", "--cluster-size", "1", "--b-level", "individual", "--power", "0.5"],
+    ["--a", "0.3", "--b", "0.3", "--test", "vsm", "--allocation", "0.9", "--alpha", "1e-9",
+     "--icc-m", "0", "--icc-y", "0.5", "--cluster-size", "1", "--b-level", "individual",
+     "--outcome", "binary", "--base-rate", "0.01", "--power", "0.8"],
+])
+def test_mediation_edges_found_by_a_random_sweep_answer_in_range(args, capsys):
+    import json
+
+    got, out, err = main_exit(["mediation", "--json", *args], capsys)
+    assert got == 0, err
+    r = json.loads(out)
+    assert r["power"] >= float(args[args.index("--power") + 1])
+    assert all(0.0 <= p <= 1.0 for p in r["path_power"].values()), r["path_power"]

@@ -329,9 +329,11 @@ def _pn_paths(spec: _Spec, n_c, n_t):
     within = spec.control_variance == "within"
     tau_m = rho_m * (1.0 - spec.r2_m2)
     sig_m = (1.0 - rho_m) * (1.0 - spec.r2_m)
-    var_a_t = (tau_m + sig_m / m) / df
+    # Where a df is below 1 there is no test (analytic_power reports power 0 there); the
+    # floor of 1 only keeps the division defined (caseload 1 leaves df_b = n_c - 2 - g).
+    var_a_t = (tau_m + sig_m / m) / np.maximum(df, 1.0)
     control_m = sig_m if within else 1.0 - (1.0 - rho_m) * spec.r2_m
-    var_a_c = control_m / (n_c - g - 1.0)
+    var_a_c = control_m / np.maximum(n_c - g - 1.0, 1.0)
     es_a = spec.a * np.sqrt(1.0 - rho_m) if within else spec.a
     se_a = np.sqrt(var_a_t + var_a_c)
     if spec.b_level == "individual" or spec.outcome == "binary":
@@ -340,7 +342,7 @@ def _pn_paths(spec: _Spec, n_c, n_t):
         # (1 - icc_m) / (1 - icc_y) of a control participant's information about b.
         weight = 1.0 if within else (1.0 - rho_m) / (1.0 - rho_y)
         df_b = n_c + (n_t - j) * weight - 2.0 - g
-        var_b = (1.0 - spec.r2_y) / (df_b * (1.0 - spec.r2_m))
+        var_b = (1.0 - spec.r2_y) / (np.maximum(df_b, 1.0) * (1.0 - spec.r2_m))
         return es_a, se_a, spec.b, np.sqrt(var_b), df, df_b
     es_b = spec.b * np.sqrt(1.0 - rho_y) / np.sqrt(1.0 - rho_m) if within else spec.b
     r2y1, r2y2 = spec.r2_y, spec.r2_y2
@@ -354,7 +356,7 @@ def _pn_paths(spec: _Spec, n_c, n_t):
                 "larger icc_y or icc_y_type 'conditional'",
                 names=("icc_y", "icc_y_type"))
     var_b = (rho_y * (1.0 - r2y2) + (1.0 - rho_y) * (1.0 - r2y1) / m) / (
-        df * (tau_m + sig_m / m))
+        np.maximum(df, 1.0) * (tau_m + sig_m / m))
     return es_a, se_a, es_b, np.sqrt(var_b), df, df
 
 
@@ -369,7 +371,7 @@ def analytic_power(spec: _Spec, test: str, n_c: float, n_t: float) -> tuple[floa
     k = spec.covariates
     if spec.nested:
         es_a, se_a, es_b, se_b, df, df_b = _pn_paths(spec, n_c, n_t)
-        usable = (df >= 1) & (df_b >= 1)
+        usable = (df >= 1) & (df_b >= 1) & (n_c - k - 1.0 >= 1)
         if not np.any(usable):
             return 0.0, {"a": 0.0, "b": 0.0}
         if not np.all(usable):
