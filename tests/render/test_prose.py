@@ -56,3 +56,42 @@ def test_the_scan_catches_each_artefact():
                "hope -> recovery", "which in turn improve readmission", "a an example"]
     for sample in samples:
         assert any(re.search(p, sample) for p, _ in ARTEFACTS), sample
+
+
+def _caption_problems(text: str) -> list[str]:
+    """Tables without a caption, figures without an id, and ids the text never refers to."""
+    problems = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("|") and (i == 0 or not lines[i - 1].startswith("|")):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            caption = next((x for x in lines[j:j + 3] if x.strip()), "")
+            if not re.match(r": .+\{ #tbl:[\w-]+ \}", caption):
+                problems.append(f"a table without a numbered caption: {lines[i][:60]!r}")
+            i = j
+        else:
+            i += 1
+    for line in lines:
+        if line.startswith("![") and not re.search(r"\{ ?#fig:[\w-]+ ?\}", line):
+            problems.append(f"a figure without an id (so without a number): {line[:60]!r}")
+    ids = set(re.findall(r"#((?:tbl|fig):[\w-]+)", text))
+    cited = set(re.findall(r"@((?:tbl|fig):[\w-]+)", text))
+    problems += [f"{x} is never referred to in the text" for x in sorted(ids - cited)]
+    return problems
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_table_and_figure_is_numbered_and_referred_to(path):
+    problems = _caption_problems(path.read_text())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_caption_scan_catches_each_problem():
+    assert _caption_problems("| a |\n|---|\n| 1 |\n\nText.")
+    assert _caption_problems("![A figure.](f.png)")
+    assert _caption_problems("![A figure.](f.png){ #fig:f }")
+    assert not _caption_problems("@fig:f and @tbl:t.\n\n![A figure.](f.png){ #fig:f }\n\n"
+                                 "| a |\n|---|\n| 1 |\n\n: A table. { #tbl:t }")
