@@ -95,3 +95,26 @@ def test_the_caption_scan_catches_each_problem():
     assert _caption_problems("![A figure.](f.png){ #fig:f }")
     assert not _caption_problems("@fig:f and @tbl:t.\n\n![A figure.](f.png){ #fig:f }\n\n"
                                  "| a |\n|---|\n| 1 |\n\n: A table. { #tbl:t }")
+
+
+def _bibliography_keys() -> set[str]:
+    import json
+
+    import yaml
+
+    bundled = Path(__file__).resolve().parents[2] / "src/trialplan/data/references.json"
+    keys = {e["id"] for e in json.loads(bundled.read_text())}
+    for trial in ROOT.glob("*/trial.yaml"):
+        keys |= {r["id"] for r in (yaml.safe_load(trial.read_text()).get("references") or [])}
+    return keys
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_citation_is_in_the_reference_list(path):
+    """A cited work is in the bibliography, and no reference list is written by hand."""
+    text = path.read_text()
+    cited = {k for group in re.findall(r"\[(@[^\]]+)\]", text)
+             for k in re.findall(r"@([A-Za-z][\w.-]*)", group)} - {"tbl", "fig"}
+    assert cited <= _bibliography_keys(), sorted(cited - _bibliography_keys())
+    after = text.split("::: { #refs }", 1)[-1] if "::: { #refs }" in text else ""
+    assert not re.search(r"^- ", after, re.M), "a hand-written list after the reference list"

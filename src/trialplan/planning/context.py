@@ -811,31 +811,12 @@ def _statistics(trial, plan, specs=None) -> dict:
         f"Every analysis adjusts for {_covariates_text(trial, True, where_measured=True)}. "
         "Covariates are fixed before unblinding; continuous covariates enter linearly unless "
         "a pre-specified transformation is given.")
-    references = ["Gamble C et al. Guidelines for the content of statistical analysis plans "
-                  "in clinical trials. JAMA 2017;318:2337-2343.",
-                  "ICH E9(R1) addendum on estimands and sensitivity analysis in clinical "
-                  "trials, 2019."]
-    models = {s.model for s in specs}
-    if "glmm-logistic" in models:
-        references.append("Roberts C, Batistatou E, Roberts SA. Design and analysis of trials "
-                          "with a partially nested design and a binary outcome measure. Stat Med "
-                          "2016;35:1616-1636.")
-    if "lmm-heteroscedastic" in models:
-        references.append("Candlish J et al. Appropriate statistical methods for analysing "
-                          "partially nested randomised controlled trials with continuous "
-                          "outcomes: a simulation study. BMC Med Res Methodol 2018;18:105.")
-    if models & {"glmm-logistic", "gee-logistic"}:
-        references.append("Mancl LA, DeRouen TA. A covariance estimator for GEE with improved "
-                          "small-sample properties. Biometrics 2001;57:126-134.")
-    if models & {"lmm-cluster", "cluster-level"}:
-        references.append("Hayes RJ, Moulton LH. Cluster Randomised Trials. 2nd ed. Boca Raton: "
-                          "CRC Press, 2017.")
     adherence = None
     if cace.compliance:
         adherence = ("Adherence is summarised by arm as the number of contacts with a peer "
                      "worker and the share of the intervention arm who met the compliance "
                      f"definition ({cace.compliance.rstrip('.')}).")
-    return {"analyses": analyses, "references": references, "adherence": adherence,
+    return {"analyses": analyses, "adherence": adherence,
             "mediation": mediation, "missing": missing,
             "populations": populations, "cace": _cace_paragraph(trial, cace),
             "additional": additional, "multiplicity": multiplicity, "subgroups": subgroups,
