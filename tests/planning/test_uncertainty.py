@@ -285,3 +285,23 @@ def test_a_negligible_recruitment_cv_is_the_poisson():
     crit = {c["id"]: c for c in none["feasibility"]["criteria"]}["recruitment"]
     got = {c["id"]: c for c in tiny["feasibility"]["criteria"]}["recruitment"]
     assert got["oc"] == crit["oc"]
+
+
+def test_mechanism_assurance_names_each_path_by_its_process_variable():
+    """Two paths of one mechanism must read apart: the mechanism's label and the variable."""
+    from trialplan.planning.uncertainty_context import _assurance
+
+    paths = [{"mechanism": "role_modelling", "mediator": m, "mechanism_label":
+              "Role-modelling recovery", "mediator_label": label}
+             for m, label in (("hope", "Hope"), ("self_efficacy", "Self-efficacy"))]
+    entries = [{"mechanism": "role_modelling", "mediator": m, "assurance": a,
+                "power_at_planned_n": a, "mc_se": se, "draws": 50}
+               for m, a, se in (("hope", 0.99, 0.0001), ("self_efficacy", 0.94, 0.002))]
+    plan = {"mechanisms": paths, "primary": {"result": {"n_total": 930}},
+            "assurance": {"priors": [], "mechanisms": entries,
+                          "primary": None, "mcid": None, "curve": []}}
+    text = " ".join(_assurance(plan)["sentences"])
+    assert "role-modelling recovery through hope 0.99" in text
+    assert "role-modelling recovery through self-efficacy 0.94" in text
+    assert "Monte Carlo SE below 0.001" in text and "Monte Carlo SE 0.002" in text
+    assert "_" not in text

@@ -46,6 +46,19 @@ def _months(x) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _path_name(path: dict | None, entry: dict) -> str:
+    """'role-modelling recovery and living well through hope': the mechanism and its variable."""
+    if path is None:
+        return entry["mechanism"].replace("_", " ")
+    label = path["mechanism_label"][:1].lower() + path["mechanism_label"][1:]
+    return f"{label} through {path['mediator_label'].lower()}"
+
+
+def _se(se: float) -> str:
+    """A Monte Carlo SE to three decimals, or an upper bound when it rounds to zero."""
+    return f"{se:.3f}" if se >= 0.0005 else "below 0.001"
+
+
 def _assurance(plan) -> dict | None:
     asr = plan.get("assurance")
     if not asr:
@@ -86,9 +99,12 @@ def _assurance(plan) -> dict | None:
         commands.append(mcid["command"])
     mech = [m for m in asr.get("mechanisms", []) if m.get("assurance") is not None]
     if mech:
+        # Named by mechanism and process variable: a mechanism may have several paths.
+        paths = {(m["mechanism"], m.get("mediator")): m for m in plan.get("mechanisms", [])}
         sentences.append("Assurance of each mechanism's test, over the same priors: " + "; ".join(
-            f"{m['mechanism'].replace('_', ' ')} {m['assurance']:.2f} (power "
-            f"{m['power_at_planned_n']:.2f}; SE {m['mc_se']:.3f}, {m['draws']:,} draws)"
+            f"{_path_name(paths.get((m['mechanism'], m.get('mediator'))), m)} "
+            f"{m['assurance']:.2f} (power {m['power_at_planned_n']:.2f}; Monte Carlo SE "
+            f"{_se(m['mc_se'])}, {m['draws']:,} draws)"
             for m in mech) + ".")
     priors = [{"assumption": field_text(r["field"]), "distribution": r["distribution"],
                "centre": f"{r['centre']:.4g}",
