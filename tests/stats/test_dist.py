@@ -51,3 +51,28 @@ def test_a_lone_closed_form_never_imports_scipy_special(code, loaded):
                           "print('scipy.special' in sys.modules)"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(loaded)
+
+
+@pytest.mark.parametrize("p", [0.975, 0.95, 0.995, 0.9995, 0.025, 0.5, 1 - 1e-6, 1 - 5e-11])
+def test_many_t_quantiles_at_one_probability_agree_with_scipy(p):
+    # The interpolated path (>= 4096 cells, one probability) against scipy cell by cell,
+    # over df from 1 (computed exactly below 30) to 1e7, with inf and nan among them.
+    df = np.exp(RNG.uniform(0.0, np.log(1e7), 20_000))
+    df[:4] = [np.inf, np.nan, 30.0, 29.999]
+    got, want = _dist.stdtrit(df, p), sc.stdtrit(df, p)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    ok = np.isfinite(want)
+    assert np.array_equal(got[~ok & ~np.isnan(want)], want[~ok & ~np.isnan(want)])
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got[df < 30], want[df < 30])  # exact there
+
+
+def test_many_t_quantiles_fall_back_to_exact_when_the_check_points_disagree():
+    # Far in the tail the interpolation error exceeds 1e-12, so every cell is exact.
+    df = np.linspace(30.0, 60.0, 5000)
+    np.testing.assert_array_equal(_dist.stdtrit(df, 1 - 1e-14), sc.stdtrit(df, 1 - 1e-14))
+
+
+def test_a_few_t_quantiles_are_exact():
+    df = RNG.uniform(30, 600, 4095)
+    np.testing.assert_array_equal(_dist.stdtrit(df, 0.975), sc.stdtrit(df, 0.975))

@@ -201,9 +201,12 @@ def _critical(alpha, sided, df):
     finite = np.isfinite(df)
     if not finite.any():
         return sp.ndtri(q)
-    # Each cell's quantile once: t where df is finite, normal elsewhere.
+    # Each cell's quantile once: t where df is finite, normal elsewhere.  One
+    # probability for every cell (one alpha) is passed as a scalar, which lets
+    # stdtrit take its path for many quantiles at one probability.
+    q_t = q[finite]
     out = np.empty(q.shape)
-    out[finite] = sp.stdtrit(df[finite], q[finite])
+    out[finite] = sp.stdtrit(df[finite], q_t[0] if np.all(q_t == q_t[0]) else q_t)
     if not finite.all():
         out[~finite] = sp.ndtri(q[~finite])
     return out
