@@ -425,8 +425,7 @@ def _sample_size(trial, plan) -> dict:
                  f"to month {_g(m['landmark']['to_month'])} among those without the event by "
                  f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost; "
                  f"the b path's variance uses the overall event rate of "
-                 f"{m['outcome_rate']:.3f} at the planned effect, following Hsieh, Bloch and "
-                 "Larsen 1998)"
+                 f"{m['outcome_rate']:.3f} at the planned effect [@hsieh1998])"
                  if m.get("landmark") else
                  f" (complete cases on both, {_pct(m['attrition'])} lost)")
         share = ""
@@ -550,14 +549,13 @@ def _design_sentences(trial, plan) -> list[str]:
                 f"{_cite(src, 'cluster_autocorr')}"
                 + (f" and an individual autocorrelation of {_g(cl.individual_autocorr)}"
                    if cohort else "")
-                + f", multiplies the design effect by 1 - r^2 = {1 - rr * rr:.3g} (Teerenstra et "
-                "al. 2012).")
+                + f", multiplies the design effect by 1 - r^2 = {1 - rr * rr:.3g} "
+                "[@teerenstra2012].")
         if final["few_clusters"]:
             out.append(
                 f"With fewer than {final['few_clusters_threshold']} clusters per arm, critical "
                 "values come from the t distribution on the number of clusters minus 2 degrees "
-                "of freedom, and the analysis uses a small-sample correction (Leyrat et al. "
-                "2018).")
+                "of freedom, and the analysis uses a small-sample correction [@leyrat2018].")
     if att["rate"]:
         if att["source"] == "assumptions.attrition":
             given = _source(src, "attrition")
@@ -614,8 +612,8 @@ def _cluster_design(trial, plan) -> dict | None:
         + ("With fewer than " f"{final['few_clusters_threshold']} clusters per arm, the mixed "
            "model uses a small-sample correction (Kenward-Roger degrees of freedom, or "
            "Satterthwaite), or a variance-weighted cluster-level analysis is used; uncorrected "
-           "mixed models and GEE inflate the type I error with so few clusters (Leyrat et al. "
-           "2018)." if few else
+           "mixed models and GEE inflate the type I error with so few clusters "
+           "[@leyrat2018]." if few else
            "Degrees of freedom are based on the number of clusters (between-within)."))
     randomisation = (
         "Clusters are randomised as a whole"

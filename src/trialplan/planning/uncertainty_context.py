@@ -73,7 +73,7 @@ def _assurance(plan) -> dict | None:
         sentences.append(
             f"Because the assumptions are uncertain, we also report assurance: the probability "
             f"that the trial succeeds, averaged over prior distributions for {names} "
-            f"(O'Hagan, Stevens & Campbell, Pharm Stat 2005). With {n:,} participants the "
+            f"[@ohagan2005]. With {n:,} participants the "
             f"assurance is {pr['assurance']:.2f} (Monte Carlo standard error "
             f"{pr['mc_se']:.3f}; {pr['draws']:,} draws, seed {pr['seed']}), against power "
             f"{asr['power_at_point_values']:.2f} at the point values. Success means that the "
@@ -162,8 +162,7 @@ def _progression(plan) -> dict | None:
     models = "; ".join(f"{c['id']}: {c['model']}" for c in fe["criteria"] if c.get("model"))
     intro = ("The probability of each decision depends on the true value and on how many the "
              "pilot measures it on; it is computed from the exact distribution of the count "
-             f"at the pilot's denominators ({models}) (Lewis et al., Pilot Feasibility Stud "
-             "2021).")
+             f"at the pilot's denominators ({models}) [@lewis2021].")
     re = fe.get("reestimation")
     reest = None
     if re:
@@ -177,8 +176,8 @@ def _progression(plan) -> dict | None:
                                   "final": f"{r['n_final']:,}" if r["n_final"] else "-"})
         observed = "; ".join(f"{g['parameter'].replace('_', ' ')} from the "
                              f"{g['observed_as']}" for g in re["grids"])
-        text = (f"Blinded sample-size re-estimation: {re['rule']} (Wittes & Brittain, Stat Med "
-                f"1990; Friede & Kieser, Biom J 2006). Re-estimated: {observed}.")
+        text = (f"Blinded sample-size re-estimation: {re['rule']} [@wittes1990; @friede2006]. "
+                f"Re-estimated: {observed}.")
         if re.get("icc_note"):
             text += f" Note: {re['icc_note']}."
         reest = {"text": text, "rows": grid_rows}
@@ -198,7 +197,7 @@ def _feasibility_size(plan) -> str | None:
                      "participants)")
     text = (f"This is an external feasibility study of {fe['pilot_n']:,} participants; it is "
             "not powered to test effectiveness and no hypothesis test of effectiveness will be "
-            "made (Eldridge et al., BMJ 2016). The sample size is justified by the precision of "
+            "made [@eldridge2016]. The sample size is justified by the precision of "
             f"the feasibility estimates at {fe['confidence']:.0%} confidence: "
             + "; ".join(parts) + ".")
     if fe.get("target_half_width"):
@@ -207,8 +206,8 @@ def _feasibility_size(plan) -> str | None:
         if needs:
             text += (f" A half-width of +/- {fe['target_half_width']:g} needs, at the green "
                      "threshold, " + ", ".join(needs) + " participants measured (n = z^2 "
-                     "p (1 - p) / w^2; Teare et al., Trials 2014).")
-    text += (" Teare et al. (Trials 2014) recommend at least 70 participants to estimate an "
+                     "p (1 - p) / w^2 [@teare2014]).")
+    text += (" Teare et al. [@teare2014] recommend at least 70 participants to estimate an "
              "SD and 60 to 100 per arm to estimate an event rate for the definitive trial.")
     return text
 
@@ -223,8 +222,8 @@ def _feasibility_objectives(plan) -> dict:
                      f"least {_pct(c['green'])}, red below {_pct(c['amber'])}).")
     items.append("To estimate the control-arm rate or SD of the primary outcome, attrition and "
                  "the peer-worker ICC, to size the definitive trial.")
-    return {"intro": "This is an external randomised feasibility study (Eldridge et al., BMJ "
-                     "2016; SPIRIT 2025 item 10). It makes no test of effectiveness. Its "
+    return {"intro": "This is an external randomised feasibility study [@eldridge2016] "
+                     "(SPIRIT 2025 item 10). It makes no test of effectiveness. Its "
                      "objectives are:",
             "objectives": items,
             "then": "The objectives below are those of the definitive trial this study "
