@@ -305,3 +305,43 @@ def test_mechanism_assurance_names_each_path_by_its_process_variable():
     assert "role-modelling recovery through self-efficacy 0.94" in text
     assert "Monte Carlo SE below 0.001" in text and "Monte Carlo SE 0.002" in text
     assert "_" not in text
+
+
+def test_reestimated_attrition_is_centred_on_the_primary_outcomes_own_rate(example):
+    """The example's primary outcome sets 5% loss (the trial-wide rate is 15%): the grid
+    must contain the planned value, where the re-estimated size equals the planned one."""
+    _, plan = example
+    rows = next(g for g in plan["feasibility"]["reestimation"]["grids"]
+                if g["parameter"] == "attrition")["rows"]
+    at_plan = next(r for r in rows if r["observed"] == 0.05)
+    assert at_plan["n_to_recruit"] == plan["final"]["n_to_recruit"]
+
+
+def _with_cap(cap: str):
+    text = example_text().replace("    blinded_reestimation: true",
+                                  f"    blinded_reestimation: true\n    max_n_to_recruit: {cap}")
+    return load_trial_text(text, "capped.yaml")
+
+
+def test_a_cap_bounds_the_reestimated_size_and_is_written_into_the_rule():
+    plan = build_plan(_with_cap("1300"))
+    re = plan["feasibility"]["reestimation"]
+    rows = [r for g in re["grids"] for r in g["rows"] if r["n_to_recruit"]]
+    assert any(r["n_to_recruit"] > 1300 for r in rows)  # the cap matters in this grid
+    for r in rows:
+        assert r["n_final"] == min(max(r["n_to_recruit"], 1240), 1300)
+    assert "up to at most 1,300 participants" in re["rule"]
+    text, _ = markdown_for(_with_cap("1300"), "protocol", plan=plan, with_figures=False)
+    assert "Final (never below planned, at most 1,300)" in text
+    assert "the most participants the trial can recruit" not in text
+
+
+def test_without_a_cap_the_protocol_asks_for_one(example):
+    trial, plan = example
+    text, _ = markdown_for(trial, "protocol", plan=plan, with_figures=False)
+    assert "[TO COMPLETE: the most participants the trial can recruit" in text
+
+
+def test_a_cap_below_the_planned_size_is_an_error_naming_the_field():
+    with pytest.raises(TrialFileError, match="max_n_to_recruit .1,000. is below the planned"):
+        build_plan(_with_cap("1000"))

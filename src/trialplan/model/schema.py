@@ -381,6 +381,10 @@ class Feasibility(_Model):
     blinded_reestimation: bool = Field(
         False, description="Internal pilot: re-estimate the nuisance parameters (control "
         "rate or SD, attrition) blind to allocation and recompute the sample size.")
+    max_n_to_recruit: int | None = Field(
+        None, ge=2, le=1_000_000, description="Blinded re-estimation: the most participants "
+        "the re-estimated sample size may ask for (what the trial can recruit and is funded "
+        "for); at least the planned sample size.")
     criteria: list[Criterion] = Field(min_length=1, max_length=MAX_CRITERIA)
 
     @model_validator(mode="after")

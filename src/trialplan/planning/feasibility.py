@@ -372,10 +372,12 @@ def _reestimation(trial, final) -> dict:
     variance of the pooled data, less the part due to the assumed difference,
     w (1 - w) delta^2, estimates the SD (Kieser & Friede 2003; Wittes &
     Brittain 1990 propose re-estimating the SD at an internal pilot).
-    Attrition: the pooled loss to follow-up.  The sample size is recomputed
-    with each re-estimate and never reduced below the planned size.
+    Attrition: the pooled loss to follow-up, around the primary outcome's
+    planned rate.  The sample size is recomputed with each re-estimate, never
+    reduced below the planned size and never raised above
+    ``max_n_to_recruit`` when the file gives it.
     """
-    from trialplan.planning.plan import _n_for
+    from trialplan.planning.plan import _n_for, _problem
 
     a = trial.model.assumptions
     p = a.primary
@@ -383,6 +385,17 @@ def _reestimation(trial, final) -> dict:
     ratio = trial.model.trial.allocation_ratio
     w = ratio / (1.0 + ratio)
     planned = final["n_to_recruit"]
+    cap = a.feasibility.max_n_to_recruit
+    if cap is not None and cap < planned:
+        raise TrialFileError([_problem(trial, ("assumptions", "feasibility", "max_n_to_recruit"),
+                                       f"max_n_to_recruit ({cap:,}) is below the planned sample "
+                                       f"size ({planned:,} to recruit): the re-estimation could "
+                                       "only lower it, which the rule does not allow")])
+
+    def final_n(n):
+        """Never below the planned size; never above the cap."""
+        return None if not n else min(max(n, planned), cap) if cap else max(n, planned)
+
     grids = []
     if out_type == "binary":
         delta = p.intervention_rate - p.control_rate
@@ -395,7 +408,7 @@ def _reestimation(trial, final) -> dict:
                 continue
             n, err = _n_for(trial, {"control_rate": p1, "intervention_rate": p1 + delta})
             rows.append({"observed": pbar, "re_estimated": round(p1, 4), "n_to_recruit": n,
-                         "n_final": max(n, planned) if n else None, "error": err})
+                         "n_final": final_n(n), "error": err})
         grids.append({"parameter": "control_rate", "observed_as": "pooled event rate, blind "
                       "to allocation", "rows": rows})
     elif out_type == "continuous" and p.sd is not None and p.difference is not None:
@@ -406,11 +419,11 @@ def _reestimation(trial, final) -> dict:
             sd = math.sqrt(max(lumped**2 - w * (1 - w) * p.difference**2, 1e-12))
             n, err = _n_for(trial, {"d": p.difference / sd})
             rows.append({"observed": round(lumped, 4), "re_estimated": round(sd, 4),
-                         "n_to_recruit": n, "n_final": max(n, planned) if n else None,
+                         "n_to_recruit": n, "n_final": final_n(n),
                          "error": err})
         grids.append({"parameter": "sd", "observed_as": "one-sample SD of the pooled outcome, "
                       "less the part due to the assumed difference", "rows": rows})
-    base = a.attrition or 0.0
+    base = primary_attrition(trial)["rate"]
     rows = []
     for k in (-0.05, 0.0, 0.05, 0.10, 0.15):
         value = round(base + k, 4)
@@ -418,7 +431,7 @@ def _reestimation(trial, final) -> dict:
             continue
         n, err = _n_for(trial, {"attrition": value})
         rows.append({"observed": value, "re_estimated": value, "n_to_recruit": n,
-                     "n_final": max(n, planned) if n else None, "error": err})
+                     "n_final": final_n(n), "error": err})
     grids.append({"parameter": "attrition", "observed_as": "pooled loss to follow-up",
                   "rows": rows})
     icc_note = None
@@ -432,11 +445,13 @@ def _reestimation(trial, final) -> dict:
                 continue
             n, err = _n_for(trial, {"icc": v})
             rows.append({"observed": v, "re_estimated": v, "n_to_recruit": n,
-                         "n_final": max(n, planned) if n else None, "error": err})
+                         "n_final": final_n(n), "error": err})
         grids.append({"parameter": "icc", "observed_as": "ICC of the pooled outcome, blind to "
                       "allocation (both arms clustered)", "rows": rows})
-    return {"planned_n_to_recruit": planned, "grids": grids, "icc_note": icc_note,
+    limit = (f", up to at most {cap:,} participants" if cap else "")
+    return {"planned_n_to_recruit": planned, "max_n_to_recruit": cap, "grids": grids,
+            "icc_note": icc_note,
             "rule": ("at the end of the internal pilot the nuisance parameters are re-estimated "
                      "from pooled data without unblinding; the sample size is recomputed with the "
-                     "planned effect, alpha and power, and increased if larger (never "
+                     f"planned effect, alpha and power, and increased if larger{limit} (never "
                      "decreased); the effect is not re-estimated")}

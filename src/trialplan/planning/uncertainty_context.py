@@ -178,9 +178,16 @@ def _progression(plan) -> dict | None:
                              f"{g['observed_as']}" for g in re["grids"])
         text = (f"Blinded sample-size re-estimation: {re['rule']} [@wittes1990; @friede2006]. "
                 f"Re-estimated: {observed}.")
+        if not re.get("max_n_to_recruit"):
+            # Without a ceiling the rule is open-ended; a funder and the steering committee
+            # need the most the trial can recruit (assumptions.feasibility.max_n_to_recruit).
+            text += (" The largest sample size the re-estimation may set: **[TO COMPLETE: the "
+                     "most participants the trial can recruit and is funded for]**.")
         if re.get("icc_note"):
             text += f" Note: {re['icc_note']}."
-        reest = {"text": text, "rows": grid_rows}
+        final = ("Final (never below planned)" if not re.get("max_n_to_recruit") else
+                 f"Final (never below planned, at most {re['max_n_to_recruit']:,})")
+        reest = {"text": text, "rows": grid_rows, "final_heading": final}
     return {"intro": intro, "rows": rows, "implied": implied, "reestimation": reest}
 
 
