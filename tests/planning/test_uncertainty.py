@@ -345,3 +345,24 @@ def test_without_a_cap_the_protocol_asks_for_one(example):
 def test_a_cap_below_the_planned_size_is_an_error_naming_the_field():
     with pytest.raises(TrialFileError, match="max_n_to_recruit .1,000. is below the planned"):
         build_plan(_with_cap("1000"))
+
+
+def test_reestimation_waits_for_the_primary_outcome_and_says_so(example):
+    """A 12-month outcome cannot be re-estimated at a 9-month pilot: the rule says when the
+    first pilot_n participants reach it (randomised by month 9, discharged half a month later,
+    followed for 12 months: month 21.5) and that this comes after the progression decision."""
+    _, plan = example
+    re = plan["feasibility"]["reestimation"]
+    assert re["timing"]["month"] == pytest.approx(9 + 0.5 + 12, abs=0.1)
+    assert re["timing"]["at_pilot_end"] == 0
+    assert "expected about month 21.5" in re["rule"]
+    assert "no pilot participant will have it" in re["timing_warning"]
+    assert "could no longer be acted on" not in re["timing_warning"]  # recruitment runs to ~31
+
+
+def test_reestimation_after_recruitment_has_finished_is_flagged():
+    text = example_text().replace("screened_per_site_month: 30", "screened_per_site_month: 90")
+    plan = build_plan(load_trial_text(text, "fast.yaml"))
+    re = plan["feasibility"]["reestimation"]
+    assert re["timing"]["recruitment_complete_month"] < re["timing"]["month"]
+    assert "could no longer be acted on" in re["timing_warning"]

@@ -358,11 +358,39 @@ def feasibility_section(trial, final: dict) -> tuple[dict | None, list[str]]:
            "time_zero_after_randomisation_months":
                trial.model.trial.time_zero_after_randomisation_months,
            "target_half_width": fe.target_half_width, "criteria": criteria,
-           "reestimation": _reestimation(trial, final) if fe.blinded_reestimation else None}
+           "reestimation": (_reestimation(trial, final, pilot_n) if fe.blinded_reestimation
+                            else None)}
     return out, notes
 
 
-def _reestimation(trial, final) -> dict:
+def _reestimation_timing(trial, pilot_n, n_to_recruit) -> dict | None:
+    """When the pilot's participants have their primary outcome, to re-estimate from.
+
+    The pooled event rate, SD and loss to follow-up of the primary outcome can
+    only be estimated from participants who have reached its time point: the
+    first ``pilot_n`` randomised reach it ``lag + primary month`` after they are
+    randomised, which may be well after the pilot's progression decision, or
+    after recruitment has finished (when a re-estimate can no longer change the
+    sample size).
+    """
+    from trialplan.planning.plan import _months_to
+
+    a = trial.model.assumptions
+    rec, fe = a.recruitment, a.feasibility
+    if rec is None or fe.pilot_months is None:
+        return None
+    months = trial.timepoint_months()
+    primary_month = max(months[t] for t in trial.primary_outcome().timepoints)
+    lag = trial.model.trial.time_zero_after_randomisation_months
+    due = _months_to(rec, pilot_n) + lag + primary_month
+    complete = _months_to(rec, n_to_recruit)
+    return {"month": round(due, 1), "pilot_months": fe.pilot_months,
+            "at_pilot_end": _reached(rec, fe.pilot_months - primary_month - lag),
+            "primary_month": primary_month,
+            "recruitment_complete_month": None if math.isinf(complete) else round(complete, 1)}
+
+
+def _reestimation(trial, final, pilot_n) -> dict:
     """Sample size over a grid of blindly re-estimated nuisance parameters.
 
     Binary primary: the pooled (blinded) event rate pbar is observed; the
@@ -449,9 +477,31 @@ def _reestimation(trial, final) -> dict:
         grids.append({"parameter": "icc", "observed_as": "ICC of the pooled outcome, blind to "
                       "allocation (both arms clustered)", "rows": rows})
     limit = (f", up to at most {cap:,} participants" if cap else "")
+    timing = _reestimation_timing(trial, pilot_n, planned)
+    if timing is None:
+        when = "at the end of the internal pilot"
+    else:
+        when = (f"once the first {pilot_n:,} participants randomised have reached the primary "
+                f"time point (month {timing['primary_month']:g} after "
+                f"{trial.model.trial.time_zero}), expected about month {timing['month']:g} from "
+                "the first site opening,")
+    rule = (f"{when} the nuisance parameters are re-estimated from their pooled data without "
+            "unblinding; the sample size is recomputed with the planned effect, alpha and "
+            f"power, and increased if larger{limit} (never decreased); the effect is not "
+            "re-estimated")
+    warning = None
+    if timing is not None and timing["month"] > timing["pilot_months"]:
+        have = timing["at_pilot_end"]
+        who = ("no pilot participant" if have == 0 else
+               f"only {have:,} pilot participant{'' if have == 1 else 's'}")
+        warning = (f"the primary outcome falls due after the internal pilot's progression "
+                   f"decision (month {timing['pilot_months']:g}): {who} will have it by then, "
+                   "so the re-estimation comes after the progression decision")
+        done = timing["recruitment_complete_month"]
+        if done is not None and timing["month"] >= done:
+            warning += (f"; by month {timing['month']:g} recruitment of the planned "
+                        f"{planned:,} would be complete (about month {done:g}), so a larger "
+                        "re-estimate could no longer be acted on: re-estimate from an earlier "
+                        "measure of the outcome, or drop the re-estimation")
     return {"planned_n_to_recruit": planned, "max_n_to_recruit": cap, "grids": grids,
-            "icc_note": icc_note,
-            "rule": ("at the end of the internal pilot the nuisance parameters are re-estimated "
-                     "from pooled data without unblinding; the sample size is recomputed with the "
-                     f"planned effect, alpha and power, and increased if larger{limit} (never "
-                     "decreased); the effect is not re-estimated")}
+            "icc_note": icc_note, "timing": timing, "timing_warning": warning, "rule": rule}

@@ -183,6 +183,8 @@ def _progression(plan) -> dict | None:
             # need the most the trial can recruit (assumptions.feasibility.max_n_to_recruit).
             text += (" The largest sample size the re-estimation may set: **[TO COMPLETE: the "
                      "most participants the trial can recruit and is funded for]**.")
+        if re.get("timing_warning"):
+            text += f" Timing: {re['timing_warning']}."
         if re.get("icc_note"):
             text += f" Note: {re['icc_note']}."
         final = ("Final (never below planned)" if not re.get("max_n_to_recruit") else
