@@ -366,3 +366,17 @@ def test_reestimation_after_recruitment_has_finished_is_flagged():
     re = plan["feasibility"]["reestimation"]
     assert re["timing"]["recruitment_complete_month"] < re["timing"]["month"]
     assert "could no longer be acted on" in re["timing_warning"]
+
+
+def test_reestimation_type1_is_simulated_at_three_pooled_rates(example):
+    trial, plan = example
+    t1 = plan["feasibility"]["reestimation"]["type1"]
+    pooled = 83 / 216 + 0.5 * (0.29 - 83 / 216)
+    assert [round(r["rate"], 4) for r in t1["rows"]] == [round(pooled + k, 4)
+                                                         for k in (-0.05, 0, 0.05)]
+    for r in t1["rows"]:
+        # The planned sample is at least as large as planned; alpha near 0.05 on both sides.
+        assert r["mean_n_per_arm"] >= plan["final"]["n_analysed_per_arm"]["control"]
+        assert abs(r["fixed_size"] - 0.05) < 0.01 and abs(r["with_reestimation"] - 0.05) < 0.01
+    text, _ = markdown_for(trial, "protocol", plan=plan, with_figures=False)
+    assert "Simulated with no true effect (10,000 trials at each pooled event rate" in text

@@ -59,6 +59,10 @@ def _se(se: float) -> str:
     return f"{se:.3f}" if se >= 0.0005 else "below 0.001"
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _assurance(plan) -> dict | None:
     asr = plan.get("assurance")
     if not asr:
@@ -183,6 +187,18 @@ def _progression(plan) -> dict | None:
             # need the most the trial can recruit (assumptions.feasibility.max_n_to_recruit).
             text += (" The largest sample size the re-estimation may set: **[TO COMPLETE: the "
                      "most participants the trial can recruit and is funded for]**.")
+        t1 = re.get("type1")
+        if t1 and t1["rows"]:
+            sims = t1["rows"]
+            text += (f" Simulated with no true effect ({sims[0]['draws']:,} trials at each pooled "
+                     f"event rate, seed {sims[0]['seed']}), the two-sided type I error of "
+                     f"{t1['test']} with this re-estimation is "
+                     + _and([f"{r['with_reestimation']:.3f}" for r in sims])
+                     + " at pooled event rates "
+                     + _and([f"{r['rate']:.2f}" for r in sims])
+                     + ", against " + _and([f"{r['fixed_size']:.3f}" for r in sims])
+                     + f" at the planned fixed size (Monte Carlo SE {sims[0]['mc_se']:.4f}); "
+                     "the simulated test stands in for the primary analysis model.")
         if re.get("timing_warning"):
             text += f" Timing: {re['timing_warning']}."
         if re.get("icc_note"):
