@@ -11,10 +11,12 @@ import shlex
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from trialplan.cli import cli
+from trialplan.errors import InputError
 from trialplan.model.checks import load_trial_text
 from trialplan.planning import build_plan
 from trialplan.planning.calls import FUNCTIONS, Call, defaults, flag, number
@@ -128,13 +130,32 @@ def test_cluster_example_reports_mechanism_power():
     assert f"--clusters {clusters}" in m["command"]
     # a = b = 0.3 on the residual scale are 0.29668090586048923 and 0.2902930394663639 in
     # total-variance units (1:1 allocation).
-    # 19 clusters per arm recruit 40 each; with 20% lost, 32 are analysed per cluster.
+    # 19 clusters per arm recruit 40 each; with 20% lost, 32 are analysed per cluster on
+    # average, and with CV 0.4 the harmonic mean PowerUpR's n stands for is 32 x 0.84.
     # R: power.med211(esa=0.29668090586048923, esB=0.2902930394663639,
     #    esb1=0.2902930394663639, escp=0, rhom2=.05, rho2=.05, r22=0, r21=0, r2m2=0, r2m1=0,
-    #    n=32, J=38, p=.5)  -> aB joint 0.335, a 0.959, B 0.349
-    assert clusters == 38 and "--cluster-size 32" in m["command"]
-    assert round(m["power_at_planned_n"], 3) == 0.335
-    assert round(m["path_power"]["a"], 3) == 0.959 and round(m["path_power"]["b"], 3) == 0.349
+    #    n=26.88, J=38, p=.5)  -> aB joint 0.337, a 0.942, B 0.358
+    #    (with the mean, n=32: aB joint 0.335, a 0.959, B 0.349)
+    assert clusters == 38 and "--cluster-size 26.88" in m["command"]
+    assert round(m["power_at_planned_n"], 3) == 0.337
+    assert round(m["path_power"]["a"], 3) == 0.942 and round(m["path_power"]["b"], 3) == 0.358
+
+
+def test_harmonic_cluster_size_is_that_of_gamma_sizes():
+    """1 / E[1 / n] for gamma sizes with the mean and CV, by numerical integration."""
+    from scipy import integrate, stats
+
+    from trialplan.planning.plan import _harmonic_cluster_size
+
+    for mean, cv in ((32, 0.4), (10, 0.7), (8, 0.1)):
+        shape = 1 / cv**2
+        dist = stats.gamma(shape, scale=mean / shape)
+        inv = integrate.quad(lambda x, d=dist: d.pdf(x) / x, 0, np.inf)[0]
+        notes: list = []
+        assert _harmonic_cluster_size(mean, cv, notes) == pytest.approx(1 / inv, rel=1e-6)
+        assert "harmonic mean" in notes[0]
+    with pytest.raises(InputError, match="not defined"):
+        _harmonic_cluster_size(32, 1.2, [])
 
 
 _UNSET = getattr(click.core, "UNSET", object())  # click >= 8.2: an option without a default

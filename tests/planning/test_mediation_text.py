@@ -70,3 +70,12 @@ def test_without_paths_nothing_is_claimed_about_time_order():
     text = text[:text.index("  paths:   ")].replace("  mediation_power: 0.8\n", "")
     out = _text(text)
     assert "before the outcome" not in out and "no path assumptions" in out
+
+
+def test_baseline_adjustment_names_the_outcomes_without_a_baseline(example):
+    # Readmission is counted from discharge: it has no baseline value to adjust for.
+    assert ("where they are measured at baseline (psychiatric readmission within 12 months "
+            "of discharge is not)") in example
+    cluster = _text((ROOT / "cluster-wards" / "trial.yaml").read_text())
+    assert "adjusted for the baseline values of the process variable and the outcome and" \
+        in cluster

@@ -247,3 +247,45 @@ def test_event_before_the_landmark_can_be_given_and_is_checked():
         build_plan(bad)
     [p] = exc.value.problems
     assert p.field == "assumptions.paths[3].event_before_mediator" and p.line is not None
+
+
+def test_mechanism_power_says_when_no_baseline_r2_is_assumed():
+    from trialplan.planning.context import build_context
+
+    text = example_text()
+    plan = build_plan(load_trial_text(text, "t.yaml"))
+    hope = plan["mechanisms"][0]
+    assert hope["covariate_r2"] == {"r2_m": 0.0, "r2_y": 0.0, "r2_m2": 0.0, "r2_y2": 0.0}
+    assert any("r2_m = r2_y = 0" in n for n in hope["notes"])
+    # with R-squared given for hope's path, its power rises and the caveat leaves it
+    given = text.replace("      a: 0.3\n      b: 0.3\n",
+                         "      a: 0.3\n      b: 0.3\n      r2_m: 0.3\n      r2_y: 0.4\n")
+    trial = load_trial_text(given, "t.yaml")
+    plan2 = build_plan(trial)
+    hope2 = plan2["mechanisms"][0]
+    assert hope2["n_needed_analysed"] < hope["n_needed_analysed"]
+    assert not any("r2_m = r2_y = 0" in n for n in hope2["notes"])
+    caveat = [s for s in build_context(trial, plan2)["sample_size"]["mechanisms"]
+              if s.startswith("These powers assume")]
+    assert caveat and "hope" not in caveat[0] and "self-efficacy" in caveat[0]
+
+
+@pytest.mark.parametrize("convention, words", [
+    ("within", "the within-caseload variance"),
+    ("total", "the intervention arm's total variance"),
+])
+def test_mechanism_text_states_the_partial_nesting_convention(convention, words, tmp_path):
+    from trialplan.planning.context import build_context
+
+    text = example_text().replace("control_variance: within", f"control_variance: {convention}")
+    trial = load_trial_text(text, "t.yaml")
+    plan = build_plan(trial)
+    hope = plan["mechanisms"][0]
+    assert hope["arguments"]["control_variance"] == convention
+    sentences = build_context(trial, plan)["sample_size"]["mechanisms"]
+    assert any(s.startswith("Under the partially nested design") and words in s
+               for s in sentences)
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    out = CliRunner().invoke(cli, ["plan", str(path)])
+    assert f"control-arm variance {convention}" in out.stdout

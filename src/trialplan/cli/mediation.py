@@ -270,9 +270,10 @@ def _parse_mediator(text):
                                  param_hint="--mediator") from None
 
 
-_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "r2_m2", "r2_y2", "covariates", "icc_m",
-                "icc_y", "cluster_size", "outcome_rate", "cluster_design", "clusters",
-                "b_within", "icc_y_type", "control_variance")
+_SINGLE_ONLY = ("a", "b", "scale", "r2_m", "r2_y", "r2_m2", "r2_y2", "covariates",
+                "outcome_rate", "cluster_design", "clusters", "b_within", "icc_y_type")
+# partial nesting applies to several mediators as to one
+_NESTING = ("icc_m", "icc_y", "cluster_size", "control_variance", "b_level")
 
 
 def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet):
@@ -310,7 +311,8 @@ def _multi(kwargs, specs, paths_file, serial, correlation, as_json, plot, quiet)
             **args, n=kwargs["n"], power=kwargs["power"], alpha=kwargs["alpha"],
             test=kwargs["test"], simulate=kwargs["simulate"], x=kwargs["x"],
             allocation=kwargs["allocation"], reps=kwargs["reps"], draws=kwargs["draws"],
-            boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet))
+            boot=kwargs["boot"], seed=kwargs["seed"], progress=_progress(quiet),
+            **{k: kwargs[k] for k in _NESTING})
     if as_json:
         emit_json(result.to_dict())
     else:
@@ -332,6 +334,13 @@ def describe_multi(r) -> str:
                      f"{r.mediators[j]['name']}: {_fmt(val)}")
     lines.append(f"  outcome: {r.outcome}" + (f", control-arm rate {_fmt(r.base_rate)}"
                                               if r.base_rate is not None else ""))
+    if r.inputs.get("cluster_size") is not None:
+        i = r.inputs
+        lines.append(f"  partially nested: ICC {_fmt(i['icc_m'])} (mediators), "
+                     f"{_fmt(i['icc_y'])} (outcome), caseload {_fmt(i['cluster_size'])} "
+                     f"analysed; control-arm variance {i['control_variance']}; b estimated "
+                     + ("within caseloads and the control arm" if i["b_level"] == "individual"
+                        else "between caseloads"))
     lines += ["", "result", f"  total analysed: {r.n_total:,}"]
     if r.n_per_arm:
         lines.append(f"  per arm: control {r.n_per_arm['control']:,}, intervention "

@@ -123,6 +123,11 @@ def summary(plan: dict) -> str:
     lines.append(f"  same as: {p['command']}")
     lines += ["", f"MECHANISMS  target power {a['mediation_power']:g} for each indirect effect"
               if a["mediation_power"] else "MECHANISMS"]
+    nested = next((m for m in plan["mechanisms"] if m.get("design") == "partially nested"), None)
+    if nested:
+        lines.append(f"  partial nesting: paths in control-arm SDs, control-arm variance "
+                     f"{nested['arguments']['control_variance']}; --icc-y is the outcome's ICC "
+                     "given the process variable (conditional)")
     if not plan["mechanisms"]:
         lines.append("  no path assumptions in the file (assumptions.paths)")
     for m in plan["mechanisms"]:
@@ -144,7 +149,11 @@ def summary(plan: dict) -> str:
         lines.append(f"    analysed: {m['mediator']} at {m['mediator_timepoint']}, "
                      f"{m['outcome']} at {m['outcome_timepoint']}"
                      + (f" (landmark: events after month {m['landmark']['from_month']:g})"
-                        if m.get("landmark") else ""))
+                        if m.get("landmark") else "")
+                     + ("; no baseline R2 assumed (r2_m = r2_y = 0)"
+                        if not any(m["covariate_r2"][k] for k in ("r2_m", "r2_y")) else
+                        f"; baseline R2 {m['covariate_r2']['r2_m']:g} (process variable), "
+                        f"{m['covariate_r2']['r2_y']:g} (outcome)"))
         effect = f"    indirect effect ab {m['indirect_effect']:.4g}"
         if m.get("total_effect") is not None:
             effect += (f"; total effect {m['total_effect']:.4g} ({m['total_effect_from']}); "

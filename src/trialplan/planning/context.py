@@ -418,8 +418,9 @@ def _sample_size(trial, plan) -> dict:
         verdict = ("so the trial can expect to detect it" if m["detectable"] else
                    f"below the {_pct(m['target_power'])} target: the trial cannot expect to "
                    f"detect it ({need})")
-        at = (f"{_n(clusters)} clusters of {_g(m['arguments']['cluster_size'])} ({m['design']} "
-              "multilevel mediation)" if clusters else
+        unequal = " (harmonic mean) analysed" if plan["final"].get("cluster_cv") else ""
+        at = (f"{_n(clusters)} clusters of {m['arguments']['cluster_size']:.3g}{unequal} "
+              f"({m['design']} multilevel mediation)" if clusters else
               f"{_n(m['planned_n'])} participants analysed")
         where = (f" ({m['outcome_label'].lower()} from month {_g(m['landmark']['from_month'])} "
                  f"to month {_g(m['landmark']['to_month'])} among those without the event by "
@@ -452,8 +453,30 @@ def _sample_size(trial, plan) -> dict:
             f"detected with probability {t['power']:.3f} with {_n(g['planned_n'])} participants "
             f"analysed; the probability of detecting every specific indirect effect is "
             f"{g['power_all']:.3f}"
-            + (" (ignoring the peer-worker clustering)." if any("ignores the peer-worker" in n
-                                                                for n in g["notes"]) else "."))
+            + (", allowing for the clustering by peer worker of each path." if "cluster_size"
+               in g.get("arguments", {}) else "."))
+    nested = [m for m in plan["mechanisms"] if m.get("status") == "computed"
+              and m.get("design") == "partially nested"]
+    if nested:
+        within = nested[0]["arguments"]["control_variance"] == "within"
+        mech.append(
+            "Under the partially nested design the paths a and b are in standard deviations "
+            "of the control arm, whose variance is taken to be "
+            + ("the within-caseload variance, so that peer workers add variance in the "
+               "intervention arm (the convention of PowerUpR)" if within else
+               "the intervention arm's total variance")
+            + "; each path has its own intraclass correlations by peer worker, the outcome's "
+            "being that of its residual given the process variable.")
+    plain = [m["mediator_label"].lower() for m in plan["mechanisms"]
+             if m.get("status") == "computed"
+             and not (m["covariate_r2"]["r2_m"] or m["covariate_r2"]["r2_y"])]
+    if plain:
+        mech.append(
+            "These powers assume that adjustment for baseline values explains none of the "
+            "variance of the process variable and the outcome (for the mechanism"
+            f"{'s' if len(set(plain)) > 1 else ''} through {_join(dict.fromkeys(plain))}), "
+            "so they are conservative where baseline values "
+            "predict the follow-up values.")
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
                                    if m.get("status") == "computed"]

@@ -129,8 +129,8 @@ def _estimands(trial, mechs, labels) -> str:
 def _models(trial, mechs, cl, test, b_level) -> str:
     parts = ["The process variable is regressed on allocation (path a) and the outcome on "
              "allocation, the process variable and their interaction (path b and the "
-             "exposure-mediator interaction), both models adjusted for the baseline values of "
-             "the process variable and the outcome and for the stratification factors. The "
+             "exposure-mediator interaction), both models adjusted for "
+             + _baseline_adjustment(trial, mechs) + " and for the stratification factors. The "
              "interaction is tested by the Wald test of its coefficient and kept in the model "
              "either way, so that the natural effects allow for it. The indirect effect is "
              f"tested by {_INTERVAL[test]}."]
@@ -156,6 +156,23 @@ def _models(trial, mechs, cl, test, b_level) -> str:
                      "allocation at the cluster level, and the outcome on it in a model with "
                      "a random intercept for cluster (2-2-1 mediation [@kelcey2019]).")
     return " ".join(parts)
+
+
+def _baseline_adjustment(trial, mechs) -> str:
+    """Which baseline values the mediation models adjust for: only those measured."""
+    months = trial.timepoint_months()
+    nodes = trial.nodes()
+    labels = {}
+    for m in mechs:
+        for key in ("mediator", "outcome"):
+            labels[m[key]] = m[f"{key}_label"].lower()
+    without = [labels[i] for i in labels
+               if not any(months.get(t, 1) <= 0 for t in nodes[i][1].timepoints)]
+    if not without:
+        return "the baseline values of the process variable and the outcome"
+    return ("the baseline values of the process variable and the outcome where they are "
+            f"measured at baseline ({_join(without)} "
+            f"{'is' if len(without) == 1 else 'are'} not)")
 
 
 def _parallel(trial, mechs) -> str | None:

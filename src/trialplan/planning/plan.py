@@ -374,6 +374,13 @@ def _mechanism(trial, i, path, nodes, months, recruited, allocation) -> dict:
                  f"and {path.outcome} ({entry['outcome_timepoint']}): {att:.0%} lost, the larger "
                  "of the two variables' attrition (those lost on one are assumed lost on both)")
     keep = {arm: 1.0 - att for arm in recruited}
+    entry["covariate_r2"] = {"r2_m": path.r2_m, "r2_y": path.r2_y, "r2_m2": path.r2_m2,
+                             "r2_y2": path.r2_y2}
+    if path.r2_m == 0 and path.r2_y == 0:
+        notes.append("no variance of the process variable or the outcome is assumed explained "
+                     "by the baseline covariates (r2_m = r2_y = 0), though the mediation models "
+                     "adjust for their baseline values: conservative; give r2_m and r2_y in "
+                     "the path (e.g. the squared baseline-follow-up correlation) to count it")
     total, total_from = _total_effect(trial, path, node)
     kw = dict(a=path.a, b=path.b, cprime=path.cprime)
     if node.type == "binary":
@@ -514,6 +521,8 @@ def _cluster_calls(trial, path, mediator, node, kw, att, allocation, notes, recr
     # participants it recruits who are in this mechanism's complete cases.
     clusters = sum(math.ceil(k / cl.cluster_size - 1e-9) for k in recruited.values())
     size = cl.cluster_size * (1.0 - att)
+    if cl.cluster_cv:
+        size = _harmonic_cluster_size(size, cl.cluster_cv, notes)
     design = "2-2-1" if mediator.level == "cluster" else "2-1-1"
     test = a.mediation_test if a.mediation_test in ("joint", "sobel") else "joint"
     if test != a.mediation_test:
@@ -530,12 +539,29 @@ def _cluster_calls(trial, path, mediator, node, kw, att, allocation, notes, recr
                      f"{icc_y:g} for the outcome; b is the between-cluster path B"
                      + (f", b1 = {path.b_within:g} within clusters" if path.b_within is not None
                         else " (the within-cluster path b1 assumed equal)"))
-    if cl.cluster_cv:
-        notes.append("clusters of unequal size: the mean cluster size is used where Kelcey et "
-                     "al. use the harmonic mean, which is smaller, so power is slightly "
-                     "overstated")
     return (Call.of("cluster_mediation", **args, clusters=clusters),
             Call.of("cluster_mediation", **args, power=a.mediation_power)), clusters
+
+
+def _harmonic_cluster_size(mean: float, cv: float, notes: list) -> float:
+    """The harmonic mean of cluster sizes with this mean and CV, PowerUpR's n for 2-1-1/2-2-1.
+
+    A cluster mean's variance is tau + sigma^2 / n_j, so unequal clusters act
+    as equal ones of the harmonic mean size 1 / E[1 / n_j].  For gamma-
+    distributed sizes (shape 1 / CV^2) that is mean x (1 - CV^2) exactly; a
+    negative binomial count with the same mean and CV gives a little less
+    (26.6 against 26.9 for mean 32, CV 0.4), the second-order Taylor
+    approximation mean / (1 + CV^2) more (27.6).
+    """
+    if cv >= 1.0:
+        raise InputError(f"with a CV of cluster size of {cv:g} (1 or more) the harmonic mean "
+                         "cluster size is not defined for gamma-distributed sizes, so "
+                         "mechanism power is not computed; give the cluster sizes' CV below 1")
+    harmonic = mean * (1.0 - cv * cv)
+    notes.append(f"clusters of unequal size (CV {cv:g}): the harmonic mean cluster size "
+                 f"{harmonic:.4g} analysed is used for the mean {mean:.4g} (PowerUpR's n; "
+                 "gamma-distributed sizes, mean x (1 - CV^2))")
+    return harmonic
 
 
 def _parallel(trial, mechanisms: list[dict]) -> list[dict]:
@@ -576,19 +602,38 @@ def _parallel(trial, mechanisms: list[dict]) -> list[dict]:
                   alpha=a.alpha, allocation=group[0]["arguments"]["allocation"], test=test)
         if test != "joint":
             kw["seed"] = a.seed
-        n = min(g["planned_n"] for g in group)
+        smallest = min(group, key=lambda g: g["planned_n"])
+        n = smallest["planned_n"]
+        if cl.kind == "partial":
+            kw.update(_nesting_of(group, smallest, entry["notes"]))
         call = Call.of("mediation_multi", **kw, n=n)
         res = call.run()
-        if cl.kind == "partial":
-            entry["notes"].append("several-mediator power ignores the peer-worker clustering "
-                                  "(no partially nested form); the single-mediator powers "
-                                  "allow for it")
         entry.update(status="computed", test=test, planned_n=n, command=call.command(),
+                     arguments={k: v for k, v in kw.items() if k != "mediators"},
                      effects=[{"mediator": g["mediator"], "power": e["power"]}
                               for g, e in zip(group, res.effects, strict=True)],
                      power_all=res.all["power"], total_indirect=res.total_indirect,
                      notes=entry["notes"] + list(res.notes))
         out.append(entry)
+    return out
+
+
+def _nesting_of(group: list[dict], smallest: dict, notes: list) -> dict:
+    """The peer-worker clustering of mediators analysed together: the paths' own.
+
+    The caseload is that of the mechanism analysed on the fewest (its complete
+    cases); where the paths' ICCs differ the largest is used, which is
+    conservative for every path.
+    """
+    args = [g["arguments"] for g in group]
+    out = {"icc_m": max(x["icc_m"] for x in args), "icc_y": max(x["icc_y"] for x in args),
+           "cluster_size": smallest["arguments"]["cluster_size"],
+           "control_variance": args[0]["control_variance"],
+           "b_level": args[0].get("b_level", "caseload")}
+    for key in ("icc_m", "icc_y"):
+        if len({x[key] for x in args}) > 1:
+            notes.append(f"the paths' {key} differ; analysed together with the largest, "
+                         f"{out[key]:g}")
     return out
 
 

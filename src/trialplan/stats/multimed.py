@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from trialplan.choices import B_LEVELS, CONTROL_VARIANCES
 from trialplan.errors import InputError
 from trialplan.stats import _medsim_multi
 from trialplan.stats import _validate as v
@@ -30,12 +31,15 @@ from trialplan.stats.mediation import (
     _b_power_random_m,
     _check_simulation_size,
     _count,
+    _min_n,
+    _pn_paths,
     _Progress,
     _r_power,
     _solve_n,
     _Spec,
     _t_power,
     _z_power,
+    analytic_power,
 )
 
 TESTS = ("joint", "mc", "bootstrap")
@@ -92,18 +96,94 @@ def total_indirect(a, b, corr, n_c, n_t, alpha, *, x="binary", outcome="continuo
     p (1 - p) for a logistic b path with outcome rate p.  With one mediator
     this is the Sobel test of :func:`trialplan.stats.mediation`.
     """
-    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     r = np.asarray(corr, dtype=float)
     n = n_c + n_t
     var_a = r * ((1.0 / n_c + 1.0 / n_t) if x == "binary" else 1.0 / n)
     var_b = np.linalg.inv(r) / n
     if outcome == "binary":
         var_b = var_b / (base_rate * (1.0 - base_rate))
+    return _summed(a, b, var_a, var_b, alpha)
+
+
+def _summed(a, b, var_a, var_b, alpha) -> dict:
+    """The z test of sum(a_j b_j) given the covariance matrices of the a and b estimates."""
+    a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     estimate = float(a_ @ b_)
     se = math.sqrt(float(b_ @ var_a @ b_ + a_ @ var_b @ a_))
     power = _z_power(abs(estimate) / se, alpha) if se > 0 else float(alpha)
     return {"estimate": estimate, "se": se, "power": power,
             "method": "z test of the summed indirect effects, delta-method SE (Sobel-type)"}
+
+
+@dataclass(frozen=True)
+class Nesting:
+    """Partial nesting of the intervention arm by peer worker (the single-mediator model's)."""
+
+    icc_m: float
+    icc_y: float
+    cluster_size: float
+    control_variance: str
+    b_level: str
+
+
+def _pn_spec(q, nest: Nesting, j: int, var_j: float, covariates: int) -> _Spec:
+    """Mediator j as one partially nested mediator: b_j scaled by its SD given the others.
+
+    The information about b_j in the outcome model is that of a mediator with
+    variance Var(M_j | X, other mediators) = var_j, so b_j sqrt(var_j) on a
+    unit-variance mediator has the same test; the other mediators are
+    covariates of the outcome model (they cost its degrees of freedom).
+    """
+    return _Spec(q.a[j], q.b[j] * math.sqrt(var_j), q.cprime, "binary", q.allocation, q.alpha,
+                 0.0, 0.0, covariates, nest.icc_m, nest.icc_y, nest.cluster_size,
+                 b_level=nest.b_level, outcome=q.outcome, base_rate=q.base_rate,
+                 control_variance=nest.control_variance)
+
+
+def _analytic_pn(q, n_c, n_t) -> dict:
+    """Joint significance of each specific effect under partial nesting, and the total.
+
+    Each a_j is the single-mediator partially nested a path (Kelcey, Bai & Xie
+    2020; the mediators' own models); each b_j is the single-mediator b path
+    (within caseloads and the control arm, or between caseloads, as
+    ``b_level``) for a mediator with the variance it has given the other
+    mediators, with k - 1 more covariates.  Unclustered (ICCs 0) this is the
+    product of path powers of :func:`_analytic`.  The total indirect effect's
+    delta-method SE takes each path's partially nested SE, with the a
+    estimates correlated as the mediators' residuals (R) and the b estimates
+    as R^-1.
+    """
+    nest = q.nesting
+    k = len(q.a)
+    corr = np.array(q.corr)
+    prec = np.linalg.inv(corr)
+    within = nest.control_variance == "within"
+    pa, pb, se_a, se_b = [], [], [], []
+    for j in range(k):
+        var_j = 1.0 / prec[j, j]
+        one = _pn_spec(q, nest, j, var_j, 0)
+        pa.append(float(analytic_power(one, "joint", n_c, n_t)[1]["a"]))
+        spec_b = _pn_spec(q, nest, j, var_j, k - 1)
+        pb.append(float(analytic_power(spec_b, "joint", n_c, n_t)[1]["b"]))
+        s_a = _pn_paths(one, n_c, n_t)[1]
+        _, _, _, s_b, _, df_b = _pn_paths(spec_b, n_c, n_t)
+        # back to the paths' own units (control-arm SDs), per unit-variance mediator j
+        se_a.append(s_a / math.sqrt(1.0 - nest.icc_m) if within else s_a)
+        if q.outcome == "binary":
+            p = q.base_rate
+            s_b = 1.0 / math.sqrt(max(df_b, 1.0) * p * (1.0 - p))
+        elif nest.b_level == "caseload" and within:
+            s_b = s_b * math.sqrt(1.0 - nest.icc_m) / math.sqrt(1.0 - nest.icc_y)
+        se_b.append(s_b / math.sqrt(var_j))
+    effects = [x * y for x, y in zip(pa, pb, strict=True)]
+    d_a, d_b = np.diag(se_a), np.diag(se_b)
+    scale = np.sqrt(np.diag(prec))
+    total = _summed(q.a, q.b, d_a @ corr @ d_a,
+                    d_b @ (prec / np.outer(scale, scale)) @ d_b, q.alpha)
+    total["method"] += ", partially nested paths"
+    return {"power": effects, "all": float(np.prod(effects)),
+            "any": float(1.0 - np.prod([1.0 - e for e in effects])),
+            "paths": {"a": pa, "b": pb}, "total": total}
 
 
 def _check_corr(corr, k):
@@ -195,6 +275,11 @@ def mediation_multi(
     draws=5000,
     boot=1000,
     seed=20261126,
+    icc_m=None,
+    icc_y=None,
+    cluster_size=None,
+    control_variance="within",
+    b_level="caseload",
     progress=None,
 ) -> MultiMediationResult:
     """Power, or total n, for several mediators (parallel, or a two-mediator chain).
@@ -217,6 +302,12 @@ def mediation_multi(
         ``simulate``; mc and bootstrap always simulate.
     outcome, base_rate
         ``"binary"`` gives a logistic b path, with the control-arm outcome rate.
+    icc_m, icc_y, cluster_size, control_variance, b_level
+        Partial nesting (peer workers in the intervention arm only), as in
+        :func:`trialplan.stats.mediation.mediation`: the mediators' and the
+        outcome's peer-worker ICCs, the caseload analysed, the control arm's
+        variance convention and the level of b.  Analytic joint significance
+        only (0/1 treatment, no serial chain).
 
     Examples
     --------
@@ -227,7 +318,9 @@ def mediation_multi(
     question = _validate(mediators, cprime=cprime, correlation=correlation, serial=serial,
                          n=n, power=power, alpha=alpha, test=test, simulate=simulate, x=x,
                          allocation=allocation, outcome=outcome, base_rate=base_rate,
-                         reps=reps, draws=draws, boot=boot, seed=seed)
+                         reps=reps, draws=draws, boot=boot, seed=seed, icc_m=icc_m,
+                         icc_y=icc_y, cluster_size=cluster_size,
+                         control_variance=control_variance, b_level=b_level)
     arms, out, needed = _solve(question, progress)
     return _assemble(question, arms, out, needed)
 
@@ -260,6 +353,13 @@ class _Question:
     draws: int
     boot: int
     seed: int
+    nesting: Nesting | None = None
+
+    def analytic(self, arms) -> dict:
+        """Every effect's analytic power at ``arms`` (partially nested when it is)."""
+        if self.nesting is not None:
+            return _analytic_pn(self, *arms)
+        return _analytic(self.spec, *arms, self.alpha)
 
     @property
     def spec(self) -> _medsim_multi.MultiSpec:
@@ -295,7 +395,8 @@ class _Question:
 
 
 def _validate(mediators, *, cprime, correlation, serial, n, power, alpha, test, simulate, x,
-              allocation, outcome, base_rate, reps, draws, boot, seed) -> _Question:
+              allocation, outcome, base_rate, reps, draws, boot, seed, icc_m, icc_y,
+              cluster_size, control_variance, b_level) -> _Question:
     """Check every input of :func:`mediation_multi` once, in a fixed order."""
     test = v.choice("test", test, TESTS)
     x = v.choice("x", x, ("binary", "continuous"))
@@ -339,9 +440,36 @@ def _validate(mediators, *, cprime, correlation, serial, n, power, alpha, test, 
         boot = _count("boot", boot, 1, MAX_BOOT)
         draws = _count("draws", draws, 1, MAX_DRAWS)
         seed = _count("seed", seed, 0, 2**63 - 1)
+    nesting = _validate_nesting(icc_m, icc_y, cluster_size, control_variance, b_level,
+                                sim=sim, serial=serial, x=x)
+    if nesting is not None and outcome == "binary" and nesting.b_level != "individual":
+        raise InputError("with a binary outcome under partial nesting, b is estimated within "
+                         "caseloads: use b_level 'individual'", names=("b_level",))
     return _Question(solved, tuple(names), a, b, cprime, tuple(map(tuple, corr.tolist())),
                      serial, n, power, alpha, test, sim, x, allocation, outcome, base_rate,
-                     reps, draws, boot, seed)
+                     reps, draws, boot, seed, nesting)
+
+
+def _validate_nesting(icc_m, icc_y, cluster_size, control_variance, b_level, *, sim, serial,
+                      x) -> Nesting | None:
+    """Partial nesting's inputs, all three of icc_m, icc_y and cluster_size or none."""
+    control_variance = v.choice("control_variance", control_variance, CONTROL_VARIANCES)
+    b_level = v.choice("b_level", b_level, B_LEVELS)
+    given = {"icc_m": icc_m, "icc_y": icc_y, "cluster_size": cluster_size}
+    if all(val is None for val in given.values()):
+        return None
+    missing = [k for k, val in given.items() if val is None]
+    if missing:
+        raise InputError("partial nesting needs icc_m, icc_y and cluster_size together; "
+                         f"{' and '.join(missing)} not given", names=tuple(given))
+    if sim or serial is not None or x != "binary":
+        raise InputError("several partially nested mediators are sized by the analytic joint "
+                         "test, in parallel, with a 0/1 treatment: leave out --simulate, "
+                         "--serial and --x continuous, and use --test joint")
+    icc_m = float(v.in_range("icc_m", icc_m, 0.0, 1.0, low_open=False))
+    icc_y = float(v.in_range("icc_y", icc_y, 0.0, 1.0, low_open=False))
+    cluster_size = float(v.in_range("cluster_size", cluster_size, 1.0, N_MAX, low_open=False))
+    return Nesting(icc_m, icc_y, cluster_size, control_variance, b_level)
 
 
 def _evaluate(q: _Question, spec, arms, prog, cache: dict) -> dict:
@@ -352,7 +480,7 @@ def _evaluate(q: _Question, spec, arms, prog, cache: dict) -> dict:
             cache[arms] = _medsim_multi.power(spec, q.test, *arms, reps=q.reps, seed=q.seed,
                                               draws=q.draws, boot=q.boot, progress=prog)
         else:
-            cache[arms] = _analytic(spec, *arms, q.alpha)
+            cache[arms] = q.analytic(arms)
     return cache[arms]
 
 
@@ -368,6 +496,10 @@ def _solve(q: _Question, progress) -> tuple[tuple, dict, dict]:
     prog = _Progress(q.reps, f"simulating {q.test}", progress) if q.sim else None
     cache: dict = {}
     min_u = 3 + k if q.x == "continuous" else max(2, math.ceil((4 + k) / 2))
+    if q.nesting is not None:
+        # enough peer workers for every path's df (k - 1 mediators are covariates of b's)
+        total = _min_n(q.x, q.allocation, k - 1, q.nesting.cluster_size)
+        min_u = max(min_u, math.ceil(total * (1.0 - q.allocation)))
     needed: dict = {}
     try:
         if q.solved == "n":
@@ -381,7 +513,7 @@ def _solve(q: _Question, progress) -> tuple[tuple, dict, dict]:
                     return -1.0 if val is None else val
 
                 def bracket(u, target=target):
-                    val = _summary(_analytic(spec, *q.arms_of_unit(u), q.alpha), target)
+                    val = _summary(q.analytic(q.arms_of_unit(u)), target)
                     return -1.0 if val is None else val
 
                 needed[target] = _solve_n(p_of, q.power, min_u, q.sim, bracket)
@@ -399,13 +531,24 @@ def _solve(q: _Question, progress) -> tuple[tuple, dict, dict]:
 def _notes(q: _Question, out: dict) -> list[str]:
     notes = []
     if not q.sim:
-        if q.serial is None:
+        if q.nesting is not None:
+            notes.append("analytic power for all effects and for at least one treats the "
+                         "effects' tests as independent")
+        elif q.serial is None:
             notes.append("analytic power for all effects and for at least one treats the "
                          "effects' tests as independent; simulate (--simulate or --test mc) "
                          "when the mediators share much of their variance")
         else:
             notes.append("in a chain the effects share paths, so power for all of them and "
                          "for at least one needs simulation (--simulate)")
+    if q.nesting is not None:
+        nest = q.nesting
+        between = nest.b_level == "caseload" and q.outcome == "continuous"
+        where = "between caseloads" if between else "within caseloads and the control arm"
+        notes.append(f"partially nested: peer-worker ICC {nest.icc_m:g} for the mediators and "
+                     f"{nest.icc_y:g} for the outcome, caseload {nest.cluster_size:g} analysed, "
+                     f"b estimated {where}; each b path is that of a mediator with the "
+                     "variance left given the others (Kelcey, Bai & Xie 2020 for each path)")
     if q.outcome == "binary":
         notes.append(f"binary outcome: b paths on the log-odds scale per residual SD, outcome "
                      f"rate {q.base_rate:g} in the control arm")
@@ -441,7 +584,8 @@ def _assemble(q: _Question, arms, out: dict, needed: dict) -> MultiMediationResu
                   }[q.test]
     else:
         method = ("joint significance: product of the path powers for each effect "
-                  "(asymptotically independent tests)")
+                  "(asymptotically independent tests)"
+                  + ("; partially nested paths" if q.nesting is not None else ""))
     corr = [list(row) for row in q.corr]
     inputs = dict(mediators=[{"name": nm, "a": aa, "b": bb} for nm, aa, bb in
                              zip(q.names, q.a, q.b, strict=True)],
@@ -452,8 +596,10 @@ def _assemble(q: _Question, arms, out: dict, needed: dict) -> MultiMediationResu
                   draws=q.draws if sim and q.test == "mc" else None,
                   boot=q.boot if sim and q.test == "bootstrap" else None,
                   seed=q.seed if sim else None)
-    total = None
-    if q.serial is None:
+    if q.nesting is not None:
+        inputs.update({f.name: getattr(q.nesting, f.name) for f in fields(q.nesting)})
+    total = out.get("total")
+    if q.serial is None and total is None:
         total = total_indirect(q.a, q.b, np.array(q.corr), *arms, q.alpha, x=q.x,
                                outcome=q.outcome, base_rate=q.base_rate)
     return MultiMediationResult(
