@@ -477,6 +477,11 @@ def _sample_size(trial, plan) -> dict:
             f"{'s' if len(set(plain)) > 1 else ''} through {_join(dict.fromkeys(plain))}), "
             "so they are conservative where baseline values "
             "predict the follow-up values.")
+    if any(m.get("status") == "computed" for m in plan["mechanisms"]):
+        mech.append(
+            "The powers are those of the indirect effect without an exposure-mediator "
+            "interaction; the analysis estimates that interaction so that the natural effects "
+            "allow for it, and an interaction in the data can move the power either way.")
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
                                    if m.get("status") == "computed"]
