@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from trialplan.cli import cli
@@ -62,6 +63,25 @@ def test_measures_list_and_show():
 def test_committed_schema_is_current():
     committed = json.loads((ROOT / "docs" / "trial-file.schema.json").read_text())
     assert committed == json_schema(), "run: trialplan schema > docs/trial-file.schema.json"
+
+
+@pytest.mark.parametrize("name", ["peer-discharge", "cluster-wards", "feasibility-pilot"])
+def test_committed_schema_accepts_the_examples_as_an_editor_would(name):
+    # The examples give assumptions as distributions (priors): an editor validating
+    # against the committed schema must accept them, and refuse one where a number
+    # cannot be uncertain.
+    import jsonschema
+    import yaml
+
+    schema = json.loads((ROOT / "docs" / "trial-file.schema.json").read_text())
+    data = yaml.safe_load((ROOT / "protocols" / name / "trial.yaml").read_text())
+    jsonschema.validate(data, schema)
+    data["assumptions"]["clustering"]["icc"] = {"distribution": "beta", "mean": 0.05,
+                                                "sd": 0.02}
+    jsonschema.validate(data, schema)
+    data["trial"]["allocation_ratio"] = {"distribution": "uniform", "lower": 1, "upper": 2}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
 
 
 def test_version_and_help():

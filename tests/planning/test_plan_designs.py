@@ -4,6 +4,7 @@ analysed and from staffing, cluster trials with few clusters, repeated follow-up
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -188,3 +189,43 @@ def test_count_primary_without_its_rates_is_a_file_error():
 
     with pytest.raises(TrialFileError, match="rate and rate_ratio"):
         _plan(edit)
+
+
+def test_count_primary_assurance_over_a_rate_ratio_prior_agrees_with_quadrature():
+    """A count primary's rate ratio given as a distribution: the plan's Monte Carlo assurance
+    equals a 200-node quadrature of the favourable power over the prior, within 4 MC SE."""
+    from trialplan.planning.assurance import power_call
+    from trialplan.stats import assurance as sa
+    from trialplan.stats import rates
+
+    def edit(d):
+        _count_primary(d)
+        d["assumptions"]["primary"]["rate_ratio"] = {
+            "distribution": "lognormal", "estimate": 0.7, "ci": [0.5, 0.98]}
+    trial = _trial(edit)
+    plan = build_plan(trial)
+    pr = plan["assurance"]["primary"]
+    assert pr["priors"] == ["assumptions.primary.rate_ratio"]
+    n_c = plan["primary"]["result"]["n_analysed_per_arm"]["control"]
+    args = dict(power_call(trial, n_c).kwargs)
+    alpha = args.pop("alpha")
+    args.pop("rr")
+    z95 = 1.959963984540054
+    prior = sa.Prior.lognormal(math.log(0.7), (math.log(0.98) - math.log(0.5)) / (2 * z95))
+    u, w = np.polynomial.legendre.leggauss(200)
+    rr = prior.ppf(0.5 * (u + 1))
+    args["n"] = np.full(rr.shape, float(n_c))
+    probs = sa.favourable_power(rates, {**args, "rr": rr}, np.log(rr), "less", alpha)
+    exact = float(np.sum(0.5 * w * probs))
+    assert abs(pr["assurance"] - exact) < 4 * pr["mc_se"]
+    assert pr["assurance"] < plan["primary"]["result"]["power"]
+
+
+def test_an_outcome_attrition_prior_acts_on_the_primary_assurance():
+    def edit(d):
+        _outcome(d, "readmission")["attrition"] = {"distribution": "beta", "mean": 0.05,
+                                                  "sd": 0.02}
+    plan = _plan(edit)
+    pr = plan["assurance"]["primary"]
+    assert "change_model.outcomes[0].attrition" in pr["priors"]
+    assert plan["primary"]["result"]["n_total"] == 1240  # the centre, 0.05, sizes the trial

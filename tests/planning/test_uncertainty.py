@@ -285,3 +285,98 @@ def test_a_negligible_recruitment_cv_is_the_poisson():
     crit = {c["id"]: c for c in none["feasibility"]["criteria"]}["recruitment"]
     got = {c["id"]: c for c in tiny["feasibility"]["criteria"]}["recruitment"]
     assert got["oc"] == crit["oc"]
+
+
+def test_mechanism_assurance_names_each_path_by_its_process_variable():
+    """Two paths of one mechanism must read apart: the mechanism's label and the variable."""
+    from trialplan.planning.uncertainty_context import _assurance
+
+    paths = [{"mechanism": "role_modelling", "mediator": m, "mechanism_label":
+              "Role-modelling recovery", "mediator_label": label}
+             for m, label in (("hope", "Hope"), ("self_efficacy", "Self-efficacy"))]
+    entries = [{"mechanism": "role_modelling", "mediator": m, "assurance": a,
+                "power_at_planned_n": a, "mc_se": se, "draws": 50}
+               for m, a, se in (("hope", 0.99, 0.0001), ("self_efficacy", 0.94, 0.002))]
+    plan = {"mechanisms": paths, "primary": {"result": {"n_total": 930}},
+            "assurance": {"priors": [], "mechanisms": entries,
+                          "primary": None, "mcid": None, "curve": []}}
+    text = " ".join(_assurance(plan)["sentences"])
+    assert "role-modelling recovery through hope 0.99" in text
+    assert "role-modelling recovery through self-efficacy 0.94" in text
+    assert "Monte Carlo SE below 0.001" in text and "Monte Carlo SE 0.002" in text
+    assert "_" not in text
+
+
+def test_reestimated_attrition_is_centred_on_the_primary_outcomes_own_rate(example):
+    """The example's primary outcome sets 5% loss (the trial-wide rate is 15%): the grid
+    must contain the planned value, where the re-estimated size equals the planned one."""
+    _, plan = example
+    rows = next(g for g in plan["feasibility"]["reestimation"]["grids"]
+                if g["parameter"] == "attrition")["rows"]
+    at_plan = next(r for r in rows if r["observed"] == 0.05)
+    assert at_plan["n_to_recruit"] == plan["final"]["n_to_recruit"]
+
+
+def _with_cap(cap: str):
+    text = example_text().replace("    blinded_reestimation: true",
+                                  f"    blinded_reestimation: true\n    max_n_to_recruit: {cap}")
+    return load_trial_text(text, "capped.yaml")
+
+
+def test_a_cap_bounds_the_reestimated_size_and_is_written_into_the_rule():
+    plan = build_plan(_with_cap("1300"))
+    re = plan["feasibility"]["reestimation"]
+    rows = [r for g in re["grids"] for r in g["rows"] if r["n_to_recruit"]]
+    assert any(r["n_to_recruit"] > 1300 for r in rows)  # the cap matters in this grid
+    for r in rows:
+        assert r["n_final"] == min(max(r["n_to_recruit"], 1240), 1300)
+    assert "up to at most 1,300 participants" in re["rule"]
+    text, _ = markdown_for(_with_cap("1300"), "protocol", plan=plan, with_figures=False)
+    assert "Final (never below planned, at most 1,300)" in text
+    assert "the most participants the trial can recruit" not in text
+
+
+def test_without_a_cap_the_protocol_asks_for_one(example):
+    trial, plan = example
+    text, _ = markdown_for(trial, "protocol", plan=plan, with_figures=False)
+    assert "[TO COMPLETE: the most participants the trial can recruit" in text
+
+
+def test_a_cap_below_the_planned_size_is_an_error_naming_the_field():
+    with pytest.raises(TrialFileError, match="max_n_to_recruit .1,000. is below the planned"):
+        build_plan(_with_cap("1000"))
+
+
+def test_reestimation_waits_for_the_primary_outcome_and_says_so(example):
+    """A 12-month outcome cannot be re-estimated at a 9-month pilot: the rule says when the
+    first pilot_n participants reach it (randomised by month 9, discharged half a month later,
+    followed for 12 months: month 21.5) and that this comes after the progression decision."""
+    _, plan = example
+    re = plan["feasibility"]["reestimation"]
+    assert re["timing"]["month"] == pytest.approx(9 + 0.5 + 12, abs=0.1)
+    assert re["timing"]["at_pilot_end"] == 0
+    assert "expected about month 21.5" in re["rule"]
+    assert "no pilot participant will have it" in re["timing_warning"]
+    assert "could no longer be acted on" not in re["timing_warning"]  # recruitment runs to ~31
+
+
+def test_reestimation_after_recruitment_has_finished_is_flagged():
+    text = example_text().replace("screened_per_site_month: 30", "screened_per_site_month: 90")
+    plan = build_plan(load_trial_text(text, "fast.yaml"))
+    re = plan["feasibility"]["reestimation"]
+    assert re["timing"]["recruitment_complete_month"] < re["timing"]["month"]
+    assert "could no longer be acted on" in re["timing_warning"]
+
+
+def test_reestimation_type1_is_simulated_at_three_pooled_rates(example):
+    trial, plan = example
+    t1 = plan["feasibility"]["reestimation"]["type1"]
+    pooled = 83 / 216 + 0.5 * (0.29 - 83 / 216)
+    assert [round(r["rate"], 4) for r in t1["rows"]] == [round(pooled + k, 4)
+                                                         for k in (-0.05, 0, 0.05)]
+    for r in t1["rows"]:
+        # The planned sample is at least as large as planned; alpha near 0.05 on both sides.
+        assert r["mean_n_per_arm"] >= plan["final"]["n_analysed_per_arm"]["control"]
+        assert abs(r["fixed_size"] - 0.05) < 0.01 and abs(r["with_reestimation"] - 0.05) < 0.01
+    text, _ = markdown_for(trial, "protocol", plan=plan, with_figures=False)
+    assert "Simulated with no true effect (10,000 trials at each pooled event rate" in text

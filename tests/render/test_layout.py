@@ -154,10 +154,16 @@ def test_docx_footer_toc_and_paper(trial, tmp_path):
     assert "PEER-DISCHARGE trial protocol, version" in footer
     assert "TRIALPLAN-FOOTER" not in footer and " PAGE " in footer
     assert '<w:pgSz w:w="11906" w:h="16838"/>' in body
-    toc = body[body.index("TOC \\o"):body.index("</w:sdt>")]
+    toc = body[body.index(">Contents<"):body.index("</w:sdt>")]
     settings = a4.read("word/settings.xml").decode()
     assert settings.index('<w:updateFields w:val="true"/>') < settings.index("<w:rsids>")
     assert "Administrative information" in toc and "19. Sample size" in toc
+    # Each entry's page number is a PAGEREF field to a bookmark in its heading.
+    names = re.findall(r"PAGEREF (_Toc_trialplan_\d+) ", toc)
+    assert len(names) >= 40 and len(set(names)) == len(names)
+    for name in names:
+        assert f'w:name="{name}"' in body[body.index("</w:sdt>"):]
+    assert "TOC \\o" not in body
     letter = zipfile.ZipFile(tmp_path / "letter.docx").read("word/document.xml").decode()
     assert '<w:pgSz w:w="12240" w:h="15840"/>' in letter
     assert "11906" not in letter

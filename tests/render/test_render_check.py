@@ -221,3 +221,17 @@ def test_html_needs_no_horizontal_scrolling_at_1280_px(rendered):
     for stem, _ in cases:
         scroll, client = scroll_width(out / f"{stem}.html")
         assert scroll <= client, (stem, scroll, client)
+
+
+def test_docx_contents_give_page_numbers(rendered):
+    """LibreOffice prints each contents entry with the page its heading falls on."""
+    out, cases = rendered
+    for stem, _ in cases:
+        text = pdf_text(out / f"{stem}.pdf")
+        pages = len(page_sizes(out / f"{stem}.pdf"))
+        contents = text[text.index("Contents"):]
+        found = re.search(r"References\s*\.{3,}\s*(\d+)", contents)
+        assert found, stem
+        # The reference list ends the document: its entry points at one of the last pages.
+        assert pages - 2 <= int(found.group(1)) <= pages, (stem, found.group(1), pages)
+        assert "Error: Reference source not found" not in text, stem

@@ -82,7 +82,8 @@ def _assurance_lines(asr) -> list[str]:
                      f"assumed effect {mcid['assumed_effect']:.4g}")
     for m in asr.get("mechanisms", []):
         if m.get("assurance") is not None:
-            lines.append(f"  {m['mechanism']}: assurance {m['assurance']:.3f} +/- "
+            name = m["mechanism"] + (f" ({m['mediator']})" if m.get("mediator") else "")
+            lines.append(f"  {name}: assurance {m['assurance']:.3f} +/- "
                          f"{m['mc_se']:.3f} ({m['draws']:,} draws) against power "
                          f"{m['power_at_planned_n']:.3f}")
     return lines

@@ -42,12 +42,15 @@ FIELDS = {
     ("assumptions", "primary", "d"): _REAL,
     ("assumptions", "primary", "sd"): _POSITIVE,
     ("assumptions", "primary", "hazard_ratio"): _POSITIVE,
+    ("assumptions", "primary", "rate"): _POSITIVE,
+    ("assumptions", "primary", "rate_ratio"): _POSITIVE,
     ("assumptions", "primary", "baseline_corr"): _CORRELATION,
     ("assumptions", "clustering", "icc"): _SHARE,
     ("assumptions", "paths", "*", "a"): _REAL,
     ("assumptions", "paths", "*", "b"): _REAL,
     ("assumptions", "paths", "*", "cprime"): _REAL,
     ("assumptions", "paths", "*", "base_rate"): _PROBABILITY,
+    ("change_model", "outcomes", "*", "attrition"): _SHARE,
 }
 
 # Each distribution's accepted parameter sets (file names), tried in order; each family's
@@ -248,7 +251,7 @@ def _walk(data, path=()):
 
 
 def extract_priors(data: dict, problem) -> tuple[dict, dict, list]:
-    """Replace each distribution in ``data["assumptions"]`` by its centre.
+    """Replace each distribution in the assumptions (and outcome attrition) by its centre.
 
     Parameters
     ----------
@@ -266,8 +269,8 @@ def extract_priors(data: dict, problem) -> tuple[dict, dict, list]:
     problems : list
         One located problem for each distribution that is invalid or not allowed.
     """
-    found = list(_walk(data.get("assumptions"), ("assumptions",))) if isinstance(
-        data, dict) else []
+    found = [*_walk(data.get("assumptions"), ("assumptions",)),
+             *_walk(data.get("change_model"), ("change_model",))] if isinstance(data, dict) else []
     if not found:
         return data, {}, []
     out = copy.deepcopy(data)

@@ -381,6 +381,10 @@ class Feasibility(_Model):
     blinded_reestimation: bool = Field(
         False, description="Internal pilot: re-estimate the nuisance parameters (control "
         "rate or SD, attrition) blind to allocation and recompute the sample size.")
+    max_n_to_recruit: int | None = Field(
+        None, ge=2, le=1_000_000, description="Blinded re-estimation: the most participants "
+        "the re-estimated sample size may ask for (what the trial can recruit and is funded "
+        "for); at least the planned sample size.")
     criteria: list[Criterion] = Field(min_length=1, max_length=MAX_CRITERIA)
 
     @model_validator(mode="after")
@@ -615,8 +619,50 @@ class TrialFile(_Model):
 
 
 def json_schema() -> dict:
-    """The JSON Schema of the trial file (for editors' completion and validation)."""
+    """The JSON Schema of the trial file (for editors' completion and validation).
+
+    The fields that may hold a distribution (:data:`trialplan.model.priors.FIELDS`)
+    accept a ``Distribution`` mapping beside their number, as the loader does.
+    """
+    from trialplan.model.priors import FIELDS, FORMS
+
     schema = TrialFile.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "trialplan trial file (schema trialplan/1)"
+    schema["$defs"]["Distribution"] = _distribution_schema(FORMS)
+    for path in FIELDS:
+        node = _schema_node(schema, path)
+        options = node.pop("anyOf", None) or [
+            {k: node.pop(k) for k in list(node) if k not in ("title", "description", "default")}]
+        node["anyOf"] = [*options, {"$ref": "#/$defs/Distribution"}]
     return schema
+
+
+def _distribution_schema(forms: dict) -> dict:
+    names = sorted({name for sets in forms.values() for form in sets for name in form})
+    props = {name: ({"type": "array", "items": {"type": "number"}, "minItems": 2,
+                     "maxItems": 2} if name == "ci" else {"type": "number"})
+             for name in names}
+    return {"type": "object", "title": "Distribution",
+            "description": "An uncertain assumption: the plan uses the distribution's centre "
+                           "and draws from it for assurance (docs: uncertainty).",
+            "properties": {"distribution": {"enum": sorted(forms)}, **props},
+            "required": ["distribution"], "additionalProperties": False}
+
+
+def _schema_node(schema: dict, path: tuple) -> dict:
+    """The property schema at a trial-file path ("*" is any item of a list)."""
+    def resolve(node):
+        while True:
+            if "$ref" in node:
+                node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+            elif "anyOf" in node and any("$ref" in o or o.get("type") == "array"
+                                         for o in node["anyOf"]):
+                node = next(o for o in node["anyOf"] if "$ref" in o or o.get("type") == "array")
+            else:
+                return node
+
+    node = schema
+    for key in path[:-1]:
+        node = resolve(node["items"] if key == "*" else node["properties"][key])
+    return node["properties"][path[-1]] if path[-1] != "*" else node["items"]

@@ -254,7 +254,7 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                                     "intervention arm only is not used: with a logit link it "
                                     "would make the treatment coefficient non-zero when the "
                                     "marginal effect is null, and Roberts, Batistatou and "
-                                    "Roberts (Stat Med 2016) found the random-coefficient model "
+                                    "Roberts [@roberts2016] found the random-coefficient model "
                                     "inconsistent with other methods under a null effect and do "
                                     f"not recommend it for this design{rm}",
                 marginal_method="the marginal risk in each arm is obtained by standardisation: "
@@ -266,14 +266,15 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                                 "caseloads and control participants within arm",
                 small_sample="the treatment effect is tested by a likelihood-ratio test; among "
                              "the analyses compared for partially nested binary outcomes by "
-                             "Roberts, Batistatou and Roberts (Stat Med 2016), logistic models "
+                             "Roberts, Batistatou and Roberts [@roberts2016], logistic models "
                              "performed better than methods based on proportions, and the "
                              "likelihood-ratio test performed best in the scenarios they "
                              "considered",
                 sensitivity=("a logistic generalised estimating equations (GEE) analysis with "
                              "an independence working correlation, peer-worker clusters (control "
                              "participants as clusters of one) and the Mancl-DeRouen "
-                             "bias-corrected sandwich variance, with the marginal risk "
+                             "bias-corrected sandwich variance [@mancl2001], with the marginal "
+                             "risk "
                              "difference and odds ratio standardised over the covariates in "
                              "the same way",),
                 assumption_checks="if the mixed model fails to converge or estimates a zero "
@@ -291,9 +292,9 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                                 "over the covariates (g-computation); the risk difference and "
                                 "odds ratio are formed from them, with delta-method "
                                 "confidence intervals",
-                small_sample="the Mancl-DeRouen bias-corrected sandwich variance, with "
-                             "t-based inference on (number of clusters minus 2) degrees of "
-                             "freedom",
+                small_sample="the Mancl-DeRouen bias-corrected sandwich variance "
+                             "[@mancl2001], with t-based inference on (number of clusters "
+                             "minus 2) degrees of freedom",
                 sensitivity=("a random-intercept logistic model with a likelihood-ratio "
                              "test",),
                 assumption_checks="if the GEE fails to converge, a cluster-level analysis of "
@@ -316,8 +317,7 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
             return dict(
                 model="lmm-heteroscedastic",
                 model_text="the heteroscedastic partially nested linear mixed model, fitted by "
-                           "restricted maximum likelihood (Candlish et al. 2018; Baldwin et al. "
-                           "2011)",
+                           "restricted maximum likelihood [@candlish2018; @baldwin2011]",
                 clustering_handling="a random intercept for peer worker in the intervention "
                                     f"arm only and arm-specific residual variances; "
                                     f"{singletons}{rm}",
@@ -337,7 +337,7 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                 model="cluster-level",
                 model_text="a two-stage cluster-level analysis: a linear regression of the "
                            "outcome on the covariates without the arm, then a t-test of the "
-                           "cluster means of its residuals (Hayes and Moulton 2017)",
+                           "cluster means of its residuals [@hayes2017]",
                 clustering_handling="each cluster contributes one summary, since few clusters "
                                     "are randomised",
                 marginal_method=None,
@@ -355,7 +355,7 @@ def _model(kind: str, cl: str, repeated: bool, few_clusters: bool) -> dict:
                 clustering_handling=f"a random intercept for cluster{rm}",
                 marginal_method=None,
                 small_sample="Kenward-Roger degrees of freedom",
-                sensitivity=("a two-stage cluster-level analysis (Hayes and Moulton 2017)",),
+                sensitivity=("a two-stage cluster-level analysis [@hayes2017]",),
                 assumption_checks="residuals and predicted cluster effects are inspected for "
                                   "skewness and outliers; if markedly non-normal, the "
                                   "cluster-level analysis becomes primary",

@@ -107,13 +107,14 @@ def primary_attrition(trial) -> dict:
 def _primary_priors(trial) -> dict:
     """The priors that act on the primary outcome's power.
 
-    A prior on assumptions.attrition acts only when the primary outcome does
-    not set its own attrition, and one on the ICC only in a clustered design.
+    A prior on attrition acts where the primary outcome's loss to follow-up
+    comes from (its own ``attrition``, else assumptions.attrition), and one on
+    the ICC only in a clustered design.
     """
-    own = primary_attrition(trial)["source"] != ATTRITION
+    attrition = primary_attrition(trial)["source"]
     clustered = trial.model.assumptions.clustering.kind != "none"
     return {k: sa.Prior(s.family, s.params) for k, s in trial.priors.items()
-            if (k == ATTRITION and not own) or (k == ICC and clustered) or k.startswith(_P)}
+            if k == attrition or (k == ICC and clustered) or k.startswith(_P)}
 
 
 def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction: str,
@@ -134,8 +135,9 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
     def fn(**kw):
         return Call.of(call.function, **kw).run()
 
-    if ATTRITION in drawn or n_analysed_control is None:
-        attrition = drawn.get(ATTRITION, primary_attrition(trial)["rate"])
+    source = primary_attrition(trial)
+    if source["source"] in drawn or n_analysed_control is None:
+        attrition = drawn.get(source["source"], source["rate"])
         analysed = n_recruit_control * (1.0 - np.asarray(attrition))
         args["attrition"] = attrition  # the design effect uses the caseload analysed
     else:
@@ -165,7 +167,12 @@ def _success(trial, drawn: dict, size: int, n_recruit_control: float, direction:
         if _P + "baseline_corr" in drawn:
             args["baseline_corr"] = drawn[_P + "baseline_corr"]
     elif out_type == "count":
-        effect = np.broadcast_to(np.log(float(args["rr"])), (size,))
+        rr = np.broadcast_to(np.asarray(drawn.get(_P + "rate_ratio", p.rate_ratio),
+                                        dtype=float), (size,))
+        args["rr"] = rr
+        if _P + "rate" in drawn:
+            args["rate"] = drawn[_P + "rate"]
+        effect = np.log(rr)
     else:
         hr = np.broadcast_to(np.asarray(drawn.get(_P + "hazard_ratio", p.hazard_ratio),
                                         dtype=float), (size,))
@@ -246,7 +253,7 @@ def _mechanism_assurance(trial, mechanisms: list[dict]) -> list[dict]:
                 notes.append("the control-rate prior is not carried into this mechanism's "
                              "outcome rate, which is derived from it")
         names = [k for k in mapping if k in trial.priors]
-        if ATTRITION in trial.priors:
+        if any(k == ATTRITION or k.endswith(".attrition") for k in trial.priors):
             notes.append("the attrition prior is not carried into the mechanisms, each "
                          "analysed on its own variables' complete cases")
         entry = {"mechanism": mm["mechanism"], "mediator": mm.get("mediator"),

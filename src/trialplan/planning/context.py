@@ -426,8 +426,7 @@ def _sample_size(trial, plan) -> dict:
                  f"to month {_g(m['landmark']['to_month'])} among those without the event by "
                  f"month {_g(m['landmark']['from_month'])}, with {_pct(m['attrition'])} lost; "
                  f"the b path's variance uses the overall event rate of "
-                 f"{m['outcome_rate']:.3f} at the planned effect, following Hsieh, Bloch and "
-                 "Larsen 1998)"
+                 f"{m['outcome_rate']:.3f} at the planned effect [@hsieh1998])"
                  if m.get("landmark") else
                  f" (complete cases on both, {_pct(m['attrition'])} lost)")
         share = ""
@@ -478,6 +477,11 @@ def _sample_size(trial, plan) -> dict:
             f"{'s' if len(set(plain)) > 1 else ''} through {_join(dict.fromkeys(plain))}), "
             "so they are conservative where baseline values "
             "predict the follow-up values.")
+    if any(m.get("status") == "computed" for m in plan["mechanisms"]):
+        mech.append(
+            "The powers are those of the indirect effect without an exposure-mediator "
+            "interaction; the analysis estimates that interaction so that the natural effects "
+            "allow for it, and an interaction in the data can move the power either way.")
     return {"paragraph": " ".join(parts), "mechanisms": mech, "command": p["command"],
             "mechanism_commands": [m["command"] for m in plan["mechanisms"]
                                    if m.get("status") == "computed"]
@@ -573,14 +577,13 @@ def _design_sentences(trial, plan) -> list[str]:
                 f"{_cite(src, 'cluster_autocorr')}"
                 + (f" and an individual autocorrelation of {_g(cl.individual_autocorr)}"
                    if cohort else "")
-                + f", multiplies the design effect by 1 - r^2 = {1 - rr * rr:.3g} (Teerenstra et "
-                "al. 2012).")
+                + f", multiplies the design effect by 1 - r^2 = {1 - rr * rr:.3g} "
+                "[@teerenstra2012].")
         if final["few_clusters"]:
             out.append(
                 f"With fewer than {final['few_clusters_threshold']} clusters per arm, critical "
                 "values come from the t distribution on the number of clusters minus 2 degrees "
-                "of freedom, and the analysis uses a small-sample correction (Leyrat et al. "
-                "2018).")
+                "of freedom, and the analysis uses a small-sample correction [@leyrat2018].")
     if att["rate"]:
         if att["source"] == "assumptions.attrition":
             given = _source(src, "attrition")
@@ -637,8 +640,8 @@ def _cluster_design(trial, plan) -> dict | None:
         + ("With fewer than " f"{final['few_clusters_threshold']} clusters per arm, the mixed "
            "model uses a small-sample correction (Kenward-Roger degrees of freedom, or "
            "Satterthwaite), or a variance-weighted cluster-level analysis is used; uncorrected "
-           "mixed models and GEE inflate the type I error with so few clusters (Leyrat et al. "
-           "2018)." if few else
+           "mixed models and GEE inflate the type I error with so few clusters "
+           "[@leyrat2018]." if few else
            "Degrees of freedom are based on the number of clusters (between-within)."))
     randomisation = (
         "Clusters are randomised as a whole"
@@ -834,31 +837,12 @@ def _statistics(trial, plan, specs=None) -> dict:
         f"Every analysis adjusts for {_covariates_text(trial, True, where_measured=True)}. "
         "Covariates are fixed before unblinding; continuous covariates enter linearly unless "
         "a pre-specified transformation is given.")
-    references = ["Gamble C et al. Guidelines for the content of statistical analysis plans "
-                  "in clinical trials. JAMA 2017;318:2337-2343.",
-                  "ICH E9(R1) addendum on estimands and sensitivity analysis in clinical "
-                  "trials, 2019."]
-    models = {s.model for s in specs}
-    if "glmm-logistic" in models:
-        references.append("Roberts C, Batistatou E, Roberts SA. Design and analysis of trials "
-                          "with a partially nested design and a binary outcome measure. Stat Med "
-                          "2016;35:1616-1636.")
-    if "lmm-heteroscedastic" in models:
-        references.append("Candlish J et al. Appropriate statistical methods for analysing "
-                          "partially nested randomised controlled trials with continuous "
-                          "outcomes: a simulation study. BMC Med Res Methodol 2018;18:105.")
-    if models & {"glmm-logistic", "gee-logistic"}:
-        references.append("Mancl LA, DeRouen TA. A covariance estimator for GEE with improved "
-                          "small-sample properties. Biometrics 2001;57:126-134.")
-    if models & {"lmm-cluster", "cluster-level"}:
-        references.append("Hayes RJ, Moulton LH. Cluster Randomised Trials. 2nd ed. Boca Raton: "
-                          "CRC Press, 2017.")
     adherence = None
     if cace.compliance:
         adherence = ("Adherence is summarised by arm as the number of contacts with a peer "
                      "worker and the share of the intervention arm who met the compliance "
                      f"definition ({cace.compliance.rstrip('.')}).")
-    return {"analyses": analyses, "references": references, "adherence": adherence,
+    return {"analyses": analyses, "adherence": adherence,
             "mediation": mediation, "missing": missing,
             "populations": populations, "cace": _cace_paragraph(trial, cace),
             "additional": additional, "multiplicity": multiplicity, "subgroups": subgroups,

@@ -358,11 +358,39 @@ def feasibility_section(trial, final: dict) -> tuple[dict | None, list[str]]:
            "time_zero_after_randomisation_months":
                trial.model.trial.time_zero_after_randomisation_months,
            "target_half_width": fe.target_half_width, "criteria": criteria,
-           "reestimation": _reestimation(trial, final) if fe.blinded_reestimation else None}
+           "reestimation": (_reestimation(trial, final, pilot_n) if fe.blinded_reestimation
+                            else None)}
     return out, notes
 
 
-def _reestimation(trial, final) -> dict:
+def _reestimation_timing(trial, pilot_n, n_to_recruit) -> dict | None:
+    """When the pilot's participants have their primary outcome, to re-estimate from.
+
+    The pooled event rate, SD and loss to follow-up of the primary outcome can
+    only be estimated from participants who have reached its time point: the
+    first ``pilot_n`` randomised reach it ``lag + primary month`` after they are
+    randomised, which may be well after the pilot's progression decision, or
+    after recruitment has finished (when a re-estimate can no longer change the
+    sample size).
+    """
+    from trialplan.planning.plan import _months_to
+
+    a = trial.model.assumptions
+    rec, fe = a.recruitment, a.feasibility
+    if rec is None or fe.pilot_months is None:
+        return None
+    months = trial.timepoint_months()
+    primary_month = max(months[t] for t in trial.primary_outcome().timepoints)
+    lag = trial.model.trial.time_zero_after_randomisation_months
+    due = _months_to(rec, pilot_n) + lag + primary_month
+    complete = _months_to(rec, n_to_recruit)
+    return {"month": round(due, 1), "pilot_months": fe.pilot_months,
+            "at_pilot_end": _reached(rec, fe.pilot_months - primary_month - lag),
+            "primary_month": primary_month,
+            "recruitment_complete_month": None if math.isinf(complete) else round(complete, 1)}
+
+
+def _reestimation(trial, final, pilot_n) -> dict:
     """Sample size over a grid of blindly re-estimated nuisance parameters.
 
     Binary primary: the pooled (blinded) event rate pbar is observed; the
@@ -372,10 +400,12 @@ def _reestimation(trial, final) -> dict:
     variance of the pooled data, less the part due to the assumed difference,
     w (1 - w) delta^2, estimates the SD (Kieser & Friede 2003; Wittes &
     Brittain 1990 propose re-estimating the SD at an internal pilot).
-    Attrition: the pooled loss to follow-up.  The sample size is recomputed
-    with each re-estimate and never reduced below the planned size.
+    Attrition: the pooled loss to follow-up, around the primary outcome's
+    planned rate.  The sample size is recomputed with each re-estimate, never
+    reduced below the planned size and never raised above
+    ``max_n_to_recruit`` when the file gives it.
     """
-    from trialplan.planning.plan import _n_for
+    from trialplan.planning.plan import _n_for, _problem
 
     a = trial.model.assumptions
     p = a.primary
@@ -383,6 +413,17 @@ def _reestimation(trial, final) -> dict:
     ratio = trial.model.trial.allocation_ratio
     w = ratio / (1.0 + ratio)
     planned = final["n_to_recruit"]
+    cap = a.feasibility.max_n_to_recruit
+    if cap is not None and cap < planned:
+        raise TrialFileError([_problem(trial, ("assumptions", "feasibility", "max_n_to_recruit"),
+                                       f"max_n_to_recruit ({cap:,}) is below the planned sample "
+                                       f"size ({planned:,} to recruit): the re-estimation could "
+                                       "only lower it, which the rule does not allow")])
+
+    def final_n(n):
+        """Never below the planned size; never above the cap."""
+        return None if not n else min(max(n, planned), cap) if cap else max(n, planned)
+
     grids = []
     if out_type == "binary":
         delta = p.intervention_rate - p.control_rate
@@ -395,7 +436,7 @@ def _reestimation(trial, final) -> dict:
                 continue
             n, err = _n_for(trial, {"control_rate": p1, "intervention_rate": p1 + delta})
             rows.append({"observed": pbar, "re_estimated": round(p1, 4), "n_to_recruit": n,
-                         "n_final": max(n, planned) if n else None, "error": err})
+                         "n_final": final_n(n), "error": err})
         grids.append({"parameter": "control_rate", "observed_as": "pooled event rate, blind "
                       "to allocation", "rows": rows})
     elif out_type == "continuous" and p.sd is not None and p.difference is not None:
@@ -406,11 +447,11 @@ def _reestimation(trial, final) -> dict:
             sd = math.sqrt(max(lumped**2 - w * (1 - w) * p.difference**2, 1e-12))
             n, err = _n_for(trial, {"d": p.difference / sd})
             rows.append({"observed": round(lumped, 4), "re_estimated": round(sd, 4),
-                         "n_to_recruit": n, "n_final": max(n, planned) if n else None,
+                         "n_to_recruit": n, "n_final": final_n(n),
                          "error": err})
         grids.append({"parameter": "sd", "observed_as": "one-sample SD of the pooled outcome, "
                       "less the part due to the assumed difference", "rows": rows})
-    base = a.attrition or 0.0
+    base = primary_attrition(trial)["rate"]
     rows = []
     for k in (-0.05, 0.0, 0.05, 0.10, 0.15):
         value = round(base + k, 4)
@@ -418,7 +459,7 @@ def _reestimation(trial, final) -> dict:
             continue
         n, err = _n_for(trial, {"attrition": value})
         rows.append({"observed": value, "re_estimated": value, "n_to_recruit": n,
-                     "n_final": max(n, planned) if n else None, "error": err})
+                     "n_final": final_n(n), "error": err})
     grids.append({"parameter": "attrition", "observed_as": "pooled loss to follow-up",
                   "rows": rows})
     icc_note = None
@@ -432,11 +473,80 @@ def _reestimation(trial, final) -> dict:
                 continue
             n, err = _n_for(trial, {"icc": v})
             rows.append({"observed": v, "re_estimated": v, "n_to_recruit": n,
-                         "n_final": max(n, planned) if n else None, "error": err})
+                         "n_final": final_n(n), "error": err})
         grids.append({"parameter": "icc", "observed_as": "ICC of the pooled outcome, blind to "
                       "allocation (both arms clustered)", "rows": rows})
-    return {"planned_n_to_recruit": planned, "grids": grids, "icc_note": icc_note,
-            "rule": ("at the end of the internal pilot the nuisance parameters are re-estimated "
-                     "from pooled data without unblinding; the sample size is recomputed with the "
-                     "planned effect, alpha and power, and increased if larger (never "
-                     "decreased); the effect is not re-estimated")}
+    limit = (f", up to at most {cap:,} participants" if cap else "")
+    timing = _reestimation_timing(trial, pilot_n, planned)
+    if timing is None:
+        when = "at the end of the internal pilot"
+    else:
+        when = (f"once the first {pilot_n:,} participants randomised have reached the primary "
+                f"time point (month {timing['primary_month']:g} after "
+                f"{trial.model.trial.time_zero}), expected about month {timing['month']:g} from "
+                "the first site opening,")
+    rule = (f"{when} the nuisance parameters are re-estimated from their pooled data without "
+            "unblinding; the sample size is recomputed with the planned effect, alpha and "
+            f"power, and increased if larger{limit} (never decreased); the effect is not "
+            "re-estimated")
+    warning = None
+    if timing is not None and timing["month"] > timing["pilot_months"]:
+        have = timing["at_pilot_end"]
+        who = ("no pilot participant" if have == 0 else
+               f"only {have:,} pilot participant{'' if have == 1 else 's'}")
+        warning = (f"the primary outcome falls due after the internal pilot's progression "
+                   f"decision (month {timing['pilot_months']:g}): {who} will have it by then, "
+                   "so the re-estimation comes after the progression decision")
+        done = timing["recruitment_complete_month"]
+        if done is not None and timing["month"] >= done:
+            warning += (f"; by month {timing['month']:g} recruitment of the planned "
+                        f"{planned:,} would be complete (about month {done:g}), so a larger "
+                        "re-estimate could no longer be acted on: re-estimate from an earlier "
+                        "measure of the outcome, or drop the re-estimation")
+    return {"planned_n_to_recruit": planned, "max_n_to_recruit": cap, "grids": grids,
+            "icc_note": icc_note, "timing": timing, "timing_warning": warning, "rule": rule,
+            "type1": _reestimation_type1(trial, final, pilot_n, cap)}
+
+
+_TYPE1_DRAWS = 10_000  # simulated trials per event rate: Monte Carlo SE 0.0022 at alpha 0.05
+
+
+def _reestimation_type1(trial, final, pilot_n, cap) -> dict | None:
+    """The re-estimation rule's type I error, simulated at three pooled event rates.
+
+    Binary primary outcome, individually randomised (with or without peer-worker
+    clustering): the pooled two-proportion test with and without the
+    re-estimation, on the same simulated pilots (:mod:`trialplan.stats.reestimation`).
+    """
+    from trialplan.planning.plan import _primary_call
+    from trialplan.stats.reestimation import reestimation_type1
+
+    a = trial.model.assumptions
+    p = a.primary
+    if (trial.primary_outcome().type != "binary" or a.clustering.kind == "cluster"
+            or trial.model.trial.allocation_ratio != 1):
+        return None
+    delta = p.intervention_rate - p.control_rate
+    keep = 1.0 - _primary_attrition(trial)
+
+    def n_for(control):
+        r = _primary_call(trial, {"control_rate": control,
+                                  "intervention_rate": control + delta}).run()
+        return np.asarray(r.n_analysed_per_arm["control"])
+
+    partial = a.clustering.kind == "partial"
+    pooled = p.control_rate + delta / 2.0
+    rows = []
+    for rate in (pooled - 0.05, pooled, pooled + 0.05):
+        if not (0 < rate - abs(delta) and rate + abs(delta) < 1):
+            continue
+        res = reestimation_type1(
+            rate, n_pilot=max(1, int(pilot_n * keep / 2)),
+            n_planned=int(final["n_analysed_per_arm"]["control"]),
+            n_max=int(cap * keep / 2) if cap else None, n_for_pooled=n_for, delta=delta,
+            icc=a.clustering.icc if partial else 0.0,
+            caseload=round(final["cluster_size_analysed"]) if partial else 1,
+            alpha=a.alpha, draws=_TYPE1_DRAWS, seed=a.seed)
+        rows.append(res.to_dict())
+    return {"rows": rows, "test": "the pooled two-proportion test" + (
+        " (its variance inflated by the peer-worker design effect)" if partial else "")}

@@ -48,8 +48,7 @@ def mediation_paragraphs(trial, plan, todo: str = "[TO COMPLETE:") -> list[str]:
                "mechanisms, and the pattern across mechanisms is interpreted as a whole, with "
                "Holm-adjusted p values reported alongside to show which conclusions survive "
                "the multiplicity. ")
-            + "Reporting follows the AGReMA guideline for mediation analyses (Lee et al., JAMA "
-            "2021).")
+            + "Reporting follows the AGReMA guideline for mediation analyses [@lee2021].")
         out.append(_estimands(trial, mechs, labels))
         out.append(_models(trial, mechs, cl, a.mediation_test, a.mediation_b_level))
         parallel = _parallel(trial, mechs)
@@ -78,8 +77,8 @@ def mediation_paragraphs(trial, plan, todo: str = "[TO COMPLETE:") -> list[str]:
             f"indirect effect. {this} analysed as dose or "
             "engagement instead: the effect of the intervention among participants who engage is "
             "estimated as a complier-average causal effect by instrumental variables, with "
-            "randomisation and its interactions with baseline covariates as instruments (Dunn "
-            "and Bentall 2007; Emsley, Dunn and White 2010), and in the process evaluation "
+            "randomisation and its interactions with baseline covariates as instruments "
+            "[@dunn2007; @emsley2010], and in the process evaluation "
             f"{it} examined as {moderator} "
             "of the effect on the outcomes.")
     return out
@@ -94,7 +93,7 @@ def _estimands(trial, mechs, labels) -> str:
              "allocation on the outcome through the change it causes in the process variable) "
              "and the natural direct effect (the effect through all other routes), defined by "
              "counterfactuals and estimated by the regression-based approach of Valeri and "
-             "VanderWeele (2013)."]
+             "VanderWeele [@valeri2013]."]
     kinds = {m["outcome_type"] for m in mechs}
     if "continuous" in kinds:
         parts.append("For continuous outcomes they are differences in means; without an "
@@ -123,8 +122,7 @@ def _estimands(trial, mechs, labels) -> str:
                 f"through {m['mediator_label'].lower()} is analysed on a landmark outcome: "
                 f"the event between month {lm['from_month']:g} and month {lm['to_month']:g} "
                 f"among participants without it by month {lm['from_month']:g}, so that the "
-                "process variable is measured before the outcome it explains (Landau, Emsley "
-                "and Dunn 2018).")
+                "process variable is measured before the outcome it explains [@landau2018].")
     return " ".join(parts)
 
 
@@ -140,8 +138,7 @@ def _models(trial, mechs, cl, test, b_level) -> str:
     if cl.kind == "partial":
         within = b_level == "individual" or "binary" in {m["outcome_type"] for m in mechs}
         parts.append("Both models include a random intercept for peer worker in the "
-                     "intervention arm only (the partially nested design; Kelcey, Bai and Xie "
-                     "2020); " + (
+                     "intervention arm only (the partially nested design [@kelcey2020]); " + (
                          "the process variable is centred on its caseload mean, so that b is "
                          "estimated within caseloads and in the control arm, with the caseload "
                          "means entered as a separate predictor." if within else
@@ -153,13 +150,11 @@ def _models(trial, mechs, cl, test, b_level) -> str:
                      "model as a cluster-level predictor, giving a within-cluster path b1 and "
                      "a between-cluster path B; the indirect effect of the cluster-level "
                      "treatment runs through the cluster means (a x B), each model having a "
-                     "random intercept for cluster (Zhang, Zyphur and Preacher 2009; Kelcey, "
-                     "Dong, Spybrook and Cox 2017).")
+                     "random intercept for cluster [@zhang2009; @kelcey2017].")
     if "2-2-1" in designs:
         parts.append("A process variable that is a property of the cluster is regressed on "
                      "allocation at the cluster level, and the outcome on it in a model with "
-                     "a random intercept for cluster (2-2-1 mediation; Kelcey, Spybrook and "
-                     "Dong 2019).")
+                     "a random intercept for cluster (2-2-1 mediation [@kelcey2019]).")
     return " ".join(parts)
 
 
@@ -211,6 +206,6 @@ def _sensitivity(mechs) -> str:
         parts.append("For binary outcomes, where that analysis (built for linear models) does "
                      "not apply, mediational E-values report how strongly an unmeasured "
                      "confounder would need to be associated with both the process variable "
-                     "and the outcome to explain away the natural indirect effect (Smith and "
-                     "VanderWeele 2019).")
+                     "and the outcome to explain away the natural indirect effect "
+                     "[@smith2019].")
     return " ".join(parts)

@@ -46,6 +46,23 @@ def _months(x) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _path_name(path: dict | None, entry: dict) -> str:
+    """'role-modelling recovery and living well through hope': the mechanism and its variable."""
+    if path is None:
+        return entry["mechanism"].replace("_", " ")
+    label = path["mechanism_label"][:1].lower() + path["mechanism_label"][1:]
+    return f"{label} through {path['mediator_label'].lower()}"
+
+
+def _se(se: float) -> str:
+    """A Monte Carlo SE to three decimals, or an upper bound when it rounds to zero."""
+    return f"{se:.3f}" if se >= 0.0005 else "below 0.001"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _assurance(plan) -> dict | None:
     asr = plan.get("assurance")
     if not asr:
@@ -60,7 +77,7 @@ def _assurance(plan) -> dict | None:
         sentences.append(
             f"Because the assumptions are uncertain, we also report assurance: the probability "
             f"that the trial succeeds, averaged over prior distributions for {names} "
-            f"(O'Hagan, Stevens & Campbell, Pharm Stat 2005). With {n:,} participants the "
+            f"[@ohagan2005]. With {n:,} participants the "
             f"assurance is {pr['assurance']:.2f} (Monte Carlo standard error "
             f"{pr['mc_se']:.3f}; {pr['draws']:,} draws, seed {pr['seed']}), against power "
             f"{asr['power_at_point_values']:.2f} at the point values. Success means that the "
@@ -86,9 +103,12 @@ def _assurance(plan) -> dict | None:
         commands.append(mcid["command"])
     mech = [m for m in asr.get("mechanisms", []) if m.get("assurance") is not None]
     if mech:
+        # Named by mechanism and process variable: a mechanism may have several paths.
+        paths = {(m["mechanism"], m.get("mediator")): m for m in plan.get("mechanisms", [])}
         sentences.append("Assurance of each mechanism's test, over the same priors: " + "; ".join(
-            f"{m['mechanism'].replace('_', ' ')} {m['assurance']:.2f} (power "
-            f"{m['power_at_planned_n']:.2f}; SE {m['mc_se']:.3f}, {m['draws']:,} draws)"
+            f"{_path_name(paths.get((m['mechanism'], m.get('mediator'))), m)} "
+            f"{m['assurance']:.2f} (power {m['power_at_planned_n']:.2f}; Monte Carlo SE "
+            f"{_se(m['mc_se'])}, {m['draws']:,} draws)"
             for m in mech) + ".")
     priors = [{"assumption": field_text(r["field"]), "distribution": r["distribution"],
                "centre": f"{r['centre']:.4g}",
@@ -146,8 +166,7 @@ def _progression(plan) -> dict | None:
     models = "; ".join(f"{c['id']}: {c['model']}" for c in fe["criteria"] if c.get("model"))
     intro = ("The probability of each decision depends on the true value and on how many the "
              "pilot measures it on; it is computed from the exact distribution of the count "
-             f"at the pilot's denominators ({models}) (Lewis et al., Pilot Feasibility Stud "
-             "2021).")
+             f"at the pilot's denominators ({models}) [@lewis2021].")
     re = fe.get("reestimation")
     reest = None
     if re:
@@ -161,11 +180,32 @@ def _progression(plan) -> dict | None:
                                   "final": f"{r['n_final']:,}" if r["n_final"] else "-"})
         observed = "; ".join(f"{g['parameter'].replace('_', ' ')} from the "
                              f"{g['observed_as']}" for g in re["grids"])
-        text = (f"Blinded sample-size re-estimation: {re['rule']} (Wittes & Brittain, Stat Med "
-                f"1990; Friede & Kieser, Biom J 2006). Re-estimated: {observed}.")
+        text = (f"Blinded sample-size re-estimation: {re['rule']} [@wittes1990; @friede2006]. "
+                f"Re-estimated: {observed}.")
+        if not re.get("max_n_to_recruit"):
+            # Without a ceiling the rule is open-ended; a funder and the steering committee
+            # need the most the trial can recruit (assumptions.feasibility.max_n_to_recruit).
+            text += (" The largest sample size the re-estimation may set: **[TO COMPLETE: the "
+                     "most participants the trial can recruit and is funded for]**.")
+        t1 = re.get("type1")
+        if t1 and t1["rows"]:
+            sims = t1["rows"]
+            text += (f" Simulated with no true effect ({sims[0]['draws']:,} trials at each pooled "
+                     f"event rate, seed {sims[0]['seed']}), the two-sided type I error of "
+                     f"{t1['test']} with this re-estimation is "
+                     + _and([f"{r['with_reestimation']:.3f}" for r in sims])
+                     + " at pooled event rates "
+                     + _and([f"{r['rate']:.2f}" for r in sims])
+                     + ", against " + _and([f"{r['fixed_size']:.3f}" for r in sims])
+                     + f" at the planned fixed size (Monte Carlo SE {sims[0]['mc_se']:.4f}); "
+                     "the simulated test stands in for the primary analysis model.")
+        if re.get("timing_warning"):
+            text += f" Timing: {re['timing_warning']}."
         if re.get("icc_note"):
             text += f" Note: {re['icc_note']}."
-        reest = {"text": text, "rows": grid_rows}
+        final = ("Final (never below planned)" if not re.get("max_n_to_recruit") else
+                 f"Final (never below planned, at most {re['max_n_to_recruit']:,})")
+        reest = {"text": text, "rows": grid_rows, "final_heading": final}
     return {"intro": intro, "rows": rows, "implied": implied, "reestimation": reest}
 
 
@@ -182,7 +222,7 @@ def _feasibility_size(plan) -> str | None:
                      "participants)")
     text = (f"This is an external feasibility study of {fe['pilot_n']:,} participants; it is "
             "not powered to test effectiveness and no hypothesis test of effectiveness will be "
-            "made (Eldridge et al., BMJ 2016). The sample size is justified by the precision of "
+            "made [@eldridge2016]. The sample size is justified by the precision of "
             f"the feasibility estimates at {fe['confidence']:.0%} confidence: "
             + "; ".join(parts) + ".")
     if fe.get("target_half_width"):
@@ -191,8 +231,8 @@ def _feasibility_size(plan) -> str | None:
         if needs:
             text += (f" A half-width of +/- {fe['target_half_width']:g} needs, at the green "
                      "threshold, " + ", ".join(needs) + " participants measured (n = z^2 "
-                     "p (1 - p) / w^2; Teare et al., Trials 2014).")
-    text += (" Teare et al. (Trials 2014) recommend at least 70 participants to estimate an "
+                     "p (1 - p) / w^2 [@teare2014]).")
+    text += (" Teare et al. [@teare2014] recommend at least 70 participants to estimate an "
              "SD and 60 to 100 per arm to estimate an event rate for the definitive trial.")
     return text
 
@@ -207,8 +247,8 @@ def _feasibility_objectives(plan) -> dict:
                      f"least {_pct(c['green'])}, red below {_pct(c['amber'])}).")
     items.append("To estimate the control-arm rate or SD of the primary outcome, attrition and "
                  "the peer-worker ICC, to size the definitive trial.")
-    return {"intro": "This is an external randomised feasibility study (Eldridge et al., BMJ "
-                     "2016; SPIRIT 2025 item 10). It makes no test of effectiveness. Its "
+    return {"intro": "This is an external randomised feasibility study [@eldridge2016] "
+                     "(SPIRIT 2025 item 10). It makes no test of effectiveness. Its "
                      "objectives are:",
             "objectives": items,
             "then": "The objectives below are those of the definitive trial this study "

@@ -215,7 +215,7 @@ def _column_titles(n_layers: int) -> list[str]:
     (past two, as "Stage k" under one "Process variables" heading spanning them)."""
     middle = n_layers - 2
     process = (["Process variables"] if middle == 1 else
-               [f"Process variables (stage {k})" for k in range(1, 3)] if middle == 2 else
+               [f"Process variables\n(stage {k})" for k in range(1, 3)] if middle == 2 else
                [f"Stage {k}" for k in range(1, middle + 1)])
     return ["Mechanisms", *process, "Outcomes"]
 
@@ -258,7 +258,9 @@ def layout(nodes: dict, edges: list) -> Layout:
     gap_y, dummy_h = 0.14, 0.12
     titles = _column_titles(n_layers)
     title_chars = max(8, int(box_w * 72 / ((FONT_PT + 1) * 0.62)))
-    titles = [textwrap.fill(t, title_chars, break_long_words=False) for t in titles]
+    # Each line of a heading wraps on its own, so "(stage 1)" is never split.
+    titles = ["\n".join(textwrap.fill(line, title_chars, break_long_words=False)
+                        for line in t.split("\n")) for t in titles]
     title_lines = max(t.count("\n") + 1 for t in titles)
     span = n_layers > 4  # "Process variables" above the "Stage k" columns
     top = 0.12 + (title_lines + span) * (FONT_PT + 1) * 1.3 / 72 + 0.12

@@ -753,9 +753,9 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
     - every section gets the chosen paper size (else the reference document's),
       turned for landscape sections, and the reference document's margins;
     - table grids fit the page or landscape section, and rows do not split;
-    - the table of contents holds the section headings already (Word refreshes
-      it with page numbers when the file is opened, as ``updateFields`` asks;
-      LibreOffice shows it as stored), and is followed by a page break.
+    - the table of contents lists the section headings with PAGEREF page
+      numbers (computed by LibreOffice from the layout, refreshed by Word on
+      opening, as ``updateFields`` asks), and is followed by a page break.
     """
     src = zipfile.ZipFile(io.BytesIO(data))
     parts = {info.filename: src.read(info.filename) for info in src.infolist()}
@@ -806,7 +806,7 @@ def _finish_docx(data: bytes, paper: str | None = None) -> bytes:
     # A table row never splits across pages (the header row repeats instead).
     doc = re.sub(r"<w:tr>(?!<w:trPr>)", "<w:tr><w:trPr></w:trPr>", doc)
     doc = doc.replace("<w:trPr>", "<w:trPr><w:cantSplit/>")
-    doc = _fill_toc(doc)
+    doc = _fill_toc(doc, width - sides)
     parts["word/document.xml"] = doc.encode()
     # Word refreshes the fields (contents with page numbers, footer) on opening.
     settings = parts.get("word/settings.xml", b"").decode()
@@ -847,25 +847,53 @@ def _fit_tables(doc: str, width: int, height: int, sides: int) -> str:
     return re.sub(r"<w:tblGrid>.*?</w:tblGrid>", grid, doc, flags=re.S)
 
 
-def _fill_toc(doc: str) -> str:
-    """Write the first two heading levels into the TOC field's shown result."""
-    toc = re.search(r'(<w:fldChar w:fldCharType="separate" */>)(<w:fldChar w:fldCharType="end"'
-                    r" */></w:r></w:p></w:sdtContent></w:sdt>)", doc)
+def _fill_toc(doc: str, text_width: int) -> str:
+    """Replace pandoc's TOC field by entries whose page numbers are PAGEREF fields.
+
+    Each first- or second-level heading gets a hidden ``_Toc`` bookmark, and
+    its entry in the contents is a link to it with a PAGEREF field after a
+    dotted tab at the right margin.  LibreOffice computes a PAGEREF field from
+    the layout, so the contents show page numbers as soon as the file is
+    opened or converted (a TOC field shows only what was stored in it, and
+    pandoc stores nothing); Word refreshes the fields on opening, as
+    ``updateFields`` asks.
+    """
+    # pandoc writes the field with nothing stored between "separate" and "end".
+    toc = re.search(r'<w:p><w:r><w:fldChar w:fldCharType="begin"[^>]*/><w:instrText[^>]*>TOC '
+                    r'[^<]*</w:instrText><w:fldChar w:fldCharType="separate" */><w:fldChar '
+                    r'w:fldCharType="end" */></w:r></w:p>', doc)
     if toc is None:
         return doc
     entries = []
-    for level, text in re.findall(r'<w:p><w:pPr><w:pStyle w:val="Heading([12])" */>.*?</w:pPr>'
-                                  r"(.*?)</w:p>", doc[toc.end():], re.S):
-        words = "".join(re.findall(r"<w:t[^>]*>([^<]*)</w:t>", text))
-        entries.append(f'<w:p><w:pPr><w:pStyle w:val="toc{level}"/></w:pPr><w:r><w:t '
-                       f'xml:space="preserve">{words}</w:t></w:r></w:p>')
+
+    def mark(match):
+        number = len(entries) + 1
+        name = f"_Toc_trialplan_{number}"
+        words = "".join(re.findall(r"<w:t[^>]*>([^<]*)</w:t>", match.group(3)))
+        entries.append((match.group(2), words, name))
+        # Bookmark ids only need to be unique; pandoc numbers its own from 0.
+        mark_id = 900000 + number
+        return (f'{match.group(1)}<w:bookmarkStart w:id="{mark_id}" w:name="{name}"/>'
+                f'{match.group(3)}<w:bookmarkEnd w:id="{mark_id}"/></w:p>')
+
+    rest = re.sub(r'(<w:p><w:pPr><w:pStyle w:val="Heading([12])" */>.*?</w:pPr>)(.*?)</w:p>',
+                  mark, doc[toc.end():], flags=re.S)
     if not entries:
         return doc
-    # The field opened in the paragraph before; its result is the entries, and it
-    # closes in a paragraph of its own.
-    result = ("</w:r></w:p>" + "".join(entries) + '<w:p><w:r><w:fldChar w:fldCharType="end"/>'
-              '</w:r></w:p></w:sdtContent></w:sdt><w:p><w:r><w:br w:type="page"/></w:r></w:p>')
-    return doc[:toc.start()] + toc.group(1) + result + doc[toc.end():]
+    tabs = f'<w:tabs><w:tab w:val="right" w:leader="dot" w:pos="{text_width}"/></w:tabs>'
+    field = ('<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText '
+             'xml:space="preserve"> PAGEREF {name} \\h </w:instrText></w:r><w:r><w:fldChar '
+             'w:fldCharType="separate"/></w:r><w:r><w:t></w:t></w:r><w:r><w:fldChar '
+             'w:fldCharType="end"/></w:r>')
+    lines = "".join(
+        f'<w:p><w:pPr><w:pStyle w:val="toc{level}"/>{tabs}</w:pPr><w:hyperlink w:anchor="{name}">'
+        f'<w:r><w:t xml:space="preserve">{words}</w:t></w:r><w:r><w:tab/></w:r>'
+        f'{field.format(name=name)}</w:hyperlink></w:p>' for level, words, name in entries)
+    after = re.match(r"\s*</w:sdtContent></w:sdt>", rest)
+    if after is None:
+        return doc
+    return (doc[:toc.start()] + lines + after.group(0)
+            + '<w:p><w:r><w:br w:type="page"/></w:r></w:p>' + rest[after.end():])
 
 
 def localise_figure_links(markdown: str, stem: str) -> str:
