@@ -309,7 +309,9 @@ def test_hostile_prior_parameters_are_refused_at_their_line(prior, message):
     assert prior in text
     with pytest.raises(TrialFileError) as exc:
         load_trial_text(text, "t.yaml")
-    assert "t.yaml:247: assumptions.primary.control_rate:" in str(exc.value)
+    line = 1 + next(i for i, row in enumerate(text.splitlines())
+                    if row.strip().startswith("control_rate:"))
+    assert f"t.yaml:{line}: assumptions.primary.control_rate:" in str(exc.value)
     assert message in str(exc.value)
 
 
