@@ -26,6 +26,9 @@ import yaml
 MAX_BYTES = 2_000_000
 MAX_DEPTH = 30
 MAX_EVENTS = 200_000
+# Longer numbers are no planning value (and Python refuses ints of over 4,300 digits with
+# advice about sys.set_int_max_str_digits).
+MAX_NUMBER_CHARS = 100
 
 # libyaml's parser when PyYAML was built with it (the same events, several times faster).
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -33,6 +36,7 @@ _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # The plain-scalar types built as Python values; any other type YAML 1.1 resolves stays text.
 _CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))
+_NUMBERS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("int", "float"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,9 @@ def _scalar(event: yaml.ScalarEvent):
                          "values out")
     if tag not in _CONSTRUCTED:
         return value  # dates, '=' (the YAML 1.1 value key) and the like stay text, as written
+    if tag in _NUMBERS and len(value) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number written with {len(value):,} characters; at most "
+                         f"{MAX_NUMBER_CHARS} are read")
     node = yaml.ScalarNode(tag, value)
     out = yaml.SafeLoader.yaml_constructors[tag](yaml.SafeLoader(""), node)
     if isinstance(out, float) and not math.isfinite(out):
@@ -162,6 +169,10 @@ def load(text: str | bytes, name: str = "<input>") -> Located:
                 if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
                     raise TrialFileError([Problem(name, line, "", f"tag {event.tag!r} is not "
                                                   "allowed in a trial file")])
+                if stack and isinstance(stack[-1][0], dict) and stack[-1][2] is None:
+                    raise TrialFileError([Problem(name, line, field_name(stack[-1][1]),
+                                                  "a key must be a name, not a list or "
+                                                  "mapping (YAML's '?' complex keys)")])
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise TrialFileError([Problem(name, line, "", f"nesting deeper than "
