@@ -516,3 +516,34 @@ def test_mediation_edges_found_by_a_random_sweep_answer_in_range(args, capsys):
     r = json.loads(out)
     assert r["power"] >= float(args[args.index("--power") + 1])
     assert all(0.0 <= p <= 1.0 for p in r["path_power"].values()), r["path_power"]
+
+
+def test_a_scheduler_that_is_not_dask_is_reported_without_a_traceback(example_file):
+    import socket
+    import threading
+
+    pytest.importorskip("distributed")
+    # A server speaking another protocol: Dask read its first bytes as a frame length of
+    # 3 EiB ("out of memory; reduce the size of the request"); an address without a port
+    # was refused, then Dask's clean-up at exit waited 10 s and printed a traceback.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+            conn.recv(1024)
+
+    threading.Thread(target=answer, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        for address in (f"tcp://127.0.0.1:{port}", "no-port-here"):
+            proc = run("simulate", example_file, "--reps", "2", "--quiet", "--scheduler",
+                       address, timeout=60)
+            assert_clean(proc, 1, f"--scheduler {address}: cannot reach a Dask scheduler")
+            assert "Exception ignored" not in proc.stderr
+            assert proc.seconds < 9
+    finally:
+        server.close()

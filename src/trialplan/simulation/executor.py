@@ -23,6 +23,7 @@ whatever the number of workers, where they run and the order they finish in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -292,9 +293,21 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     except ImportError:
         raise InputError("--scheduler needs Dask distributed: pip install "
                          "'trialplan[distributed]'") from None
+
+    class QuietClient(Client):
+        """A client that, if it never connected, is let go at once: Dask's own clean-up
+        waited twice the timeout at exit and printed a traceback."""
+
+        def __del__(self):
+            with contextlib.suppress(Exception):
+                self.close(timeout=0.1)
+
     try:
-        return Client(address, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+        return QuietClient(address, timeout=f"{timeout}s", set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 (every way of not reaching a scheduler)
+        # Besides refusals and timeouts: an unknown scheme (ucx://) or TLS without
+        # certificates, and a server speaking another protocol, whose first bytes Dask reads
+        # as a frame length of exabytes (a MemoryError).
         raise InputError(f"--scheduler {address}: cannot reach a Dask scheduler within "
                          f"{timeout:g} s ({type(exc).__name__}: {exc})") from None
 
