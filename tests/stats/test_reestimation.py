@@ -56,3 +56,31 @@ def test_bad_input_is_refused():
     with pytest.raises(InputError, match="n_pilot"):
         reestimation_type1(0.3, n_pilot=5, n_planned=2, n_max=None,
                            n_for_pooled=lambda c: c, delta=0.1)
+
+
+def test_caseload_pmf_is_scipy_beta_binomial_and_binomial_without_clustering():
+    from trialplan.stats.reestimation import _beta_binomial_pmf
+
+    icc, rate = 0.05, 0.3
+    s = (1 - icc) / icc
+    for m in (1, 4, 9, 30):
+        np.testing.assert_allclose(_beta_binomial_pmf(m, rate, icc),
+                                   stats.betabinom.pmf(np.arange(m + 1), m, rate * s,
+                                                       (1 - rate) * s), rtol=1e-12)
+        np.testing.assert_allclose(_beta_binomial_pmf(m, rate, 0.0),
+                                   stats.binom.pmf(np.arange(m + 1), m, rate), rtol=1e-12)
+
+
+def test_caseload_totals_follow_the_convolved_beta_binomials():
+    # 23 further participants in caseloads of 9: two full caseloads and one of 5, each with
+    # its own beta-distributed event probability; frequencies against scipy's pmfs convolved.
+    from trialplan.stats.reestimation import _caseload_totals
+
+    icc, rate = 0.05, 0.3
+    s = (1 - icc) / icc
+    bb = [stats.betabinom.pmf(np.arange(m + 1), m, rate * s, (1 - rate) * s) for m in (9, 9, 5)]
+    exact = np.convolve(np.convolve(bb[0], bb[1]), bb[2])
+    draws = 200_000
+    got = _caseload_totals(np.random.default_rng(4), np.full(draws, 23), 9, rate, icc)
+    freq = np.bincount(got, minlength=exact.size) / draws
+    assert np.all(np.abs(freq - exact) < 5 * np.sqrt(exact * (1 - exact) / draws) + 1e-6)

@@ -42,18 +42,28 @@ local counts = {table = 0, figure = 0}
 local labels = {}
 
 -- Width of a word in em, from approximate Arial advance widths by character class.
+local function char_width(c)
+  if c:match("[il%.,;:'!|]") then return 0.28
+  elseif c:match("[jtfr%(%)%-/%[%]]") then return 0.36
+  elseif c:match("[mw]") then return 0.85
+  elseif c:match("[MW]") then return 0.95
+  elseif c:match("%u") then return 0.72
+  elseif c:match("%d") then return 0.56
+  elseif c:match("%l") then return 0.56
+  else return 0.62 end
+end
+
+local char_widths = {}  -- each character classified once: tables hold thousands of them
+
 local function em_width(word)
   local w = 0
   for _, code in utf8.codes(word) do
-    local c = utf8.char(code)
-    if c:match("[il%.,;:'!|]") then w = w + 0.28
-    elseif c:match("[jtfr%(%)%-/%[%]]") then w = w + 0.36
-    elseif c:match("[mw]") then w = w + 0.85
-    elseif c:match("[MW]") then w = w + 0.95
-    elseif c:match("%u") then w = w + 0.72
-    elseif c:match("%d") then w = w + 0.56
-    elseif c:match("%l") then w = w + 0.56
-    else w = w + 0.62 end
+    local cw = char_widths[code]
+    if not cw then
+      cw = char_width(utf8.char(code))
+      char_widths[code] = cw
+    end
+    w = w + cw
   end
   return w
 end

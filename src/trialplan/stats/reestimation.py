@@ -50,6 +50,48 @@ def _caseload_rates(rng, rate, icc, shape):
     return rng.beta(rate * s, (1.0 - rate) * s, size=shape)
 
 
+def _beta_binomial_pmf(m: int, rate: float, icc: float) -> np.ndarray:
+    """Events among ``m`` participants sharing one beta(rate, icc) event probability."""
+    x = np.arange(m + 1)
+    log_choose = np.array([math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1)
+                           for k in x])
+    if icc <= 0:
+        return np.exp(log_choose + x * math.log(rate) + (m - x) * math.log1p(-rate))
+    s = (1.0 - icc) / icc
+    a, b = rate * s, (1.0 - rate) * s
+    log_beta = np.array([math.lgamma(k + a) + math.lgamma(m - k + b) for k in x]) \
+        - math.lgamma(m + a + b) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
+    return np.exp(log_choose + log_beta)
+
+
+def _caseload_totals(rng, counts: np.ndarray, caseload: int, rate: float,
+                     icc: float) -> np.ndarray:
+    """Events among ``counts`` further intervention participants per simulated trial.
+
+    They fill caseloads of ``caseload`` (the last one partly), each with its own
+    beta(rate, icc) probability.  The total is drawn at once from its exact
+    distribution, the convolution of the caseloads' beta-binomial distributions,
+    by inverting its CDF: one uniform per trial instead of a beta and a binomial
+    draw per caseload.
+    """
+    out = np.zeros(counts.shape, dtype=np.int64)
+    u = rng.random(counts.shape)
+    unit = _beta_binomial_pmf(caseload, rate, icc)
+    power, have = np.ones(1), 0  # the distribution of `have` full caseloads' total
+    for c in np.unique(counts):
+        if c <= 0:
+            continue
+        full, rest = divmod(int(c), caseload)
+        while have < full:
+            power, have = np.convolve(power, unit), have + 1
+        pmf = np.convolve(power, _beta_binomial_pmf(rest, rate, icc)) if rest else power
+        cdf = np.cumsum(pmf)
+        chosen = counts == c
+        out[chosen] = np.minimum(np.searchsorted(cdf, u[chosen] * cdf[-1], side="right"),
+                                 pmf.size - 1)
+    return out
+
+
 def reestimation_type1(rate: float, *, n_pilot: int, n_planned: int, n_max: int | None,
                        n_for_pooled: Callable[[np.ndarray], np.ndarray], delta: float,
                        icc: float = 0.0, caseload: int = 1, alpha: float = 0.05,
@@ -114,12 +156,7 @@ def reestimation_type1(rate: float, *, n_pilot: int, n_planned: int, n_max: int 
         ctrl = ctrl_pilot + rng.binomial(extra, rate)
         in_last = np.minimum(extra, room)
         inter = int_pilot + rng.binomial(in_last, p_pilot[:, -1])
-        beyond = extra - in_last
-        k = math.ceil(int(beyond.max()) / caseload) if beyond.max() > 0 else 0
-        if k:
-            filled = np.clip(beyond[:, None] - np.arange(k) * caseload, 0, caseload)
-            inter = inter + rng.binomial(filled, _caseload_rates(rng, rate, icc,
-                                                                   (draws, k))).sum(axis=1)
+        inter = inter + _caseload_totals(rng, extra - in_last, caseload, rate, icc)
         p_c, p_i = ctrl / n, inter / n
         pbar = (ctrl + inter) / (2.0 * n)
         se = np.sqrt(np.maximum(pbar * (1 - pbar), 1e-12) * (1.0 + de) / n)
