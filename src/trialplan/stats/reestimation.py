@@ -136,14 +136,19 @@ def reestimation_type1(rate: float, *, n_pilot: int, n_planned: int, n_max: int 
     # The pilot: control participants independent, intervention participants in caseloads of
     # `caseload` (the last one partly filled, and filled further after the pilot).
     ctrl_pilot = rng.binomial(n_pilot, rate, draws)
-    k_pilot = math.ceil(n_pilot / caseload)
-    sizes = np.array([caseload] * (k_pilot - 1) + [n_pilot - (k_pilot - 1) * caseload])
-    p_pilot = _caseload_rates(rng, rate, icc, (draws, k_pilot))
-    int_pilot = rng.binomial(sizes, p_pilot).sum(axis=1)
-    room = caseload - int(sizes[-1])
+    full = (math.ceil(n_pilot / caseload) - 1) * caseload  # in the pilot's full caseloads
+    last = n_pilot - full  # in its last caseload
+    # The full caseloads' events at once from their exact total; the last caseload's own
+    # probability is kept, as it has more participants after the pilot.
+    p_last = _caseload_rates(rng, rate, icc, (draws,))
+    int_pilot = (_caseload_totals(rng, np.full(draws, full), caseload, rate, icc)
+                 + rng.binomial(last, p_last))
+    room = caseload - last
     pooled = (ctrl_pilot + int_pilot) / (2.0 * n_pilot)
     control = np.clip(pooled - delta / 2.0, 1e-6, 1 - 1e-6)
-    n_new = np.ceil(np.asarray(n_for_pooled(control), dtype=float)).astype(np.int64)
+    # The pooled rate takes at most 2 n_pilot + 1 values: the size is computed once for each.
+    values, index = np.unique(control, return_inverse=True)
+    n_new = np.ceil(np.asarray(n_for_pooled(values), dtype=float)).astype(np.int64)[index]
     n_final = np.maximum(n_new, n_planned)
     if n_max is not None:
         n_final = np.minimum(n_final, n_max)
@@ -155,7 +160,7 @@ def reestimation_type1(rate: float, *, n_pilot: int, n_planned: int, n_max: int 
         extra = n - n_pilot
         ctrl = ctrl_pilot + rng.binomial(extra, rate)
         in_last = np.minimum(extra, room)
-        inter = int_pilot + rng.binomial(in_last, p_pilot[:, -1])
+        inter = int_pilot + rng.binomial(in_last, p_last)
         inter = inter + _caseload_totals(rng, extra - in_last, caseload, rate, icc)
         p_c, p_i = ctrl / n, inter / n
         pbar = (ctrl + inter) / (2.0 * n)
