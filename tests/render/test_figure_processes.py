@@ -1,4 +1,4 @@
-"""A document's figures drawn in two processes are the figures drawn in one."""
+"""A document's figures drawn in forked processes are the figures drawn in one."""
 
 import os
 import pickle
@@ -82,6 +82,51 @@ def test_a_process_with_other_threads_does_not_fork(example, serial, monkeypatch
     other.start()
     try:
         assert drafts._figures(*example) == serial
+    finally:
+        stop.set()
+        other.join()
+
+
+@FORKS
+def test_the_drawer_forked_before_the_plan_gives_the_same_bytes(example, serial):
+    trial, plan, wanted = example
+    with drafts._Drawer(trial) as drawer:
+        assert drawer.pid is not None
+        got = drawer.draw(plan, wanted)
+    assert list(got) == list(serial) and got == serial
+
+
+@FORKS
+def test_a_failing_drawer_is_replaced_by_this_process(example, serial, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("no pipe")
+
+    trial, plan, wanted = example
+    monkeypatch.setattr(pickle, "load", broken)  # the drawer cannot read its request
+    with drafts._Drawer(trial) as drawer:
+        assert drawer.draw(plan, wanted) == serial
+
+
+@FORKS
+def test_a_failure_before_drawing_reaps_the_drawer(example):
+    trial = example[0]
+    with pytest.raises(RuntimeError, match="planning failed"):
+        with drafts._Drawer(trial) as drawer:
+            pid = drawer.pid
+            raise RuntimeError("planning failed")
+    with pytest.raises(ChildProcessError):  # reaped: not left waiting, nor a zombie
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_no_drawer_is_forked_beside_other_threads(example, serial, monkeypatch):
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with another thread running"))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        trial, plan, wanted = example
+        with drafts._Drawer(trial) as drawer:
+            assert drawer.pid is None and drawer.draw(plan, wanted) == serial
     finally:
         stop.set()
         other.join()

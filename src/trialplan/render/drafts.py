@@ -77,6 +77,95 @@ def _halves(wanted: list) -> tuple[list, list]:
     return first, [name for name in wanted if name not in first]
 
 
+def _may_fork() -> bool:
+    """Whether figures may be drawn in forked processes here.
+
+    Only a single-threaded process forks: a lock another thread holds at the
+    fork (in a notebook kernel, say) would stay locked in the child forever.
+    """
+    return hasattr(os, "fork") and usable_cores() >= 2 and threading.active_count() == 1
+
+
+class _Drawer:
+    """A process that imports matplotlib while this one plans, then draws the figures.
+
+    Importing matplotlib takes about as long as building the plan and the
+    Markdown, and the figures depend on the plan, so a child forked before the
+    plan imports matplotlib meanwhile; once the plan and the list of figures
+    are sent to it, it draws them (in two processes, :func:`_figures`) and
+    returns the PNGs through a pipe.  This process never imports matplotlib
+    then.  If the child fails for any reason, this process draws the figures
+    itself, so an error surfaces here as it would without the child.  Use as a
+    context manager: leaving it reaps the child whatever happened.
+    """
+
+    def __init__(self, trial):
+        self.trial, self.pid = trial, None
+        if not _may_fork():
+            return
+        request_in, request_out = os.pipe()
+        result_in, result_out = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: wait for the plan, draw, send, leave without cleanup
+            status = 1
+            try:
+                os.close(request_out)
+                os.close(result_in)
+                from trialplan.render.plots import pyplot
+                from trialplan.stats._dist import use_scipy
+
+                pyplot()
+                use_scipy()  # as build_plan does in this process: the same functions
+                with os.fdopen(request_in, "rb") as inp:
+                    request = pickle.load(inp)
+                with os.fdopen(result_out, "wb") as out:
+                    pickle.dump(_figures(trial, *request), out)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(request_in)
+        os.close(result_out)
+        self.pid = pid
+        self.request = os.fdopen(request_out, "wb")
+        self.result = os.fdopen(result_in, "rb")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> int | None:
+        """Close the pipes and reap the child; its exit status, or None without one."""
+        if self.pid is None:
+            return None
+        for f in (self.request, self.result):
+            try:
+                f.close()  # the child, still waiting for a plan, reads an end of file and exits
+            except OSError:
+                pass
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        return status
+
+    def draw(self, plan, wanted) -> dict:
+        """PNG bytes of the figures named in ``wanted``."""
+        if self.pid is None or len(wanted) < 4:
+            return _figures(self.trial, plan, wanted)
+        blob = b""
+        try:
+            pickle.dump((plan, wanted), self.request)
+            self.request.close()
+            blob = self.result.read()
+        except (OSError, pickle.PickleError):
+            pass  # drawn here below
+        status = self.close()
+        got = pickle.loads(blob) if status == 0 and blob else None
+        if got is None or list(got) != list(wanted):
+            return _figures(self.trial, plan, wanted)
+        return got
+
+
 def _figures(trial, plan, wanted) -> dict:
     """PNG bytes of the figures named in ``wanted``: half drawn in a forked process.
 
@@ -87,10 +176,7 @@ def _figures(trial, plan, wanted) -> dict:
     the child fails for any reason, this process draws its share, so an error
     surfaces here as it would without the child.
     """
-    # Only a single-threaded process forks: a lock another thread holds at the fork (in a
-    # notebook kernel, say) would stay locked in the child forever.
-    if (len(wanted) < 4 or usable_cores() < 2 or not hasattr(os, "fork")
-            or threading.active_count() > 1):
+    if len(wanted) < 4 or not _may_fork():
         return _draw(trial, plan, wanted)
     from trialplan.render.plots import pyplot
 
@@ -127,14 +213,18 @@ def markdown_for(trial, document: str = "protocol", *, template_dir=None, plan=N
     With ``with_figures=False`` the figures are referenced but not drawn (the
     Markdown is the same; the returned figure dict is empty).
     """
-    plan = plan if plan is not None else build_plan(trial)
-    refs = figure_refs(plan)
-    context = build_context(trial, plan, figures=refs)
-    text = documents.render_markdown(document, context, template_dir=template_dir)
     if not with_figures:
-        return text, {}
-    wanted = [name for name in refs.values() if f"]({name})" in text]
-    return text, _figures(trial, plan, wanted)
+        return _markdown(trial, document, template_dir, plan)[1], {}
+    with _Drawer(trial) as drawer:
+        plan, text = _markdown(trial, document, template_dir, plan)
+        wanted = [name for name in figure_refs(plan).values() if f"]({name})" in text]
+        return text, drawer.draw(plan, wanted)
+
+
+def _markdown(trial, document, template_dir, plan) -> tuple[dict, str]:
+    plan = plan if plan is not None else build_plan(trial)
+    context = build_context(trial, plan, figures=figure_refs(plan))
+    return plan, documents.render_markdown(document, context, template_dir=template_dir)
 
 
 def csl_references(trial) -> list[dict]:
