@@ -297,43 +297,36 @@ def test_cluster_mediation_edge_values_are_refused(args, message, capsys):
 # Priors: a distribution's parameters may be anything a YAML value can be
 
 
-@pytest.mark.parametrize("prior, message", [
-    ("{distribution: [beta], events: 83, total: 216}", "distribution must be one of"),
-    ("{distribution: {a: 1}, events: 83, total: 216}", "distribution must be one of"),
+_RATE = ("{distribution: beta, events: 83, total: 216}", "assumptions.primary.control_rate")
+_ICC = ("{distribution: beta, mean: 0.03, sd: 0.02}", "assumptions.clustering.icc")
+
+
+@pytest.mark.parametrize("where, prior, message", [
+    (_RATE, "{distribution: [beta], events: 83, total: 216}", "distribution must be one of"),
+    (_RATE, "{distribution: {a: 1}, events: 83, total: 216}", "distribution must be one of"),
     # beta(1e300, 9e300): its mean and sd came out NaN (an internal error writing the plan).
-    ("{distribution: beta, events: 1.0e+300, total: 1.0e+301}", "too narrow"),
+    (_RATE, "{distribution: beta, events: 1.0e+300, total: 1.0e+301}", "too narrow"),
     # sd * sd underflowed to 0: a division by zero.
-    ("{distribution: beta, mean: 1.0e-300, sd: 1.0e-301}", "too narrow"),
-    ("{distribution: beta, a: 1.0e+300, b: 1.0e+300}", "too narrow"),
-])
-def test_hostile_prior_parameters_are_refused_at_their_line(prior, message):
-    from trialplan.errors import TrialFileError
-    from trialplan.model.checks import load_trial_text
-
-    text = example_text().replace("{distribution: beta, events: 83, total: 216}", prior)
-    assert prior in text
-    with pytest.raises(TrialFileError) as exc:
-        load_trial_text(text, "t.yaml")
-    line = 1 + next(i for i, row in enumerate(text.splitlines())
-                    if row.strip().startswith("control_rate:"))
-    assert f"t.yaml:{line}: assumptions.primary.control_rate:" in str(exc.value)
-    assert message in str(exc.value)
-
-
-@pytest.mark.parametrize("prior, message", [
+    (_RATE, "{distribution: beta, mean: 1.0e-300, sd: 1.0e-301}", "too narrow"),
+    (_RATE, "{distribution: beta, a: 1.0e+300, b: 1.0e+300}", "too narrow"),
     # exp() of the draws overflowed: an internal error.
-    ("{distribution: lognormal, median: 1.2, sd_log: 700}", "sd_log 700 is more than 10"),
-    ("{distribution: normal, estimate: 0.05, ci: [-1.0e+308, 1.0e+308]}", "not finite"),
+    (_ICC, "{distribution: lognormal, median: 1.2, sd_log: 700}", "sd_log 700 is more than 10"),
+    (_ICC, "{distribution: normal, estimate: 0.05, ci: [-1.0e+308, 1.0e+308]}", "not finite"),
 ])
-def test_priors_whose_draws_overflow_are_refused_at_their_line(prior, message):
+def test_hostile_prior_parameters_are_refused_at_their_line(where, prior, message):
     from trialplan.errors import TrialFileError
     from trialplan.model.checks import load_trial_text
 
-    text = example_text().replace("{distribution: beta, mean: 0.03, sd: 0.02}", prior)
+    original, field = where
+    text = example_text().replace(original, prior)
     assert prior in text
     with pytest.raises(TrialFileError) as exc:
         load_trial_text(text, "t.yaml")
-    assert "assumptions.clustering.icc:" in str(exc.value)
+    rows = text.splitlines()
+    at = next(i for i, row in enumerate(rows) if prior in row)
+    key = field.rsplit(".", 1)[1] + ":"  # the error names the field's line
+    line = 1 + next(i for i in range(at, -1, -1) if rows[i].strip().startswith(key))
+    assert f"t.yaml:{line}: {field}:" in str(exc.value)
     assert message in str(exc.value)
 
 
