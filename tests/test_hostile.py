@@ -46,6 +46,8 @@ CASES = [
     ("python_tag.yaml", "check", 1, ["python_tag.yaml:16:", "is not allowed"]),
     ("anchors.yaml", "check", 1, ["anchors and aliases"]),
     ("control_chars.yaml", "check", 1, ["trial.comparator: control character U+001B"]),
+    ("bidi_override.yaml", "check", 1, ["bidi_override.yaml:25: trial.comparator: "
+                                        "bidirectional control character U+202E"]),
     ("link_backwards.yaml", "check", 1, ["change_model.links[1].to: 'trust' is a mechanism"]),
     ("sensitivity_many.yaml", "check", 1, ["assumptions.sensitivity.icc", "at most 20"]),
     ("recruitment_never.yaml", "plan", 1, ["recruitment_never.yaml:170: assumptions.recruitment",

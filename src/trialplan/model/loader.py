@@ -34,6 +34,9 @@ MAX_NUMBER_CHARS = 100
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Control characters (other than tab and line breaks) typed as escapes in quoted strings.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates: they make text display in another order
+# than it reads (a label, a command or a reference that looks like something it is not).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # The plain-scalar types built as Python values; any other type YAML 1.1 resolves stays text.
 _CONSTRUCTED = frozenset(f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str"))
 _NUMBERS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("int", "float"))
@@ -97,6 +100,11 @@ def _scalar(event: yaml.ScalarEvent):
     if bad:
         raise ValueError(f"control character U+{ord(bad.group()):04X} is not allowed in a trial "
                          "file (it could rewrite the terminal or break the documents)")
+    bad = _BIDI.search(value)
+    if bad:
+        raise ValueError(f"bidirectional control character U+{ord(bad.group()):04X} is not "
+                         "allowed in a trial file (it makes text display in another order than "
+                         "it reads); write right-to-left text without it")
     if event.style or event.tag == "tag:yaml.org,2002:str":  # quoted or block ("" is plain)
         return value
     if event.tag not in (None, "!"):
