@@ -314,6 +314,8 @@ _ICC = ("{distribution: beta, mean: 0.03, sd: 0.02}", "assumptions.clustering.ic
     # exp() of the draws overflowed: an internal error.
     (_ICC, "{distribution: lognormal, median: 1.2, sd_log: 700}", "sd_log 700 is more than 10"),
     (_ICC, "{distribution: normal, estimate: 0.05, ci: [-1.0e+308, 1.0e+308]}", "not finite"),
+    # Its draws are exactly 0 or 1: "icc must be in [0, 1)" named no field.
+    (_ICC, "{distribution: beta, a: 1.0e-300, b: 1.0e-300}", "puts its mass at 0 and 1"),
 ])
 def test_hostile_prior_parameters_are_refused_at_their_line(where, prior, message):
     from trialplan.errors import TrialFileError
@@ -542,3 +544,21 @@ def test_a_scheduler_that_is_not_dask_is_reported_without_a_traceback(example_fi
             assert proc.seconds < 9
     finally:
         server.close()
+
+
+def test_draws_the_calculation_refuses_are_reported_at_a_distribution():
+    # Each distribution is valid alone, but an attrition drawn near 1 leaves too few to
+    # analyse: the error names the distributions at the first one's line, not an argument n.
+    from trialplan.errors import TrialFileError
+    from trialplan.model.checks import load_trial_text
+    from trialplan.planning import build_plan
+
+    rows = example_text().splitlines()
+    at = next(i for i, row in enumerate(rows) if row.strip().startswith("attrition: 0.05"))
+    rows[at] = rows[at].replace("attrition: 0.05",
+                                "attrition: {distribution: uniform, lower: 0, upper: 0.99999}")
+    trial = load_trial_text("\n".join(rows) + "\n", "t.yaml")
+    with pytest.raises(TrialFileError) as exc:
+        build_plan(trial)
+    assert f"t.yaml:{at + 1}: change_model.outcomes[0].attrition: the assurance over the " \
+        "distributions given" in str(exc.value)

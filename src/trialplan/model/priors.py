@@ -129,6 +129,9 @@ def _lognormal(v) -> tuple[tuple, float]:
 # An sd below this share of the scale (mean, or mean (1 - mean) for a beta) is a fixed value
 # written as a distribution: its parameters overflow (1e-300 squared is 0).
 _SD_MIN = 1e-6
+# The smallest a or b of a beta: below it, draws are exactly 0 or 1 in floating point often
+# enough to matter (P(X < 5e-324) = 10^-32 at a = 0.1, 6e-4 at a = 0.01).
+_BETA_MIN = 0.1
 # The largest a + b of a beta: 1e12 puts its sd at a millionth of sqrt(mean (1 - mean)).
 _BETA_MAX = 1e12
 # The largest sd_log of a log-normal: a 95% interval over a factor of 10^17 is no belief about
@@ -179,6 +182,10 @@ def _beta(v) -> tuple[tuple, float]:
         a, b = v["a"], v["b"]
         if a <= 0 or b <= 0:
             raise ValueError("a and b must be positive")
+    if min(a, b) < _BETA_MIN:
+        raise ValueError(f"this beta (a = {a:.3g}, b = {b:.3g}) puts its mass at 0 and 1 (its "
+                         f"draws come out as exactly 0 or 1): a and b must be at least "
+                         f"{_BETA_MIN:g}; give a smaller sd, or a uniform distribution")
     if a + b > _BETA_MAX:
         # Its sd is below a millionth of its scale: a fixed value (and a + b overflows).
         raise ValueError(f"this beta (a = {a:.3g}, b = {b:.3g}) is too narrow for a "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import platform
+import re
 from dataclasses import replace
 from importlib import metadata
 from types import SimpleNamespace
@@ -36,6 +37,30 @@ _SIMULATED = tuple(t for t in SIMULATED_TESTS if t not in ANALYTIC_TESTS)
 
 # --------------------------------------------------------------------------------------------
 # Missing assumptions
+
+
+def _assurance(trial, primary, mechanisms):
+    """The assurance section, or a located error when the drawn values cannot be computed.
+
+    Each distribution is checked where it is read, but a combination of draws
+    can still fall outside what a calculation accepts (an ICC of exactly 1
+    drawn from a beta with its mass at 0 and 1, say): the error then names the
+    distributions, at the first one's line, rather than a calculator argument.
+    """
+    try:
+        return assurance_section(trial, primary, mechanisms)
+    except InputError as exc:
+        if not trial.priors:
+            raise
+        paths = {name: tuple(int(p) if p.isdigit() else p
+                             for p in re.split(r"[.\[\]]+", name) if p) for name in trial.priors}
+        names = sorted(paths, key=lambda n: (trial.located.line(paths[n]) or 0
+                                             if trial.located is not None else 0, n))
+        path = paths[names[0]]
+        raise TrialFileError([_problem(
+            trial, path, f"the assurance over the distributions given ({', '.join(names)}) "
+            f"cannot be computed: {exc}; some drawn values are outside what the calculation "
+            "accepts: narrow or truncate the distributions")]) from None
 
 
 def _problem(trial, path, message) -> Problem:
@@ -1000,7 +1025,7 @@ def build_plan(trial) -> dict:
     ranges, snotes = _sensitivity_ranges(trial)
     notes += snotes
     sensitivity = _sensitivity(trial, ranges)
-    assurance = assurance_section(trial, primary, mechanisms)
+    assurance = _assurance(trial, primary, mechanisms)
     simulated = [mm for mm in computed if mm["test"] in _SIMULATED]
     parallel = _parallel(trial, mechanisms)
     return {
