@@ -66,15 +66,20 @@ def _primary_curve(plt, trial, plan):
     ax.plot(ns, curve, color="#1f4e79", lw=2)
     ax.axhline(plan["assumptions"]["power"], color="#b03a2e", ls="--", lw=1,
                label=f"target power {plan['assumptions']['power']:g}")
-    ax.axvline(centre, color="#555555", ls=":", lw=1,
-               label=f"planned: {centre:,.0f} analysed per arm")
-    ax.set_xlabel("participants analysed per arm (control)")
-    ax.set_ylabel("power")
+    _primary_axes(ax, plan, centre, f"planned: {centre:,.0f} analysed per arm",
+                  "participants analysed per arm (control)", "power")
+    return fig
+
+
+def _primary_axes(ax, plan, planned, planned_label, xlabel, ylabel):
+    """The planned size, labels, title and legend shared by both primary-outcome figures."""
+    ax.axvline(planned, color="#555555", ls=":", lw=1, label=planned_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1)
     ax.set_title(f"Primary outcome: {plan['primary']['label']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    return fig
 
 
 def _admissible_points(fn, kw, ns):
@@ -255,14 +260,9 @@ def _assurance(plt, plan):
     ceiling = asr["primary"]["prob_effect_favourable"]
     ax.axhline(ceiling, color="#b03a2e", ls=":", lw=1,
                label=f"P(effect favours the intervention) = {ceiling:.2f}")
-    ax.axvline(plan["final"]["n_to_recruit"], color="#555555", ls=":", lw=1,
-               label=f"planned: {plan['final']['n_to_recruit']:,} recruited")
-    ax.set_xlabel("participants recruited")
-    ax.set_ylabel("power, assurance")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"Primary outcome: {plan['primary']['label']}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    planned = plan["final"]["n_to_recruit"]
+    _primary_axes(ax, plan, planned, f"planned: {planned:,} recruited",
+                  "participants recruited", "power, assurance")
     return fig
 
 
