@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from trialplan.model.loader import field_name
 
@@ -70,7 +71,8 @@ class PriorSpec:
     """One prior from the trial file, in canonical parameters.
 
     ``family`` and ``params`` are those of :class:`trialplan.stats.assurance.Prior`;
-    ``centre`` is the number the plan uses; ``given`` echoes the file's mapping.
+    ``centre`` is the number the plan uses; ``given`` echoes the file's mapping;
+    ``path`` is where the file gives it (for located messages).
     """
 
     field: str
@@ -78,6 +80,7 @@ class PriorSpec:
     params: tuple
     centre: float
     given: tuple
+    path: tuple = dc_field(default=(), compare=False)
 
 
 def _key(path) -> tuple:
@@ -309,5 +312,5 @@ def extract_priors(data: dict, problem) -> tuple[dict, dict, list]:
         name = field_name(path)
         priors[name] = PriorSpec(name, family, params, centre,
                                  tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                              for k, v in mapping.items())))
+                                              for k, v in mapping.items())), tuple(path))
     return out, priors, problems

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import platform
-import re
 from dataclasses import replace
 from importlib import metadata
 from types import SimpleNamespace
@@ -52,13 +51,11 @@ def _assurance(trial, primary, mechanisms):
     except InputError as exc:
         if not trial.priors:
             raise
-        paths = {name: tuple(int(p) if p.isdigit() else p
-                             for p in re.split(r"[.\[\]]+", name) if p) for name in trial.priors}
-        names = sorted(paths, key=lambda n: (trial.located.line(paths[n]) or 0
-                                             if trial.located is not None else 0, n))
-        path = paths[names[0]]
+        specs = sorted(trial.priors.values(), key=lambda s: (
+            trial.located.line(s.path) or 0 if trial.located is not None else 0, s.field))
+        names = ", ".join(s.field for s in specs)
         raise TrialFileError([_problem(
-            trial, path, f"the assurance over the distributions given ({', '.join(names)}) "
+            trial, specs[0].path, f"the assurance over the distributions given ({names}) "
             f"cannot be computed: {exc}; some drawn values are outside what the calculation "
             "accepts: narrow or truncate the distributions")]) from None
 
