@@ -77,6 +77,14 @@ class TrialPlan:
                                self.timepoint_months())
 
 
+def measured_at_baseline(variable, months: dict) -> bool:
+    """Whether ``variable`` is measured at time zero or before: a baseline value to adjust for.
+
+    ``months`` maps time-point ids to months (:meth:`Trial.timepoint_months`).
+    """
+    return any(months.get(t, 1) <= 0 for t in variable.timepoints)
+
+
 def path_timepoints(path, mediator, outcome, months) -> tuple[str, str]:
     """Analysed time points of a path: as given, else the outcome's last time point and the
     mediator's last time point after randomisation and before it (its last one if none is)."""
@@ -511,7 +519,7 @@ def _path_problems(model, kinds, months, P, errors, warnings) -> None:
                             "mediator must be measured before the outcome it explains (Landau, "
                             "Emsley & Dunn 2018); measure it earlier or analyse a later "
                             "outcome"))
-        if not any(months[t] <= 0 for t in med.timepoints):
+        if not measured_at_baseline(med, months):
             warnings.append(P((*where, "mediator"),
                               f"{med.id!r} has no baseline measurement: the mediator-outcome "
                               "path cannot be adjusted for its baseline value, which leaves "

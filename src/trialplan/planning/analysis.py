@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trialplan.model.checks import measured_at_baseline
 from trialplan.model.schema import STRATEGIES
 
 OUTCOME_TYPES = ("binary", "continuous", "count", "time-to-event")
@@ -452,6 +453,7 @@ def analysis_specs(trial, plan) -> tuple[AnalysisSpec, ...]:
     tuple of AnalysisSpec
     """
     tps = _timepoints(trial)
+    months = trial.timepoint_months()
     cl = trial.model.assumptions.clustering.kind
     per_arm = _clusters_per_arm(plan)
     few = cl == "cluster" and per_arm is not None and per_arm < FEW_CLUSTERS_PER_ARM
@@ -466,7 +468,7 @@ def analysis_specs(trial, plan) -> tuple[AnalysisSpec, ...]:
                               key=lambda t: tps[t].month))
         repeated = len(follow) > 1 and o.type == "continuous"
         # A time to event has no baseline value; other outcomes adjust for theirs.
-        baseline = o.type != "time-to-event" and any(tps[t].month <= 0 for t in o.timepoints)
+        baseline = o.type != "time-to-event" and measured_at_baseline(o, months)
         m = _model(o.type, cl, repeated, few)
         specs.append(AnalysisSpec(
             outcome_id=o.id, label=o.label, role=o.role, outcome_type=o.type,

@@ -11,6 +11,8 @@ exist only in the intervention arm are analysed, multiplicity and reporting.
 
 from __future__ import annotations
 
+from trialplan.model.checks import measured_at_baseline
+
 _INTERVAL = {
     "joint": "the joint significance test of the two paths, with a Monte Carlo confidence "
              "interval for the indirect effect [@preacher2012]",
@@ -166,8 +168,7 @@ def _baseline_adjustment(trial, mechs) -> str:
     for m in mechs:
         for key in ("mediator", "outcome"):
             labels[m[key]] = m[f"{key}_label"].lower()
-    without = [labels[i] for i in labels
-               if not any(months.get(t, 1) <= 0 for t in nodes[i][1].timepoints)]
+    without = [labels[i] for i in labels if not measured_at_baseline(nodes[i][1], months)]
     if not without:
         return "the baseline values of the process variable and the outcome"
     return ("the baseline values of the process variable and the outcome where they are "

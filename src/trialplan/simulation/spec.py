@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from trialplan.errors import InputError
+from trialplan.model.checks import measured_at_baseline
 from trialplan.planning.analysis import analysis_specs
 
 MISSING = ("mcar", "mar")
@@ -357,8 +358,7 @@ class _Scenario:
         return float(v.attrition if v.attrition is not None else default)
 
     def baseline(self, v) -> bool:
-        months = self.trial.timepoint_months()
-        return v.type == "continuous" and any(months[t] <= 0 for t in v.timepoints)
+        return v.type == "continuous" and measured_at_baseline(v, self.trial.timepoint_months())
 
 
 def _process_variables(sc: _Scenario, paths, notes: list) -> dict:
