@@ -86,40 +86,34 @@ def _may_fork() -> bool:
     return hasattr(os, "fork") and usable_cores() >= 2 and threading.active_count() == 1
 
 
-class _Drawer:
-    """A process that imports matplotlib while this one plans, then draws the figures.
+class _Child:
+    """A forked process that answers one request through a pipe, then exits.
 
-    Importing matplotlib takes about as long as building the plan and the
-    Markdown, and the figures depend on the plan, so a child forked before the
-    plan imports matplotlib meanwhile; once the plan and the list of figures
-    are sent to it, it draws them (in two processes, :func:`_figures`) and
-    returns the PNGs through a pipe.  This process never imports matplotlib
-    then.  If the child fails for any reason, this process draws the figures
-    itself, so an error surfaces here as it would without the child.  Use as a
-    context manager: leaving it reaps the child whatever happened.
+    The child first runs ``prepare`` (imports, say), then waits for the request,
+    answers with ``serve(request)`` and leaves without running any cleanup.
+    This process sends the request with :meth:`send` and collects the answer
+    with :meth:`receive`, which is None if anything failed on either side: the
+    caller then does the work itself, so an error surfaces here as it would
+    without the child.  Use as a context manager: leaving it closes the pipes
+    (a child still waiting reads an end of file, one still answering fails to
+    write) and reaps the child whatever happened.
     """
 
-    def __init__(self, trial):
-        self.trial, self.pid = trial, None
-        if not _may_fork():
-            return
+    def __init__(self, serve, prepare=None):
         request_in, request_out = os.pipe()
         result_in, result_out = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the child: wait for the plan, draw, send, leave without cleanup
+        if pid == 0:
             status = 1
             try:
                 os.close(request_out)
                 os.close(result_in)
-                from trialplan.render.plots import pyplot
-                from trialplan.stats._dist import use_scipy
-
-                pyplot()
-                use_scipy()  # as build_plan does in this process: the same functions
+                if prepare is not None:
+                    prepare()
                 with os.fdopen(request_in, "rb") as inp:
                     request = pickle.load(inp)
                 with os.fdopen(result_out, "wb") as out:
-                    pickle.dump(_figures(trial, *request), out)
+                    pickle.dump(serve(request), out)
                 status = 0
             finally:
                 os._exit(status)
@@ -135,32 +129,82 @@ class _Drawer:
     def __exit__(self, *exc):
         self.close()
 
+    def send(self, request) -> None:
+        try:
+            pickle.dump(request, self.request)
+        except (OSError, pickle.PickleError):
+            pass  # the child reads a broken request and fails: receive() gives None
+        finally:
+            try:
+                self.request.close()  # the end of the request, whatever was written
+            except OSError:
+                pass
+
+    def receive(self):
+        """The child's answer, or None if it failed."""
+        try:
+            blob = self.result.read()
+        except OSError:
+            blob = b""
+        status = self.close()
+        return pickle.loads(blob) if status == 0 and blob else None
+
     def close(self) -> int | None:
-        """Close the pipes and reap the child; its exit status, or None without one."""
+        """Close the pipes and reap the child; its exit status, or None if already reaped."""
         if self.pid is None:
             return None
         for f in (self.request, self.result):
             try:
-                f.close()  # the child, still waiting for a plan, reads an end of file and exits
+                f.close()
             except OSError:
                 pass
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         return status
 
+
+def _prepare_drawing() -> None:
+    from trialplan.render.plots import pyplot
+    from trialplan.stats._dist import use_scipy
+
+    pyplot()
+    use_scipy()  # as build_plan does in the parent: the same special functions
+
+
+class _Drawer:
+    """A process that imports matplotlib while this one plans, then draws the figures.
+
+    Importing matplotlib takes about as long as building the plan and the
+    Markdown, and the figures depend on the plan, so a child forked before the
+    plan imports matplotlib meanwhile; once the plan and the list of figures
+    are sent to it, it draws them (in two processes, :func:`_figures`) and
+    returns the PNGs.  This process never imports matplotlib then.  If the
+    child fails for any reason, this process draws the figures itself.  Use as
+    a context manager: leaving it reaps the child whatever happened.
+    """
+
+    def __init__(self, trial):
+        self.trial = trial
+        self.child = (_Child(lambda request: _figures(trial, *request), _prepare_drawing)
+                      if _may_fork() else None)
+
+    @property
+    def pid(self):
+        return self.child.pid if self.child is not None else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.child is not None:
+            self.child.close()
+
     def draw(self, plan, wanted) -> dict:
         """PNG bytes of the figures named in ``wanted``."""
-        if self.pid is None or len(wanted) < 4:
-            return _figures(self.trial, plan, wanted)
-        blob = b""
-        try:
-            pickle.dump((plan, wanted), self.request)
-            self.request.close()
-            blob = self.result.read()
-        except (OSError, pickle.PickleError):
-            pass  # drawn here below
-        status = self.close()
-        got = pickle.loads(blob) if status == 0 and blob else None
+        got = None
+        if self.child is not None:
+            self.child.send((plan, wanted))
+            got = self.child.receive()
         if got is None or list(got) != list(wanted):
             return _figures(self.trial, plan, wanted)
         return got
@@ -171,10 +215,9 @@ def _figures(trial, plan, wanted) -> dict:
 
     Drawing is most of a document's time and each figure is independent, so with
     two or more cores, in a process with no other thread (the command line), a
-    child forked after matplotlib is imported draws every other figure and sends
-    its PNGs back through a pipe.  The figures are the same bytes either way; if
-    the child fails for any reason, this process draws its share, so an error
-    surfaces here as it would without the child.
+    child forked after matplotlib is imported draws about half the drawing time's
+    worth of figures and sends its PNGs back.  The figures are the same bytes
+    either way; if the child fails for any reason, this process draws its share.
     """
     if len(wanted) < 4 or not _may_fork():
         return _draw(trial, plan, wanted)
@@ -182,26 +225,10 @@ def _figures(trial, plan, wanted) -> dict:
 
     pyplot()  # imported once, before the fork, for both processes
     mine, theirs = _halves(wanted)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: draw, send, and leave without running any cleanup
-        status = 1
-        try:
-            os.close(read_end)
-            with os.fdopen(write_end, "wb") as out:
-                pickle.dump(_draw(trial, plan, theirs), out)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    inp = os.fdopen(read_end, "rb")
-    try:
+    with _Child(lambda names: _draw(trial, plan, names)) as child:
+        child.send(theirs)
         data = _draw(trial, plan, mine)
-        blob = inp.read()
-    finally:
-        inp.close()  # if this process failed, the child's write fails and it exits
-        _, status = os.waitpid(pid, 0)
-    got = pickle.loads(blob) if status == 0 and blob else None
+        got = child.receive()
     data.update(got if got is not None else _draw(trial, plan, theirs))
     return {name: data[name] for name in wanted if name in data}
 
