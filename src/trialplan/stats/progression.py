@@ -87,7 +87,7 @@ def binomial_oc(n: int, green: float, amber: float, true) -> dict:
 _RHO_BINOMIAL = 1e-6
 
 
-def _betabinom_pmf(m: int, p: float, rho: float) -> np.ndarray:
+def betabinom_pmf(m: int, p: float, rho: float) -> np.ndarray:
     """pmf of beta-binomial(m, a, b) with mean p and intra-cluster correlation rho."""
     x = np.arange(m + 1, dtype=float)
     # Below _RHO_BINOMIAL the variance differs from the binomial's by a factor 1 + (m - 1) rho,
@@ -115,7 +115,7 @@ def clustered_pmf(sizes, p: float, rho: float) -> np.ndarray:
     """pmf of the total count over clusters, each beta-binomial(m_j, p, rho)."""
     out = np.array([1.0])
     for m in sizes:
-        out = np.convolve(out, _betabinom_pmf(int(m), p, rho))
+        out = np.convolve(out, betabinom_pmf(int(m), p, rho))
     return out
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from trialplan.errors import InputError
 from trialplan.stats import _dist as sp
+from trialplan.stats.progression import betabinom_pmf
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,6 @@ def _caseload_rates(rng, rate, icc, shape):
     return rng.beta(rate * s, (1.0 - rate) * s, size=shape)
 
 
-def _beta_binomial_pmf(m: int, rate: float, icc: float) -> np.ndarray:
-    """Events among ``m`` participants sharing one beta(rate, icc) event probability."""
-    x = np.arange(m + 1)
-    log_choose = np.array([math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1)
-                           for k in x])
-    if icc <= 0:
-        return np.exp(log_choose + x * math.log(rate) + (m - x) * math.log1p(-rate))
-    s = (1.0 - icc) / icc
-    a, b = rate * s, (1.0 - rate) * s
-    log_beta = np.array([math.lgamma(k + a) + math.lgamma(m - k + b) for k in x]) \
-        - math.lgamma(m + a + b) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
-    return np.exp(log_choose + log_beta)
-
-
 def _caseload_totals(rng, counts: np.ndarray, caseload: int, rate: float,
                      icc: float) -> np.ndarray:
     """Events among ``counts`` further intervention participants per simulated trial.
@@ -76,7 +63,7 @@ def _caseload_totals(rng, counts: np.ndarray, caseload: int, rate: float,
     """
     out = np.zeros(counts.shape, dtype=np.int64)
     u = rng.random(counts.shape)
-    unit = _beta_binomial_pmf(caseload, rate, icc)
+    unit = betabinom_pmf(caseload, rate, icc)
     power, have = np.ones(1), 0  # the distribution of `have` full caseloads' total
     for c in np.unique(counts):
         if c <= 0:
@@ -84,7 +71,7 @@ def _caseload_totals(rng, counts: np.ndarray, caseload: int, rate: float,
         full, rest = divmod(int(c), caseload)
         while have < full:
             power, have = np.convolve(power, unit), have + 1
-        pmf = np.convolve(power, _beta_binomial_pmf(rest, rate, icc)) if rest else power
+        pmf = np.convolve(power, betabinom_pmf(rest, rate, icc)) if rest else power
         cdf = np.cumsum(pmf)
         chosen = counts == c
         out[chosen] = np.minimum(np.searchsorted(cdf, u[chosen] * cdf[-1], side="right"),
